@@ -1,0 +1,46 @@
+# Quick start: `make run` (set up, then run the nightly job on the shipped samples) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+DAGSTER_PORT ?= 3000
+
+.PHONY: setup run test dev lint validate clean-data help
+
+help:
+	@echo "make run       set up .venv if needed, then run the nightly job on the shipped samples (no network)"
+	@echo "make test      the whole test suite"
+	@echo "make dev       Dagster UI (webserver + daemon) on http://127.0.0.1:$(DAGSTER_PORT)"
+	@echo "make validate  load and check the Dagster definitions"
+	@echo "make lint      ruff"
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+
+run: setup
+	$(PY) -m pipelines.run
+
+test: setup
+	$(PY) -m pytest
+
+dev: setup
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -w workspace.yaml
+
+validate: setup
+	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean-data:
+	rm -rf storage

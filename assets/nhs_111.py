@@ -1,0 +1,147 @@
+"""NHS 111/999/online: potential COVID-19 triages (111 and 999 calls through NHS Pathways) and completed 111
+online assessments, for London's clinical commissioning groups, by day, site type, sex and age band.
+
+One row per date, `site_type` (111, 999, online), sex, age band and CCG. `count` is the number of triages or
+assessments with a potential COVID-19 outcome; these are not confirmed cases. London means the CCGs of NHS region
+London (data/lookups/nhs_london_ccgs.csv). Source: NHS Digital's daily open-data CSVs, found by their link titles
+on the "MI Potential COVID-19 symptoms reported through NHS Pathways and 111 online" publication page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html.parser import HTMLParser
+from urllib.parse import urljoin
+
+import pandas as pd
+
+from assets.factory import build_source_assets
+from assets.parsing import read_csv, to_date, to_int
+from assets.source import RawFile, SourceRequest, SourceSpec
+from checks.lookups import london_ccg_codes
+from checks.schemas import Nhs111Triages
+from resources.errors import ParseError, SourceError
+
+SOURCE = "nhs_111"
+# The publisher's own link titles; the online one really is spelt "COIVD".
+LINK_TITLES = {
+    "pathways": "nhs pathways potential covid-19 open data",
+    "online": "111 online potential coivd-19 open data",
+}
+SAMPLE_FILES = {"pathways": "NHS_Pathways_SYNTHETIC_sample.csv", "online": "111_Online_SYNTHETIC_sample.csv"}
+PATHWAYS_COLUMNS = {"sitetype": "site_type", "calldate": "date", "sex": "sex", "ageband": "age_band",
+                    "ccgcode": "ccg_code", "ccgname": "ccg_name", "triagecount": "count"}
+ONLINE_COLUMNS = {"journeydate": "date", "sex": "sex", "ageband": "age_band", "ccgcode": "ccg_code",
+                  "ccgname": "ccg_name", "total": "count"}
+
+
+class _LinkCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []  # (href, title or text)
+        self._href: str | None = None
+        self._title = ""
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            values = dict(attrs)
+            self._href, self._title, self._text = values.get("href"), values.get("title") or "", []
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, f"{self._title} {' '.join(self._text)}"))
+            self._href = None
+
+
+def find_data_links(page: bytes, page_url: str) -> dict[str, str]:
+    """The two CSV URLs on the publication page, matched by link title (or link text), case and spacing ignored."""
+    collector = _LinkCollector()
+    collector.feed(page.decode("utf-8", "replace"))
+    found: dict[str, str] = {}
+    for href, label in collector.links:
+        label = " ".join(label.split()).lower().replace("covid", "coivd")
+        for name, title in LINK_TITLES.items():
+            if name not in found and title.replace("covid", "coivd") in label:
+                found[name] = urljoin(page_url, href)
+    return found
+
+
+def build_requests(base_url: str) -> list[SourceRequest]:
+    return [SourceRequest("page", base_url, ".html", "page.html")]
+
+
+def follow_links(request: SourceRequest, content: bytes, url: str) -> Sequence[SourceRequest]:
+    if request.name != "page":
+        return []
+    links = find_data_links(content, url)
+    missing = [LINK_TITLES[name] for name in LINK_TITLES if name not in links]
+    if missing:
+        raise SourceError(SOURCE, url, f"the publication page has no link titled {' or '.join(map(repr, missing))}"
+                                       " (has the page changed?)")
+    return [SourceRequest(name, links[name], ".csv") for name in LINK_TITLES]
+
+
+def sample_routes(base_url: str) -> dict[str, str]:
+    return {urljoin(base_url, file): file for file in SAMPLE_FILES.values()}
+
+
+def _read(file: RawFile, columns: dict[str, str]) -> pd.DataFrame:
+    raw = read_csv(file.content, file.name, [])
+    # Header case and spacing vary between releases ("Call Date", "CCGCode"); compare them normalised.
+    raw.columns = ["".join(str(c).split()).lower() for c in raw.columns]
+    missing = [c for c in columns if c not in raw.columns]
+    if missing:
+        raise ParseError(file.name, f"missing column(s) {missing} (compared ignoring case and spaces); "
+                                    f"found {list(raw.columns)}")
+    return raw
+
+
+def _tidy(raw: pd.DataFrame, columns: dict[str, str], file: str, site_type: pd.Series | str) -> pd.DataFrame:
+    renamed = raw.rename(columns=columns)
+    sex = renamed["sex"].fillna("").str.strip().str.lower().replace({"": "unknown", "not known": "unknown"})
+    return pd.DataFrame(
+        {
+            "date": to_date(renamed, "date", file, "%d/%m/%Y"),
+            "site_type": site_type,
+            "sex": sex,
+            "age_band": renamed["age_band"].fillna("unknown").str.strip(),
+            "ccg_code": renamed["ccg_code"].fillna("").str.strip().str.upper(),
+            "ccg_name": renamed["ccg_name"].fillna("").str.strip(),
+            "count": to_int(renamed, "count", file),
+        }
+    )
+
+
+def parse_nhs_111(files: Mapping[str, RawFile]) -> pd.DataFrame:
+    pathways, online = files["pathways"], files["online"]
+    pathways_raw = _read(pathways, PATHWAYS_COLUMNS)
+    triages = _tidy(pathways_raw, PATHWAYS_COLUMNS, pathways.name,
+                    pathways_raw["sitetype"].str.strip().astype(str))
+    assessments = _tidy(_read(online, ONLINE_COLUMNS), ONLINE_COLUMNS, online.name, "online")
+    table = pd.concat([triages, assessments], ignore_index=True)
+    london = table[table["ccg_code"].isin(london_ccg_codes())]
+    if london.empty:
+        raise ParseError(pathways.name, "has no rows for London CCGs (data/lookups/nhs_london_ccgs.csv)")
+    for column in ("site_type", "sex", "age_band", "ccg_code", "ccg_name"):
+        london[column] = london[column].astype(str)
+    return london.sort_values(["date", "site_type", "ccg_code", "sex", "age_band"], ignore_index=True)
+
+
+SPEC = SourceSpec(
+    name=SOURCE,
+    title="NHS 111/999/online potential COVID-19 triages and assessments",
+    upstream="nhs111",
+    description=__doc__,
+    build_requests=build_requests,
+    parse=parse_nhs_111,
+    schema=Nhs111Triages,
+    follow_links=follow_links,
+    extra_sample_routes=sample_routes,
+)
+
+assets = build_source_assets(SPEC)

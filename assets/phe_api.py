@@ -1,0 +1,41 @@
+"""The PHE coronavirus dashboard API v2 (retired; its recorded releases are the offline default).
+
+`GET {PHE_API_URL}?areaType=...&areaCode=...&metric=...&format=csv` answers with the CSV columns
+`areaCode,areaName,areaType,date,<metric>...` (nested metrics such as maleCases must be requested alone, as JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlencode
+
+import pandas as pd
+
+from assets.parsing import read_csv, text, to_date, to_int
+
+
+def phe_v2_url(base_url: str, area_type: str, metrics: Sequence[str], fmt: str, area_code: str | None = None) -> str:
+    params: list[tuple[str, str]] = [("areaType", area_type)]
+    if area_code:
+        params.append(("areaCode", area_code))
+    params += [("metric", m) for m in metrics]
+    params.append(("format", fmt))
+    return f"{base_url}?{urlencode(params)}"
+
+
+def parse_v2_csv(content: bytes, file: str, metrics: dict[str, str]) -> pd.DataFrame:
+    """A v2 CSV as a typed frame: area_code, area_name, date and each metric (renamed via `metrics`) as Int64."""
+    raw = read_csv(content, file, ["areaCode", "areaName", "date", *metrics])
+    frame = pd.DataFrame(
+        {
+            "area_code": text(raw, "areaCode"),
+            "area_name": text(raw, "areaName"),
+            "date": to_date(raw, "date", file),
+        }
+    )
+    for metric, column in metrics.items():
+        frame[column] = to_int(raw, metric, file)
+    return frame
+
+
+CASES_METRICS = {"newCasesBySpecimenDate": "new_cases", "cumCasesBySpecimenDate": "cumulative_cases"}

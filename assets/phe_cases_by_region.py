@@ -1,0 +1,47 @@
+"""London and England: daily COVID-19 cases by specimen date, and the cumulative total.
+
+One row per area and date. `area_code` is E12000007 (London region) or E92000001 (England); `new_cases` counts
+people with a first positive test on that specimen date; `cumulative_cases` is the running total the source
+publishes. Recent days are incomplete for about five days while test results arrive. Source: PHE coronavirus
+dashboard API v2 (`areaType=region` and `areaType=nation`), sample mode serves a recorded release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from assets.factory import build_source_assets
+from assets.phe_api import CASES_METRICS, parse_v2_csv, phe_v2_url
+from assets.source import RawFile, SourceRequest, SourceSpec
+from checks.geography import ENGLAND, LONDON_REGION
+from checks.schemas import PheCasesByRegion
+
+
+def build_requests(base_url: str) -> list[SourceRequest]:
+    metrics = list(CASES_METRICS)
+    return [
+        SourceRequest("region_london", phe_v2_url(base_url, "region", metrics, "csv", LONDON_REGION), ".csv",
+                      "region_london.csv"),
+        SourceRequest("nation_england", phe_v2_url(base_url, "nation", metrics, "csv", ENGLAND), ".csv",
+                      "nation_england.csv"),
+    ]
+
+
+def parse_cases_by_region(files: Mapping[str, RawFile]) -> pd.DataFrame:
+    frames = [parse_v2_csv(f.content, f.name, CASES_METRICS) for f in files.values()]
+    return pd.concat(frames, ignore_index=True).sort_values(["area_code", "date"], ignore_index=True)
+
+
+SPEC = SourceSpec(
+    name="phe_cases_by_region",
+    title="PHE cases by specimen date for London and England",
+    upstream="phe",
+    description=__doc__,
+    build_requests=build_requests,
+    parse=parse_cases_by_region,
+    schema=PheCasesByRegion,
+)
+
+assets = build_source_assets(SPEC)

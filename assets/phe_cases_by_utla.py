@@ -1,0 +1,48 @@
+"""London boroughs: daily COVID-19 cases by specimen date for each upper-tier local authority.
+
+One row per area and date for the 32 areas PHE reports in London, E09000002 to E09000033. City of London has no
+row of its own: it is inside E09000012 "Hackney and City of London", as on the official dashboard. When a release
+lists City of London separately, its counts are added to Hackney's so every release has the same 32 areas.
+Source: PHE coronavirus dashboard API v2 (`areaType=utla`, all of England; London is kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from assets.factory import build_source_assets
+from assets.phe_api import CASES_METRICS, parse_v2_csv, phe_v2_url
+from assets.source import RawFile, SourceRequest, SourceSpec
+from checks.geography import LONDON_BOROUGH_CODES, fold_city_into_hackney
+from checks.schemas import PheCasesByUtla
+from resources.errors import ParseError
+
+
+def build_requests(base_url: str) -> list[SourceRequest]:
+    return [SourceRequest("utla_all", phe_v2_url(base_url, "utla", list(CASES_METRICS), "csv"), ".csv",
+                          "utla_all.csv")]
+
+
+def parse_cases_by_utla(files: Mapping[str, RawFile]) -> pd.DataFrame:
+    file = files["utla_all"]
+    frame = parse_v2_csv(file.content, file.name, CASES_METRICS)
+    london = frame[frame["area_code"].isin(LONDON_BOROUGH_CODES)]
+    if london.empty:
+        raise ParseError(file.name, "has no London areas (E09...): is this the upper-tier local authority file?")
+    london = fold_city_into_hackney(london, list(CASES_METRICS.values()))
+    return london.sort_values(["area_code", "date"], ignore_index=True)
+
+
+SPEC = SourceSpec(
+    name="phe_cases_by_utla",
+    title="PHE cases by specimen date for London's upper-tier local authorities",
+    upstream="phe",
+    description=__doc__,
+    build_requests=build_requests,
+    parse=parse_cases_by_utla,
+    schema=PheCasesByUtla,
+)
+
+assets = build_source_assets(SPEC)

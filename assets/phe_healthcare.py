@@ -1,0 +1,50 @@
+"""London (NHS region E40000003): COVID-19 hospital admissions, patients in hospital and patients on mechanical
+ventilation, by day.
+
+One row per date. `new_admissions` counts patients admitted with COVID-19 that day (including those diagnosed in
+hospital); `hospital_cases` is the number of COVID-19 patients in hospital; `covid_occupied_mv_beds` the number
+in beds capable of mechanical ventilation. Empty where the source has no figure for that day. Source: PHE
+coronavirus dashboard API v2 (`areaType=nhsRegion`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from assets.factory import build_source_assets
+from assets.phe_api import parse_v2_csv, phe_v2_url
+from assets.source import RawFile, SourceRequest, SourceSpec
+from checks.geography import LONDON_NHS_REGION
+from checks.schemas import PheHealthcare
+
+HEALTHCARE_METRICS = {
+    "newAdmissions": "new_admissions",
+    "hospitalCases": "hospital_cases",
+    "covidOccupiedMVBeds": "covid_occupied_mv_beds",
+}
+
+
+def build_requests(base_url: str) -> list[SourceRequest]:
+    url = phe_v2_url(base_url, "nhsRegion", list(HEALTHCARE_METRICS), "csv", LONDON_NHS_REGION)
+    return [SourceRequest("nhs_region_london", url, ".csv", "nhs_region_london.csv")]
+
+
+def parse_healthcare(files: Mapping[str, RawFile]) -> pd.DataFrame:
+    file = files["nhs_region_london"]
+    frame = parse_v2_csv(file.content, file.name, HEALTHCARE_METRICS).drop(columns=["area_name"])
+    return frame.sort_values("date", ignore_index=True)
+
+
+SPEC = SourceSpec(
+    name="phe_healthcare",
+    title="PHE healthcare figures for the NHS London region",
+    upstream="phe",
+    description=__doc__,
+    build_requests=build_requests,
+    parse=parse_healthcare,
+    schema=PheHealthcare,
+)
+
+assets = build_source_assets(SPEC)

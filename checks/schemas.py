@@ -1,0 +1,117 @@
+"""pandera models for every clean table: what a valid release of each source looks like.
+
+Counts are whole, non-negative numbers; area codes, age bands and site types come from fixed lists; each table
+has a unique key; no date lies in the future; credible intervals are ordered lower <= estimate <= upper.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from checks.geography import ENGLAND, LONDON_NHS_REGION, LONDON_PHE_UTLA_CODES, LONDON_REGION
+from checks.lookups import london_ccg_codes
+
+# PHE's age bands for cases, zero-padded as the v2 API writes them.
+PHE_AGE_BANDS = (
+    "00_04", "05_09", "10_14", "15_19", "20_24", "25_29", "30_34", "35_39", "40_44", "45_49",
+    "50_54", "55_59", "60_64", "65_69", "70_74", "75_79", "80_84", "85_89", "90+",
+)
+NHS_111_SITE_TYPES = ("111", "999", "online")
+NHS_111_SEXES = ("female", "male", "unknown")
+
+
+class _DatedTable(pa.DataFrameModel):
+    date: Series[pa.DateTime]
+
+    @pa.check("date", name="not_in_future", error="date is in the future")
+    def _not_in_future(cls, dates: Series[pa.DateTime]) -> Series[bool]:
+        return dates <= pd.Timestamp.now().normalize()
+
+    class Config:
+        strict = True
+
+
+class PheCasesByRegion(_DatedTable):
+    area_code: Series[str] = pa.Field(isin=[LONDON_REGION, ENGLAND])
+    area_name: Series[str]
+    new_cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    cumulative_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        unique = ["area_code", "date"]
+
+
+class PheCasesByUtla(_DatedTable):
+    area_code: Series[str] = pa.Field(isin=list(LONDON_PHE_UTLA_CODES))
+    area_name: Series[str]
+    new_cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    cumulative_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        unique = ["area_code", "date"]
+
+
+class PheCasesByAgeSex(_DatedTable):
+    area_code: Series[str] = pa.Field(isin=[LONDON_REGION])
+    sex: Series[str] = pa.Field(isin=["female", "male"])
+    age_band: Series[str] = pa.Field(isin=list(PHE_AGE_BANDS))
+    cumulative_cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    cumulative_rate: Series[float] = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        unique = ["date", "sex", "age_band"]
+
+
+class PheHealthcare(_DatedTable):
+    area_code: Series[str] = pa.Field(isin=[LONDON_NHS_REGION])
+    new_admissions: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    hospital_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    covid_occupied_mv_beds: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        unique = ["area_code", "date"]
+
+
+class OnsInfectionSurvey(pa.DataFrameModel):
+    area_code: Series[str] = pa.Field(str_matches=r"^[EKNSW]\d{8}$")
+    area_name: Series[str]
+    period_start: Series[pa.DateTime]
+    period_end: Series[pa.DateTime]
+    percent_positive: Series[float] = pa.Field(ge=0, le=100)
+    percent_lower: Series[float] = pa.Field(ge=0, le=100)
+    percent_upper: Series[float] = pa.Field(ge=0, le=100)
+    people_positive: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    people_lower: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    people_upper: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+
+    @pa.dataframe_check(name="interval_ordered", error="credible interval not ordered lower <= estimate <= upper")
+    def _interval_ordered(cls, frame: pd.DataFrame) -> Series[bool]:
+        return (frame["percent_lower"] <= frame["percent_positive"]) & (
+            frame["percent_positive"] <= frame["percent_upper"]
+        )
+
+    @pa.dataframe_check(name="period_ordered", error="period ends before it starts")
+    def _period_ordered(cls, frame: pd.DataFrame) -> Series[bool]:
+        return frame["period_start"] <= frame["period_end"]
+
+    @pa.check("period_end", name="not_in_future", error="period ends in the future")
+    def _not_in_future(cls, dates: Series[pa.DateTime]) -> Series[bool]:
+        return dates <= pd.Timestamp.now().normalize()
+
+    class Config:
+        strict = True
+        unique = ["area_code", "period_start", "period_end"]
+
+
+class Nhs111Triages(_DatedTable):
+    site_type: Series[str] = pa.Field(isin=list(NHS_111_SITE_TYPES))
+    sex: Series[str] = pa.Field(isin=list(NHS_111_SEXES))
+    age_band: Series[str]
+    ccg_code: Series[str] = pa.Field(isin=list(london_ccg_codes()))
+    ccg_name: Series[str]
+    count: Series[pd.Int64Dtype] = pa.Field(ge=0)
+
+    class Config:
+        unique = ["date", "site_type", "sex", "age_band", "ccg_code"]

@@ -1,0 +1,38 @@
+"""The project's single Dagster `Definitions`, loaded by workspace.yaml (`dagster dev`, webserver, daemon)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `python_file` code locations run this file directly; make the repository's packages importable either way.
+REPO_ROOT = str(Path(__file__).resolve().parents[1])
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import dagster as dg  # noqa: E402
+
+from assets import ALL_SOURCE_ASSETS  # noqa: E402
+from pipelines.jobs import nightly, source_jobs  # noqa: E402
+from resources.archive import RawArchive  # noqa: E402
+from resources.http import HttpClient  # noqa: E402
+from resources.io_manager import ParquetIOManager  # noqa: E402
+from resources.settings import data_dir  # noqa: E402
+from resources.upstreams import Upstreams  # noqa: E402
+
+
+def build_resources() -> dict[str, object]:
+    storage = str(data_dir())
+    return {
+        "io_manager": ParquetIOManager(base_dir=storage),
+        "archive": RawArchive(data_dir=storage),
+        "http": HttpClient(),
+        "upstreams": Upstreams.from_environment(),
+    }
+
+
+defs = dg.Definitions(
+    assets=ALL_SOURCE_ASSETS,
+    jobs=[nightly, *source_jobs],
+    resources=build_resources(),
+)

@@ -1,0 +1,1 @@
+"""The HTML cases report (templates and rendering) lands here in the report milestone."""

@@ -1,0 +1,115 @@
+"""Raw archive: every download kept exactly as it came, before any parsing.
+
+Layout under the data directory (default `storage/`, git-ignored):
+
+    raw/<source>/<YYYY-MM-DD>/<sha256[:16]>_<request><ext>        the bytes, never rewritten
+    raw/<source>/<YYYY-MM-DD>/<sha256[:16]>_<request><ext>.json   sidecar: URL, status, headers, size, sha256, time
+    raw/<source>/latest/<request>.json                            the newest sidecar for that request
+
+Identical bytes are stored once (content addressing): an unchanged release adds no new entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from resources.http import HttpResult
+from resources.settings import data_dir
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    """One archived download, as recorded in its sidecar (paths relative to the data directory)."""
+
+    source: str
+    request: str
+    url: str
+    path: str
+    sha256: str
+    bytes: int
+    status: int
+    fetched_at: str
+    headers: dict
+    changed: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ArchivedFile:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    @property
+    def file_name(self) -> str:
+        return Path(self.path).name
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RawArchive(dg.ConfigurableResource):
+    """Immutable, dated, content-addressed store of raw downloads with a JSON sidecar per file."""
+
+    data_dir: str = str(data_dir())
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir)
+
+    def _pointer(self, source: str, request: str) -> Path:
+        return self.root / "raw" / source / "latest" / f"{request}.json"
+
+    def latest(self, source: str, request: str) -> ArchivedFile | None:
+        pointer = self._pointer(source, request)
+        if not pointer.exists():
+            return None
+        return ArchivedFile.from_dict(json.loads(pointer.read_text()))
+
+    def latest_for_source(self, source: str) -> list[ArchivedFile]:
+        folder = self.root / "raw" / source / "latest"
+        return [ArchivedFile.from_dict(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+
+    def store(self, source: str, request: str, extension: str, result: HttpResult) -> ArchivedFile:
+        """Archive a 200 response's bytes (unless these exact bytes are already the latest) and return its entry."""
+        digest = hashlib.sha256(result.content).hexdigest()
+        now = datetime.now(UTC)
+        previous = self.latest(source, request)
+        if previous is not None and previous.sha256 == digest and (self.root / previous.path).exists():
+            return replace(previous, changed=False)
+        relative = Path("raw") / source / now.strftime("%Y-%m-%d") / f"{digest[:16]}_{request}{extension}"
+        target = self.root / relative
+        if not target.exists():
+            _atomic_write(target, result.content)
+        entry = ArchivedFile(
+            source=source, request=request, url=result.url, path=str(relative), sha256=digest,
+            bytes=len(result.content), status=result.status, fetched_at=now.isoformat(timespec="seconds"),
+            headers=result.headers, changed=True,
+        )
+        sidecar = json.dumps(entry.to_dict(), indent=2, sort_keys=True).encode()
+        _atomic_write(target.with_name(target.name + ".json"), sidecar)
+        _atomic_write(self._pointer(source, request), sidecar)
+        return entry
+
+    def read(self, entry: ArchivedFile) -> bytes:
+        """The archived bytes, checked against the recorded sha256 so a damaged archive is noticed."""
+        content = (self.root / entry.path).read_bytes()
+        if hashlib.sha256(content).hexdigest() != entry.sha256:
+            raise OSError(f"archived file {entry.path} does not match its recorded sha256; the archive is damaged")
+        return content

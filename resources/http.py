@@ -1,0 +1,166 @@
+"""The one HTTP client every source uses: timeouts, retries with backoff, size limit, clear errors."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import dagster as dg
+import requests
+from requests.adapters import BaseAdapter
+
+from resources.errors import FetchError
+
+PROJECT_USER_AGENT = "london-covid-pipeline/0.1 (London Datastore COVID-19 tables; python-requests)"
+
+# 429 is the gateway's fair-use limit; 5xx are the server's own transient failures.
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Headers worth keeping in the archive sidecar: enough to make conditional requests and to audit a release.
+KEPT_HEADERS = ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Date", "Content-Disposition")
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    url: str
+    status: int
+    content: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    attempts: int = 1
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After is either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class HttpClient(dg.ConfigurableResource):
+    """HTTP GET with connect/read timeouts, retries with exponential backoff and jitter on 429/5xx and
+    connection errors (honouring Retry-After), a User-Agent naming the project and a maximum response size."""
+
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+    max_attempts: int = 5
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_retry_after_s: float = 300.0
+    max_response_bytes: int = 500 * 1024 * 1024
+    user_agent: str = PROJECT_USER_AGENT
+
+    def session(self, mounts: Mapping[str, BaseAdapter] | None = None) -> requests.Session:
+        """A session for one source's downloads; `mounts` replaces the transport for URL prefixes
+        (sample mode serves the shipped files this way, through the same code path as a live fetch)."""
+        session = requests.Session()
+        session.headers["User-Agent"] = self.user_agent
+        for prefix, adapter in (mounts or {}).items():
+            session.mount(prefix, adapter)
+        return session
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
+        # Jitter spreads retries from parallel steps so they do not hit the server in lockstep.
+        return ceiling * random.uniform(0.5, 1.0)
+
+    def _read_body(self, response: requests.Response, source: str, url: str) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise FetchError(
+                source, url,
+                f"response is {int(declared):,} bytes, over the {self.max_response_bytes:,}-byte limit "
+                "(max_response_bytes)", response.status_code,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=1024 * 1024):
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise FetchError(
+                    source, url,
+                    f"response exceeded the {self.max_response_bytes:,}-byte limit (max_response_bytes)",
+                    response.status_code,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def get(
+        self,
+        session: requests.Session,
+        source: str,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResult:
+        """GET `url` for `source`. Returns the body (or a 304 with no body); raises FetchError naming the
+        source, URL and status once retries are exhausted or the error is not worth retrying."""
+        log = dg.get_dagster_logger()
+        problem = "no attempt made"
+        status: int | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            wait: float | None = None
+            try:
+                with session.get(
+                    url,
+                    headers=dict(headers or {}),
+                    timeout=(self.connect_timeout_s, self.read_timeout_s),
+                    stream=True,
+                ) as response:
+                    status = response.status_code
+                    if status in RETRYABLE_STATUSES:
+                        problem = f"server answered {status} {response.reason}"
+                        wait = _retry_after_seconds(response.headers.get("Retry-After"))
+                        if wait is not None and wait > self.max_retry_after_s:
+                            raise FetchError(
+                                source, url,
+                                f"{problem} and asked to retry after {wait:.0f}s, longer than "
+                                f"max_retry_after_s={self.max_retry_after_s:.0f}",
+                                status,
+                            )
+                    elif status == 304:
+                        return HttpResult(response.url, status, b"", _kept(response.headers), attempt)
+                    elif status >= 400:
+                        snippet = response.raw.read(300, decode_content=True) if response.raw else b""
+                        raise FetchError(
+                            source, url,
+                            f"server answered {status} {response.reason}: "
+                            f"{snippet.decode('utf-8', 'replace').strip()[:300]!r}",
+                            status,
+                        )
+                    else:
+                        body = self._read_body(response, source, url)
+                        return HttpResult(response.url, status, body, _kept(response.headers), attempt)
+            except FetchError:
+                raise
+            except requests.exceptions.Timeout as exc:
+                status, problem = None, f"timed out ({type(exc).__name__}, connect {self.connect_timeout_s}s / " \
+                    f"read {self.read_timeout_s}s)"
+            except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                status, problem = None, f"connection failed: {exc}"
+            if attempt == self.max_attempts:
+                break
+            delay = wait if wait is not None else self._backoff(attempt)
+            log.warning(
+                f"[{source}] {url}: {problem}; retry {attempt}/{self.max_attempts - 1} in {delay:.1f}s"
+            )
+            time.sleep(delay)
+        raise FetchError(source, url, f"gave up after {self.max_attempts} attempts: {problem}", status)
+
+
+def _kept(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: headers[name] for name in KEPT_HEADERS if name in headers}

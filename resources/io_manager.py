@@ -1,0 +1,65 @@
+"""Stores each asset's value as a file: DataFrames as Parquet, small manifests as JSON.
+
+Parquet rather than pickles: the files open in any tool and survive pandas upgrades. Writes go to a temporary
+file that replaces the old one only when complete, so a crash never leaves a half-written table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from resources.settings import data_dir
+
+
+class ParquetIOManager(dg.ConfigurableIOManager):
+    """One file per asset under `<base_dir>/tables/`: `<key>.parquet` for tables, `<key>.json` for manifests."""
+
+    base_dir: str = str(data_dir())
+
+    def _path(self, key: dg.AssetKey, suffix: str) -> Path:
+        return Path(self.base_dir, "tables", *key.path).with_suffix(suffix)
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        key = context.asset_key
+        if isinstance(obj, pd.DataFrame):
+            path = self._path(key, ".parquet")
+            self._replace(path, lambda tmp: obj.to_parquet(tmp, index=False))
+            context.add_output_metadata(
+                {"path": dg.MetadataValue.path(str(path)), "stored_rows": dg.MetadataValue.int(len(obj))}
+            )
+        else:
+            path = self._path(key, ".json")
+            text = json.dumps(obj, indent=2, sort_keys=True, default=str)
+            self._replace(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        key = context.asset_key
+        parquet, manifest = self._path(key, ".parquet"), self._path(key, ".json")
+        if parquet.exists():
+            return pd.read_parquet(parquet)
+        if manifest.exists():
+            return json.loads(manifest.read_text(encoding="utf-8"))
+        raise FileNotFoundError(
+            f"No stored value for asset {key.to_user_string()} under {Path(self.base_dir, 'tables')}: "
+            "materialize it first"
+        )
+
+    @staticmethod
+    def _replace(path: Path, write) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,51 @@
+"""Every setting the pipeline reads from the environment, with its default, in one place.
+
+The README's "Settings" table documents each of these; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The real public endpoints are the defaults; each can be pointed elsewhere (a local server in tests).
+DEFAULT_PHE_API_URL = "https://api.coronavirus.data.gov.uk/v2/data"
+DEFAULT_UKHSA_API_URL = "https://api.ukhsa-dashboard.data.gov.uk"
+# The last England workbook of the ONS COVID-19 Infection Survey (the survey ended in March 2023).
+DEFAULT_ONS_URL = (
+    "https://www.ons.gov.uk/file?uri=/peoplepopulationandcommunity/healthandsocialcare/conditionsanddiseases/"
+    "datasets/coronaviruscovid19infectionsurveydata/2023/20230310covid19infectionsurveydatasetsengland.xlsx"
+)
+DEFAULT_NHS111_URL = (
+    "https://digital.nhs.uk/data-and-information/publications/statistical/"
+    "mi-potential-covid-19-symptoms-reported-through-nhs-pathways-and-111-online/latest"
+)
+
+MODES = ("sample", "live", "replay")
+
+
+def pipeline_mode() -> str:
+    mode = os.environ.get("PIPELINE_MODE", "sample").strip().lower() or "sample"
+    if mode not in MODES:
+        raise ValueError(f"PIPELINE_MODE={mode!r} is not one of {', '.join(MODES)}")
+    return mode
+
+
+def data_dir() -> Path:
+    """Where raw downloads and stored tables live (git-ignored). PIPELINE_DATA_DIR overrides it."""
+    return Path(os.environ.get("PIPELINE_DATA_DIR", REPO_ROOT / "storage")).resolve()
+
+
+def upstream_urls() -> dict[str, str]:
+    return {
+        "phe": os.environ.get("PHE_API_URL", DEFAULT_PHE_API_URL),
+        "ukhsa": os.environ.get("UKHSA_API_URL", DEFAULT_UKHSA_API_URL),
+        "ons": os.environ.get("ONS_URL", DEFAULT_ONS_URL),
+        "nhs111": os.environ.get("NHS111_URL", DEFAULT_NHS111_URL),
+    }
+
+
+SAMPLES_DIR = REPO_ROOT / "data" / "samples"
+LOOKUPS_DIR = REPO_ROOT / "data" / "lookups"

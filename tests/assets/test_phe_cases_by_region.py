@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from assets.phe_cases_by_region import SPEC, parse_cases_by_region
+from assets.source import RawFile
+from checks.validation import validate_table
+from resources.errors import ParseError
+from tests.samples import csv_bytes, sample_files, sample_rows
+
+
+def test_london_and_england_totals_match_the_sample_files() -> None:
+    table = parse_cases_by_region(sample_files(SPEC))
+    london_file = sample_rows("phe_cases_by_region", "region_london.csv")
+    england_file = sample_rows("phe_cases_by_region", "nation_england.csv")
+
+    london = table[table.area_code == "E12000007"]
+    england = table[table.area_code == "E92000001"]
+    assert london["new_cases"].sum() == sum(int(r["newCasesBySpecimenDate"]) for r in london_file)
+    assert england["new_cases"].sum() == sum(int(r["newCasesBySpecimenDate"]) for r in england_file)
+    peak = next(r for r in london_file if r["date"] == "2020-04-02")
+    assert london.set_index("date").loc[pd.Timestamp("2020-04-02"), "new_cases"] == int(peak["newCasesBySpecimenDate"])
+    assert validate_table(table, SPEC.schema).passed
+
+
+def test_table_is_sorted_typed_and_iso_dated() -> None:
+    table = parse_cases_by_region(sample_files(SPEC))
+    assert list(table.columns) == ["area_code", "area_name", "date", "new_cases", "cumulative_cases"]
+    assert str(table["date"].dtype) == "datetime64[ns]"
+    assert str(table["new_cases"].dtype) == "Int64"
+    assert table.equals(table.sort_values(["area_code", "date"], ignore_index=True))
+
+
+def test_renamed_column_is_named_in_the_error() -> None:
+    rows = sample_rows("phe_cases_by_region", "region_london.csv")
+    for row in rows:
+        row["newCases"] = row.pop("newCasesBySpecimenDate")
+    files = sample_files(SPEC) | {"region_london": RawFile("region_london.csv", csv_bytes(rows))}
+    with pytest.raises(ParseError, match=r"region_london\.csv: missing column\(s\) 'newCasesBySpecimenDate'"):
+        parse_cases_by_region(files)
+
+
+def test_text_in_a_count_column_is_reported_with_its_line() -> None:
+    rows = sample_rows("phe_cases_by_region", "region_london.csv")
+    rows[3]["newCasesBySpecimenDate"] = "n/a"
+    files = sample_files(SPEC) | {"region_london": RawFile("region_london.csv", csv_bytes(rows))}
+    with pytest.raises(ParseError, match=r"not whole numbers \(line 5: 'n/a'\)"):
+        parse_cases_by_region(files)
+
+
+def test_negative_and_duplicate_rows_fail_validation() -> None:
+    rows = sample_rows("phe_cases_by_region", "region_london.csv")
+    rows[0]["newCasesBySpecimenDate"] = "-5"
+    rows.append(dict(rows[1]))
+    files = sample_files(SPEC) | {"region_london": RawFile("region_london.csv", csv_bytes(rows))}
+    outcome = validate_table(parse_cases_by_region(files), SPEC.schema)
+    assert not outcome.passed
+    summary = outcome.summary()
+    assert "new_cases" in summary and "-5" in summary
+    assert "unique" in summary.lower() or "duplicate" in summary.lower()

@@ -1,0 +1,59 @@
+"""The Dagster code location as the UI and CLI load it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import dagster as dg
+
+from assets import SOURCES
+from pipelines.definitions import defs
+from resources.settings import REPO_ROOT
+
+
+def test_twelve_assets_grouped_by_source_with_descriptions() -> None:
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == set(SOURCES) | {f"raw/{name}" for name in SOURCES}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.group_name == key.path[-1]
+        assert node.description and len(node.description) > 80
+
+
+def test_every_clean_asset_has_a_blocking_schema_check() -> None:
+    graph = defs.resolve_asset_graph()
+    for name in SOURCES:
+        [check_key] = graph.get_check_keys_for_assets({dg.AssetKey(name)})
+        assert check_key.name == "schema_valid"
+        assert graph.get_check_spec(check_key).blocking
+
+
+def test_nightly_and_one_job_per_source() -> None:
+    names = {job.name for job in defs.resolve_all_job_defs()}
+    assert {"nightly", *(f"{name}_job" for name in SOURCES)} <= names
+    single = defs.resolve_job_def("phe_healthcare_job")
+    assert {key.to_user_string() for key in single.asset_layer.executable_asset_keys} == {
+        "phe_healthcare", "raw/phe_healthcare"
+    }
+
+
+def test_workspace_yaml_loads_from_the_repo_root_and_elsewhere(tmp_path: Path) -> None:
+    dagster = Path(sys.executable).with_name("dagster")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    for cwd in (REPO_ROOT, tmp_path):
+        completed = subprocess.run(
+            [str(dagster), "definitions", "validate", "-w", str(REPO_ROOT / "workspace.yaml")],
+            cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert completed.returncode == 0, completed.stderr[-2000:]
+        assert "All code locations passed validation" in completed.stderr + completed.stdout
+
+
+def test_pyproject_has_no_table_that_overrides_workspace_yaml() -> None:
+    tool = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]
+    assert "dagster" not in tool and "dg" not in tool

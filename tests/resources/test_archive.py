@@ -1,0 +1,55 @@
+"""The raw archive keeps bytes as downloaded, dated and content-addressed, with a sidecar."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from resources.archive import RawArchive
+from resources.http import HttpResult
+
+
+def result(body: bytes) -> HttpResult:
+    return HttpResult("https://example.test/data.csv", 200, body, {"ETag": '"abc"', "Content-Type": "text/csv"})
+
+
+def test_store_writes_bytes_and_sidecar(tmp_path: Path) -> None:
+    archive = RawArchive(data_dir=str(tmp_path))
+    entry = archive.store("phe_cases_by_region", "region_london", ".csv", result(b"a,b\n1,2\n"))
+    stored = tmp_path / entry.path
+    assert stored.read_bytes() == b"a,b\n1,2\n"
+    assert stored.parent.parent.name == "phe_cases_by_region"
+    assert entry.sha256[:16] in stored.name
+    sidecar = json.loads(stored.with_name(stored.name + ".json").read_text())
+    assert sidecar["url"] == "https://example.test/data.csv"
+    assert sidecar["bytes"] == 8
+    assert sidecar["headers"]["ETag"] == '"abc"'
+    assert sidecar["fetched_at"]
+
+
+def test_identical_bytes_add_no_new_entry(tmp_path: Path) -> None:
+    archive = RawArchive(data_dir=str(tmp_path))
+    first = archive.store("nhs_111", "page", ".html", result(b"<html></html>"))
+    second = archive.store("nhs_111", "page", ".html", result(b"<html></html>"))
+    assert second.path == first.path
+    assert second.changed is False
+    assert len(list((tmp_path / "raw" / "nhs_111").rglob("*.html"))) == 1
+
+
+def test_new_bytes_are_a_new_entry_and_old_ones_stay(tmp_path: Path) -> None:
+    archive = RawArchive(data_dir=str(tmp_path))
+    first = archive.store("nhs_111", "page", ".html", result(b"<html>1</html>"))
+    second = archive.store("nhs_111", "page", ".html", result(b"<html>2</html>"))
+    assert first.path != second.path
+    assert (tmp_path / first.path).read_bytes() == b"<html>1</html>"
+    assert archive.latest("nhs_111", "page") == second
+
+
+def test_read_notices_a_damaged_file(tmp_path: Path) -> None:
+    archive = RawArchive(data_dir=str(tmp_path))
+    entry = archive.store("phe_healthcare", "nhs_region_london", ".csv", result(b"x,y\n"))
+    (tmp_path / entry.path).write_bytes(b"tampered")
+    with pytest.raises(OSError, match="does not match its recorded sha256"):
+        archive.read(entry)
