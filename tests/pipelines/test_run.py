@@ -16,7 +16,7 @@ from resources.settings import REPO_ROOT
 def test_nightly_run_on_samples_leaves_six_tables_and_the_raw_archive(tmp_path: Path) -> None:
     home, storage = tmp_path / "dagster_home", tmp_path / "storage"
     home.mkdir()
-    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
     env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(storage), "PIPELINE_MODE": "sample"}
     for name in ("PHE_API_URL", "ONS_URL", "NHS111_URL", "UKHSA_API_URL"):
         env.pop(name, None)
