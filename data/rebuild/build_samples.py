@@ -73,13 +73,16 @@ def build_cases_by_region() -> None:
 
 
 def build_cases_by_utla() -> None:
-    records = json.loads((REFERENCE / "v1_json_NESTED_structure_multi_areaType_2021-04-12_data_array.json").read_text())
-    rows = [
-        {"areaCode": r["areaCode"], "areaName": r["areaName"], "areaType": "utla", "date": r["date"],
-         "newCasesBySpecimenDate": r["cases"]["daily"], "cumCasesBySpecimenDate": r["cases"]["cumulative"]}
-        for r in records
-        if r["areaType"] == "utla"
-    ]
+    names = pd.read_csv(REFERENCE / "phe_dashboard_geoglist_all_areas.csv")
+    names = dict(zip(names[names.areaType == "utla"].areaCode, names[names.areaType == "utla"].areaName, strict=True))
+    rows = []
+    for line in ref.LONDON_BOROUGH_CASES.strip().splitlines():
+        day, *pairs = line.split()
+        for number, pair in enumerate(pairs, start=2):
+            code = f"E090000{number:02d}"
+            new_cases, total_cases = (int(v) for v in pair.split(","))
+            rows.append({"areaCode": code, "areaName": names[code], "areaType": "utla", "date": day,
+                         "newCasesBySpecimenDate": new_cases, "cumCasesBySpecimenDate": total_cases})
     _write_v2_csv(
         SAMPLES / "phe_cases_by_utla" / "utla_all.csv", rows, ["newCasesBySpecimenDate", "cumCasesBySpecimenDate"]
     )

@@ -9,28 +9,43 @@ from checks.validation import validate_table
 from tests.samples import csv_bytes, sample_files, sample_rows
 
 
-def test_keeps_the_32_london_areas_with_the_file_total() -> None:
+def test_borough_totals_match_the_file() -> None:
     table = parse_cases_by_utla(sample_files(SPEC))
     rows = sample_rows("phe_cases_by_utla", "utla_all.csv")
-    london_rows = [r for r in rows if r["areaCode"].startswith("E09")]
     assert sorted(table["area_code"].unique()) == sorted(LONDON_PHE_UTLA_CODES)
-    assert table["new_cases"].sum() == sum(int(r["newCasesBySpecimenDate"]) for r in london_rows)
-    hackney = table.set_index("area_code").loc["E09000012"]
-    assert hackney["area_name"] == "Hackney and City of London"
+    on_day = [r for r in rows if r["date"] == "2020-05-06"]
+    got = table[table["date"] == pd.Timestamp("2020-05-06")]
+    assert got["new_cases"].sum() == sum(int(r["newCasesBySpecimenDate"]) for r in on_day)
+    croydon = got.set_index("area_code").loc["E09000008"]
+    assert croydon["cumulative_cases"] == int(
+        next(r for r in on_day if r["areaCode"] == "E09000008")["cumCasesBySpecimenDate"]
+    )
+    assert set(table.loc[table["area_code"] == "E09000012", "area_name"]) == {"Hackney and City of London"}
     assert validate_table(table, SPEC.schema).passed
+
+
+def test_areas_outside_london_are_dropped() -> None:
+    rows = sample_rows("phe_cases_by_utla", "utla_all.csv")
+    rows.append({**rows[0], "areaCode": "W06000015", "areaName": "Cardiff"})
+    table = parse_cases_by_utla({"utla_all": RawFile("utla_all.csv", csv_bytes(rows))})
+    assert "W06000015" not in set(table["area_code"])
+    assert len(table) == len(rows) - 1
 
 
 def test_a_release_listing_city_of_london_separately_is_folded_into_hackney() -> None:
     rows = sample_rows("phe_cases_by_utla", "utla_all.csv")
+    # A release that reports City of London on its own, and Hackney without it.
+    for row in rows:
+        if row["areaCode"] == "E09000012":
+            row["areaName"] = "Hackney"
     hackney = next(r for r in rows if r["areaCode"] == "E09000012")
     before = int(hackney["newCasesBySpecimenDate"])
-    hackney["areaName"] = "Hackney"
     rows.append({**hackney, "areaCode": "E09000001", "areaName": "City of London", "newCasesBySpecimenDate": "3"})
     table = parse_cases_by_utla({"utla_all": RawFile("utla_all.csv", csv_bytes(rows))})
     assert "E09000001" not in set(table["area_code"])
-    combined = table.set_index("area_code").loc["E09000012"]
-    assert combined["new_cases"] == before + 3
-    assert combined["area_name"] == "Hackney and City of London"
+    hackney_rows = table[table["area_code"] == "E09000012"].set_index("date")
+    assert hackney_rows.loc[pd.Timestamp(hackney["date"]), "new_cases"] == before + 3
+    assert set(hackney_rows["area_name"]) == {"Hackney and City of London"}
     assert validate_table(table, SPEC.schema).passed
 
 
