@@ -77,6 +77,7 @@ class PheHealthcare(_DatedTable):
 class OnsInfectionSurvey(pa.DataFrameModel):
     area_code: Series[str] = pa.Field(str_matches=r"^[EKNSW]\d{8}$")
     area_name: Series[str]
+    estimate_kind: Series[str] = pa.Field(isin=["official_weekly", "modelled_daily"])
     period_start: Series[pa.DateTime]
     period_end: Series[pa.DateTime]
     percent_positive: Series[float] = pa.Field(ge=0, le=100)
@@ -102,7 +103,7 @@ class OnsInfectionSurvey(pa.DataFrameModel):
 
     class Config:
         strict = True
-        unique = ["area_code", "period_start", "period_end"]
+        unique = ["area_code", "estimate_kind", "period_start", "period_end"]
 
 
 class Nhs111Triages(_DatedTable):

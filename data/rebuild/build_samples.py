@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -171,8 +171,33 @@ def build_ons_workbook() -> None:
             _iso_week_period(row.week), row.percentage_pop_est, row.percentage_pop_est_lci,
             row.percentage_pop_est_uci, row.pop_est, row.pop_est_lci, row.pop_est_uci,
         ])
+    # Modelled daily regional estimates, laid out as the ONS workbooks do (read that way by ai4ci/ggoutbreak's
+    # data-raw/covid-infection-survey.R): a Date column, then three columns per geography whose headers are
+    # "<Geography>\r\n<measure>". Only London is filled in; its figures come from epiforecasts/inc2prev.
+    modelled = book.create_sheet("1k")
+    modelled.append(["Table 1k: Modelled daily estimates of the percentage of the population testing positive for "
+                     "COVID-19, by region, England"])
+    modelled.append(["This worksheet contains one table."])
+    modelled.append(["Modelled estimates are subject to revision as more data become available."])
+    modelled.append(["Source: Office for National Statistics - COVID-19 Infection Survey"])
+    modelled.append([])
+    modelled.append([
+        "Date",
+        "London\r\nModelled % testing positive for COVID-19",
+        "London\r\n95% Lower credible interval for percentage",
+        "London\r\n95% Upper credible interval for percentage",
+    ])
+    for line in ref.LONDON_ONS_MODELLED.strip().splitlines():
+        day, estimate, upper, lower = line.split()
+        modelled.append([
+            datetime.fromisoformat(day),
+            round(float(estimate) * 100, 4), round(float(lower) * 100, 4), round(float(upper) * 100, 4),
+        ])
+        modelled.cell(row=modelled.max_row, column=1).number_format = "dd/mm/yyyy"
     path = SAMPLES / "ons_infection_survey" / "covid19infectionsurveydatasets20230113england.xlsx"
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Fixed document dates keep the rebuilt file byte-stable between runs of this script.
+    book.properties.created = book.properties.modified = datetime(2023, 1, 13)
     book.save(path)
 
 
