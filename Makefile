@@ -6,12 +6,12 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DAGSTER_PORT ?= 3000
 
-.PHONY: setup run test dev lint validate clean-data help
+.PHONY: setup run test dev lint validate clean-data help browser
 
 help:
 	@echo "make run       set up .venv if needed, then run the nightly job on the shipped samples (no network)"
 	@echo "make test      the whole test suite"
-	@echo "make dev       Dagster UI (webserver + daemon) on http://127.0.0.1:$(DAGSTER_PORT)"
+	@echo "make dev       Dagster UI (webserver + daemon) on http://127.0.0.1:$(DAGSTER_PORT), reports on :$(REPORTS_PORT)"
 	@echo "make validate  load and check the Dagster definitions"
 	@echo "make lint      ruff"
 
@@ -30,10 +30,21 @@ setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 run: setup
 	$(PY) -m pipelines.run
 
-test: setup
+# The browser tests drive Debian's chromium (never a downloaded browser); install it when it is missing.
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
 	$(PY) -m pytest
 
+# The report server (127.0.0.1:$(REPORTS_PORT)) makes the report link on the cases_report asset page clickable.
+REPORTS_PORT ?= 3001
+export REPORTS_PORT
 dev: setup
+	$(PY) -m reports.serve & server=$$!; trap 'kill $$server' EXIT INT TERM; \
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -w workspace.yaml
 
 validate: setup

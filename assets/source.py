@@ -52,6 +52,10 @@ class SourceSpec:
     parse: Parser
     schema: type[pa.DataFrameModel]
     date_column: str = "date"
+    # A release whose latest data is more than this many days old is flagged stale in the report.
+    expected_lag_days: int = 7
+    # The release date the shipped sample stands for; sample mode sends it as Last-Modified.
+    sample_release: str = "2023-12-14"
     follow_links: LinkFollower | None = None  # for sources whose files are found on a page
     extra_sample_routes: Callable[[str], dict[str, str]] = field(default=lambda base_url: {})
 
@@ -95,7 +99,7 @@ def fetch_source(
 
     mounts = None
     if mode == "sample":
-        adapter = SampleReplayAdapter(spec.sample_routes(base_url))
+        adapter = SampleReplayAdapter(spec.sample_routes(base_url), last_modified=spec.sample_release)
         mounts = {"https://": adapter, "http://": adapter}
     session = http.session(mounts)
     pending = list(spec.build_requests(base_url))

@@ -17,3 +17,15 @@ def london_ccgs() -> pd.DataFrame:
 
 def london_ccg_codes() -> tuple[str, ...]:
     return tuple(london_ccgs()["ccg_code"])
+
+
+@cache
+def populations() -> pd.Series:
+    """Mid-2020 population by area code, as PHE used for its rates (data/lookups/populations_mid2020.csv).
+
+    The file's five-year bands are summed; its aggregate bands (00_59, 60+) are left out so nobody is counted
+    twice. E09000012 is Hackney and City of London together, matching the case data.
+    """
+    table = pd.read_csv(LOOKUPS_DIR / "populations_mid2020.csv", dtype={"areaCode": str, "age": str})
+    five_year = table[~table["age"].isin(["00_59", "60+"])]
+    return five_year.groupby("areaCode")["population"].sum().astype("int64")

@@ -116,3 +116,70 @@ class Nhs111Triages(_DatedTable):
 
     class Config:
         unique = ["date", "site_type", "sex", "age_band", "ccg_code"]
+
+
+# --- The published London Datastore tables (built by assets/datastore_tables.py) -----------------------------------
+# Column order is part of the contract: `strict="filter"` is not used, and `ordered = True` makes a reordered
+# column fail validation before anything is published.
+
+
+class _PublishedCases(pa.DataFrameModel):
+    area_name: Series[str]
+    area_code: Series[str]
+    date: Series[pa.DateTime]
+    new_cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    total_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    new_cases_rate: Series[float] = pa.Field(ge=0)
+    rolling_7day_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    rolling_7day_rate: Series[float] = pa.Field(ge=0, nullable=True)
+
+    @pa.check("date", name="not_in_future", error="date is in the future")
+    def _not_in_future(cls, dates: Series[pa.DateTime]) -> Series[bool]:
+        return dates <= pd.Timestamp.now().normalize()
+
+    class Config:
+        strict = True
+        ordered = True
+        unique = ["area_code", "date"]
+
+
+class PublishedBoroughCases(_PublishedCases):
+    area_code: Series[str] = pa.Field(isin=list(LONDON_PHE_UTLA_CODES))
+
+
+class PublishedLondonEngland(_PublishedCases):
+    area_code: Series[str] = pa.Field(isin=[LONDON_REGION, ENGLAND])
+
+
+class PublishedAgeSex(_DatedTable):
+    sex: Series[str] = pa.Field(isin=["female", "male"])
+    age_band: Series[str] = pa.Field(isin=list(PHE_AGE_BANDS))
+    total_cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    total_cases_rate: Series[float] = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        ordered = True
+        unique = ["date", "sex", "age_band"]
+
+
+class PublishedHealthcare(_DatedTable):
+    area_name: Series[str]
+    area_code: Series[str] = pa.Field(isin=[LONDON_NHS_REGION])
+    new_admissions: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    rolling_7day_admissions: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    hospital_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    covid_occupied_mv_beds: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        ordered = True
+        unique = ["date"]
+
+
+class PublishedOnsPositivity(OnsInfectionSurvey):
+    class Config:
+        ordered = True
+
+
+class PublishedNhs111(Nhs111Triages):
+    class Config:
+        ordered = True

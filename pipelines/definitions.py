@@ -13,6 +13,8 @@ if REPO_ROOT not in sys.path:
 import dagster as dg  # noqa: E402
 
 from assets import ALL_SOURCE_ASSETS  # noqa: E402
+from assets.cases_report import ReportStorage, cases_report  # noqa: E402
+from assets.datastore_tables import datastore_tables  # noqa: E402
 from pipelines.jobs import nightly, source_jobs  # noqa: E402
 from resources.archive import RawArchive  # noqa: E402
 from resources.http import HttpClient  # noqa: E402
@@ -28,11 +30,12 @@ def build_resources() -> dict[str, object]:
         "archive": RawArchive(data_dir=storage),
         "http": HttpClient(),
         "upstreams": Upstreams.from_environment(),
+        "reports": ReportStorage(base_dir=str(data_dir() / "reports")),
     }
 
 
 defs = dg.Definitions(
-    assets=ALL_SOURCE_ASSETS,
+    assets=[*ALL_SOURCE_ASSETS, datastore_tables, cases_report],
     jobs=[nightly, *source_jobs],
     resources=build_resources(),
 )

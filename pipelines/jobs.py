@@ -1,4 +1,4 @@
-"""Jobs: `nightly` runs every source; `<source>_job` re-runs one source alone (raw download and clean table)."""
+"""Jobs: `nightly` runs every source and builds the tables and report; `<source>_job` re-runs one source alone."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import dagster as dg
 
 from assets import SOURCES
 
+PUBLICATION = dg.AssetSelection.assets("datastore_tables", "cases_report")
+
 nightly = dg.define_asset_job(
     "nightly",
-    selection=dg.AssetSelection.groups(*SOURCES),
-    description="Fetch, archive, clean and validate every source. Runs on the shipped samples unless "
-    "PIPELINE_MODE=live.",
+    selection=dg.AssetSelection.groups(*SOURCES) | PUBLICATION,
+    description="Fetch, archive, clean and validate every source, then build the Datastore tables and the cases "
+    "report. Never publishes. Runs on the shipped samples unless PIPELINE_MODE=live.",
 )
 
 source_jobs = [

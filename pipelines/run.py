@@ -53,6 +53,19 @@ def main() -> int:
           f"in {elapsed:.1f}s")
     print("\n".join(summarise(result)))
     print(f"raw archive: {data_dir() / 'raw'}")
+    report = next(
+        (event.materialization for event in result.get_asset_materialization_events()
+         if event.materialization.asset_key == dg.AssetKey("cases_report")),
+        None,
+    )
+    if report is None:
+        print("report: not produced (see the failures above)")
+        return 1
+    metadata = report.metadata
+    print(f"report warnings: {metadata['warnings'].value}; stale sources: {metadata['stale_sources'].value}")
+    # Scripts read these two lines (interfaces in DESIGN.md section 6): keep them last and keep their wording.
+    print(f"report: {metadata['path'].value}")
+    print(f"report_version: {metadata['report_version'].value}")
     return 0 if result.success else 1
 
 

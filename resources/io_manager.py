@@ -19,7 +19,8 @@ from resources.settings import data_dir
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
-    """One file per asset under `<base_dir>/tables/`: `<key>.parquet` for tables, `<key>.json` for manifests."""
+    """One file per asset under `<base_dir>/tables/`: `<key>.parquet` for a table, `<key>/<name>.parquet` for a
+    set of tables, `<key>.json` for manifests."""
 
     base_dir: str = str(data_dir())
 
@@ -28,7 +29,15 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         key = context.asset_key
-        if isinstance(obj, pd.DataFrame):
+        if isinstance(obj, dict) and obj and all(isinstance(v, pd.DataFrame) for v in obj.values()):
+            # A set of tables (the Datastore tables): one Parquet file each in a folder named after the asset.
+            folder = self._path(key, "")
+            for name, frame in obj.items():
+                self._replace(folder / f"{name}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+            for stale in set(folder.glob("*.parquet")) - {folder / f"{name}.parquet" for name in obj}:
+                stale.unlink()
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(folder))})
+        elif isinstance(obj, pd.DataFrame):
             path = self._path(key, ".parquet")
             self._replace(path, lambda tmp: obj.to_parquet(tmp, index=False))
             context.add_output_metadata(
@@ -42,7 +51,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> Any:
         key = context.asset_key
-        parquet, manifest = self._path(key, ".parquet"), self._path(key, ".json")
+        parquet, manifest, folder = self._path(key, ".parquet"), self._path(key, ".json"), self._path(key, "")
+        if folder.is_dir():
+            return {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}
         if parquet.exists():
             return pd.read_parquet(parquet)
         if manifest.exists():

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
+from email.utils import format_datetime
 from pathlib import Path
 
 import requests
@@ -21,8 +23,6 @@ CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-# The samples are fixed releases; a fixed Last-Modified makes conditional requests behave as with a real server.
-SAMPLE_LAST_MODIFIED = "Thu, 14 Dec 2023 16:00:00 GMT"
 
 
 def prepared_url(url: str) -> str:
@@ -31,9 +31,13 @@ def prepared_url(url: str) -> str:
 
 
 class SampleReplayAdapter(BaseAdapter):
-    def __init__(self, routes: Mapping[str, Path]) -> None:
+    """`last_modified` is the ISO date of the release the samples stand for (sent as Last-Modified, 16:00 GMT)."""
+
+    def __init__(self, routes: Mapping[str, Path], last_modified: str = "2023-12-14") -> None:
         super().__init__()
         self.routes = {prepared_url(url): Path(path) for url, path in routes.items()}
+        released = datetime.combine(date.fromisoformat(last_modified), time(16), tzinfo=UTC)
+        self.last_modified = format_datetime(released, usegmt=True)
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         path = self.routes.get(request.url)
@@ -45,7 +49,7 @@ class SampleReplayAdapter(BaseAdapter):
         headers = {
             "Content-Type": CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
             "ETag": etag,
-            "Last-Modified": SAMPLE_LAST_MODIFIED,
+            "Last-Modified": self.last_modified,
         }
         if request.headers.get("If-None-Match") == etag:
             return self._response(request, 304, b"", headers)

@@ -47,5 +47,10 @@ def upstream_urls() -> dict[str, str]:
     }
 
 
+def reports_url() -> str:
+    """Base URL the report links in the Dagster UI point at (the server `make dev` starts)."""
+    return os.environ.get("REPORTS_URL", f"http://127.0.0.1:{os.environ.get('REPORTS_PORT', '3001')}").rstrip("/")
+
+
 SAMPLES_DIR = REPO_ROOT / "data" / "samples"
 LOOKUPS_DIR = REPO_ROOT / "data" / "lookups"

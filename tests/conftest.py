@@ -4,6 +4,8 @@ source against it with temporary storage."""
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,13 +46,14 @@ def base_url(server: HTTPServer, upstream: str) -> str:
     return server.url_for(BASE_PATHS[upstream])
 
 
-def sample_response(path: Path, request: Request) -> Response:
-    """Serve a sample file like a real server: ETag, and 304 for a matching If-None-Match."""
+def sample_response(path: Path, request: Request, released: str) -> Response:
+    """Serve a sample file like a real server: ETag, Last-Modified, and 304 for a matching If-None-Match."""
     content = path.read_bytes()
     etag = '"' + hashlib.sha256(content).hexdigest()[:16] + '"'
     if request.headers.get("If-None-Match") == etag:
         return Response(status=304, headers={"ETag": etag})
-    return Response(content, status=200, headers={"ETag": etag, "Last-Modified": "Thu, 14 Dec 2023 16:00:00 GMT"})
+    modified = format_datetime(datetime.fromisoformat(released).replace(hour=16, tzinfo=UTC), usegmt=True)
+    return Response(content, status=200, headers={"ETag": etag, "Last-Modified": modified})
 
 
 def route_for(url: str) -> tuple[str, str]:
@@ -69,13 +72,36 @@ def serve_samples(server: HTTPServer, spec: SourceSpec, replace: dict[str, bytes
             server.expect_request(route, query_string=query).respond_with_data(body, status=200)
         else:
             server.expect_request(route, query_string=query).respond_with_handler(
-                lambda request, p=path: sample_response(p, request)
+                lambda request, p=path: sample_response(p, request, spec.sample_release)
             )
     return url
 
 
 def source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
     return next(module.assets for module in SOURCE_MODULES if module.SPEC is spec)
+
+
+def pipeline_resources(data_dir: Path, url: str | dict[str, str], mode: str = "live") -> dict[str, object]:
+    """Resources as pipelines/definitions.py builds them, pointed at test storage and a test server."""
+    from assets.cases_report import ReportStorage
+
+    urls = url if isinstance(url, dict) else dict.fromkeys(BASE_PATHS, url)
+    return {
+        "io_manager": ParquetIOManager(base_dir=str(data_dir)),
+        "archive": RawArchive(data_dir=str(data_dir)),
+        "http": fast_http(),
+        "upstreams": Upstreams(mode=mode, phe_api_url=urls["phe"], ukhsa_api_url=urls["ukhsa"], ons_url=urls["ons"],
+                               nhs111_url=urls["nhs111"]),
+        "reports": ReportStorage(base_dir=str(data_dir / "reports"), base_url="http://127.0.0.1:3001"),
+    }
+
+
+def serve_all_samples(server: HTTPServer, replace: dict[str, bytes] | None = None) -> dict[str, str]:
+    """Every source's samples on one local server; returns the base URL per upstream."""
+    urls = {upstream: base_url(server, upstream) for upstream in BASE_PATHS}
+    for spec in SOURCES.values():
+        serve_samples(server, spec, replace)
+    return urls
 
 
 def run_source(

@@ -29,9 +29,13 @@ def sample_files(spec: SourceSpec, base_url: str = "https://example.test/base") 
     """The shipped files keyed by request name, as the clean asset would receive them."""
     files = {}
     routes = spec.sample_routes(base_url)
-    for request in spec.build_requests(base_url):
+    pending = list(spec.build_requests(base_url))
+    while pending:  # the same walk fetch_source does, minus HTTP
+        request = pending.pop(0)
         path = routes[request.url]
         files[request.name] = RawFile(path.name, path.read_bytes())
+        if spec.follow_links is not None:
+            pending.extend(spec.follow_links(request, files[request.name].content, request.url))
     return files
 
 
@@ -41,3 +45,37 @@ def csv_bytes(rows: list[dict[str, str]]) -> bytes:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue().encode()
+
+
+def clean_sample_tables() -> dict:
+    """Every source's clean table parsed from the shipped samples (what the nightly run stores)."""
+    from assets import SOURCES
+
+    return {name: spec.parse(sample_files(spec)) for name, spec in SOURCES.items()}
+
+
+def sample_populations() -> dict[str, int]:
+    """Population per area straight from the lookup CSV (five-year bands only), for independent checks."""
+    from resources.settings import LOOKUPS_DIR
+
+    totals: dict[str, int] = {}
+    with (LOOKUPS_DIR / "populations_mid2020.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["age"] not in ("00_59", "60+"):
+                totals[row["areaCode"]] = totals.get(row["areaCode"], 0) + int(row["population"])
+    return totals
+
+
+def expected_headline(file: str, reporting_delay_days: int) -> dict:
+    """The report's headline numbers for one area, computed straight from a cases-by-region sample file."""
+    from datetime import date, timedelta
+
+    rows = sample_rows("phe_cases_by_region", file)
+    cases = {date.fromisoformat(r["date"]): int(r["newCasesBySpecimenDate"]) for r in rows}
+    complete = max(cases) - timedelta(days=reporting_delay_days)
+    week = sum(cases[complete - timedelta(days=i)] for i in range(7))
+    before = sum(cases[complete - timedelta(days=i)] for i in range(7, 14))
+    code = rows[0]["areaCode"]
+    return {"complete_day": complete, "cases_on_day": cases[complete], "seven_day_total": week,
+            "previous_seven_day_total": before, "change": week - before,
+            "seven_day_rate": round(week / sample_populations()[code] * 100_000, 1), "area_code": code}

@@ -13,7 +13,7 @@ from assets import SOURCES
 from resources.settings import REPO_ROOT
 
 
-def test_nightly_run_on_samples_leaves_six_tables_and_the_raw_archive(tmp_path: Path) -> None:
+def test_nightly_run_on_samples_leaves_tables_archive_and_report(tmp_path: Path) -> None:
     home, storage = tmp_path / "dagster_home", tmp_path / "storage"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
@@ -32,3 +32,11 @@ def test_nightly_run_on_samples_leaves_six_tables_and_the_raw_archive(tmp_path: 
     assert len(list((storage / "raw").rglob("*.json"))) >= len(SOURCES)
     # The run is recorded in the instance, so it is in the UI's run history afterwards.
     assert any((home / "history").rglob("*.db"))
+    # Other tools read the last two lines (DESIGN.md section 6).
+    report_line, version_line = completed.stdout.strip().splitlines()[-2:]
+    assert report_line.startswith("report: ") and version_line.startswith("report_version: ")
+    report = Path(report_line.removeprefix("report: "))
+    version = version_line.removeprefix("report_version: ")
+    assert report.exists() and report.parent == storage / "reports" and version in report.name
+    published = {p.stem for p in (storage / "tables" / "datastore_tables").glob("*.parquet")}
+    assert len(published) == 6

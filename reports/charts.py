@@ -1,0 +1,123 @@
+"""The report's plotly charts, one function per chart, each with labelled axes and provisional days marked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from assets.datastore_tables import AGE_SEX, BOROUGHS, HEALTHCARE, LONDON_ENGLAND, NHS_111, ONS_POSITIVITY
+from checks.schemas import PHE_AGE_BANDS
+
+LAYOUT = {
+    "template": "plotly_white",
+    "height": 420,
+    "margin": {"l": 70, "r": 30, "t": 60, "b": 60},
+    "legend": {"orientation": "h", "y": -0.2},
+    "font": {"family": "Arial, sans-serif", "size": 12},
+}
+
+
+def _mark_provisional(figure: go.Figure, provisional_from: date | None, last: pd.Timestamp) -> None:
+    if provisional_from is not None:
+        figure.add_vrect(
+            x0=pd.Timestamp(provisional_from) - pd.Timedelta(hours=12), x1=last + pd.Timedelta(hours=12),
+            fillcolor="#999", opacity=0.15, line_width=0, layer="below",
+            annotation_text="provisional", annotation_position="top left",
+        )
+
+
+def _finish(figure: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
+    figure.update_layout(title=title, **LAYOUT)
+    figure.update_xaxes(title_text=x_title)
+    figure.update_yaxes(title_text=y_title, rangemode="tozero")
+    return figure
+
+
+def london_england_rate(table: pd.DataFrame, provisional_from: date | None) -> go.Figure:
+    figure = go.Figure()
+    for name, area in table.groupby("area_name"):
+        figure.add_scatter(x=area["date"], y=area["rolling_7day_rate"], mode="lines", name=str(name))
+    _mark_provisional(figure, provisional_from, table["date"].max())
+    return _finish(figure, "Cases per 100,000 people, 7 days to each date: London and England",
+                   "Specimen date", "7-day cases per 100,000")
+
+
+def borough_heatmap(table: pd.DataFrame) -> go.Figure:
+    wide = table.pivot(index="area_name", columns="date", values="new_cases_rate").sort_index(ascending=False)
+    figure = go.Figure(go.Heatmap(
+        z=wide.to_numpy(dtype="float64"), x=list(wide.columns), y=list(wide.index), colorscale="Reds",
+        colorbar={"title": {"text": "per 100,000"}},
+        hovertemplate="%{y}<br>%{x|%d %b %Y}: %{z} per 100,000<extra></extra>",
+    ))
+    figure = _finish(figure, "Daily cases per 100,000 people by borough", "Specimen date", "Borough")
+    figure.update_layout(height=760)
+    figure.update_yaxes(rangemode=None)
+    return figure
+
+
+def age_band_heatmap(table: pd.DataFrame) -> go.Figure:
+    totals = table.groupby(["age_band", "date"])["total_cases"].sum().unstack("date")
+    daily = totals.diff(axis=1).iloc[:, 1:].reindex(list(PHE_AGE_BANDS))
+    figure = go.Figure(go.Heatmap(
+        z=daily.to_numpy(dtype="float64"), x=list(daily.columns), y=list(daily.index), colorscale="Blues",
+        colorbar={"title": {"text": "cases"}},
+        hovertemplate="age %{y}<br>%{x|%d %b %Y}: %{z} new cases<extra></extra>",
+    ))
+    figure = _finish(figure, "London: new cases by age band (day-on-day change in the cumulative count)",
+                     "Specimen date", "Age band")
+    figure.update_yaxes(rangemode=None)
+    return figure
+
+
+def healthcare_lines(table: pd.DataFrame) -> go.Figure:
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_scatter(x=table["date"], y=table["hospital_cases"], name="Patients in hospital", mode="lines",
+                       secondary_y=False)
+    figure.add_scatter(x=table["date"], y=table["covid_occupied_mv_beds"], name="Patients on mechanical ventilation",
+                       mode="lines", secondary_y=False)
+    figure.add_bar(x=table["date"], y=table["new_admissions"], name="Admissions", opacity=0.5, secondary_y=True)
+    figure.update_layout(title="London (NHS region): hospital admissions and patients", **LAYOUT)
+    figure.update_xaxes(title_text="Date")
+    figure.update_yaxes(title_text="Patients", rangemode="tozero", secondary_y=False)
+    figure.update_yaxes(title_text="Admissions per day", rangemode="tozero", secondary_y=True)
+    return figure
+
+
+def ons_positivity_band(table: pd.DataFrame) -> go.Figure:
+    figure = go.Figure()
+    for (name, kind), group in table.groupby(["area_name", "estimate_kind"]):
+        label = f"{name} ({'modelled daily' if kind == 'modelled_daily' else 'official weekly'})"
+        group = group.sort_values("period_end")
+        figure.add_scatter(x=group["period_end"], y=group["percent_upper"], mode="lines", line={"width": 0},
+                           showlegend=False, hoverinfo="skip", legendgroup=label)
+        figure.add_scatter(x=group["period_end"], y=group["percent_lower"], mode="lines", line={"width": 0},
+                           fill="tonexty", name=f"{label}: 95% credible interval", legendgroup=label)
+        figure.add_scatter(x=group["period_end"], y=group["percent_positive"], mode="lines", name=label,
+                           legendgroup=label)
+    return _finish(figure, "ONS Infection Survey: % of people testing positive, with 95% credible interval",
+                   "End of period", "% testing positive")
+
+
+def nhs_111_lines(table: pd.DataFrame) -> go.Figure:
+    daily = table.groupby(["date", "site_type"])["count"].sum().unstack("site_type")
+    labels = {"111": "111 calls (NHS Pathways)", "999": "999 calls (NHS Pathways)", "online": "111 online"}
+    figure = go.Figure()
+    for site in daily.columns:
+        figure.add_scatter(x=daily.index, y=daily[site], mode="lines", name=labels.get(site, site))
+    return _finish(figure, "London: potential COVID-19 triages and assessments by route", "Date",
+                   "Triages / assessments per day")
+
+
+def build_charts(tables: Mapping[str, pd.DataFrame], provisional_from: date | None) -> dict[str, go.Figure]:
+    return {
+        "london_england_rate": london_england_rate(tables[LONDON_ENGLAND], provisional_from),
+        "borough_heatmap": borough_heatmap(tables[BOROUGHS]),
+        "age_band_heatmap": age_band_heatmap(tables[AGE_SEX]),
+        "healthcare": healthcare_lines(tables[HEALTHCARE]),
+        "ons_positivity": ons_positivity_band(tables[ONS_POSITIVITY]),
+        "nhs_111": nhs_111_lines(tables[NHS_111]),
+    }

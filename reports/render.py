@@ -1,0 +1,58 @@
+"""Render the cases report: tables and findings in, one self-contained HTML page out (no Dagster, no network)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import plotly.offline
+
+from checks.validation import ValidationOutcome
+from reports.analysis import Headline, SourceStatus, TableChange, Warning
+from reports.charts import build_charts
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    version: str
+    run_id: str
+    generated_at: str
+    mode: str
+    tables: Mapping[str, pd.DataFrame]
+    headlines: Sequence[Headline]
+    sources: Sequence[SourceStatus]
+    warnings: Sequence[Warning]
+    changes: Sequence[TableChange]
+    previous_version: str | None
+    validations: Mapping[str, ValidationOutcome]
+    reporting_delay_days: int
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["thousands"] = lambda n: "n/a" if n is None else f"{n:,}"
+    env.filters["signed"] = lambda n: "n/a" if n is None else f"{n:+,}"
+    return env
+
+
+def render_report(inputs: ReportInputs) -> str:
+    provisional_from = inputs.headlines[0].provisional_from if inputs.headlines else None
+    charts = {
+        name: figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{name}",
+                             config={"displaylogo": False, "responsive": True})
+        for name, figure in build_charts(inputs.tables, provisional_from).items()
+    }
+    return _environment().get_template("cases_report.html").render(
+        report=inputs,
+        charts=charts,
+        # Embedded once, so the page works with no network (analysts may open it offline or behind a proxy).
+        plotly_js=plotly.offline.get_plotlyjs(),
+    )

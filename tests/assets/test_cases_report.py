@@ -1,0 +1,75 @@
+"""The Datastore tables and the report through Dagster, twice, with a revision injected into the second run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from pytest_httpserver import HTTPServer
+
+from assets import ALL_SOURCE_ASSETS
+from assets.cases_report import cases_report
+from assets.datastore_tables import datastore_tables, fingerprint
+from tests.conftest import failure_text, pipeline_resources, serve_all_samples
+from tests.samples import sample_path
+
+ASSETS = [*ALL_SOURCE_ASSETS, datastore_tables, cases_report]
+
+
+def report_metadata(result: dg.ExecuteInProcessResult) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events()
+               if e.materialization.asset_key == dg.AssetKey("cases_report")]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+def revised_london_file(day: str, extra: int) -> bytes:
+    rows = list(csv.DictReader(io.StringIO(sample_path("phe_cases_by_region", "region_london.csv").read_text())))
+    for row in rows:
+        if row["date"] == day:
+            row["newCasesBySpecimenDate"] = str(int(row["newCasesBySpecimenDate"]) + extra)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: HTTPServer, data_dir: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.materialize(ASSETS, resources=pipeline_resources(data_dir, serve_all_samples(httpserver)),
+                           instance=instance, raise_on_error=False)
+    assert first.success, failure_text(first)
+    meta = report_metadata(first)
+    stored = {p.stem: pd.read_parquet(p) for p in (data_dir / "tables" / "datastore_tables").glob("*.parquet")}
+    assert meta["report_version"] == fingerprint(stored)
+    first_report = Path(meta["path"])
+    assert first_report.name == f"cases_report_{meta['report_version']}.html"
+    assert meta["report_url"] == f"http://127.0.0.1:3001/{first_report.name}"
+    assert meta["warnings"] == 0 and meta["stale_sources"] == "none"
+    assert "| London |" in meta["headline"] and "| England |" in meta["headline"]
+    first_html = first_report.read_text()
+    assert "This is the first report" in first_html
+
+    httpserver.clear()
+    revised = revised_london_file("2020-05-01", 100)
+    second = dg.materialize(
+        ASSETS, resources=pipeline_resources(data_dir, serve_all_samples(httpserver, {"region_london.csv": revised})),
+        instance=instance, raise_on_error=False,
+    )
+    assert second.success, failure_text(second)
+    second_meta = report_metadata(second)
+    assert second_meta["report_version"] != meta["report_version"]
+    assert second_meta["compared_with"] == meta["report_version"]
+    second_html = Path(second_meta["path"]).read_text()
+    # The first report is kept as it was: one file per version, never overwritten.
+    assert first_report.read_text() == first_html
+    assert f"Compared with report <code>{meta['report_version']}</code>" in second_html
+    assert "Largest revisions in phe_cases_london_england.csv" in second_html
+    section = second_html.split("Largest revisions in phe_cases_london_england.csv")[1]
+    first_row = re.search(r"<tbody>\s*<tr>(.*?)</tr>", section, re.S)[1]
+    cells = re.findall(r"<td>(.*?)</td>", first_row)
+    assert cells[:2] == ["E12000007", "2020-05-01"] and cells[-1] == "100"
