@@ -1,0 +1,85 @@
+"""Start the real Dagster UI (`dagster dev`: webserver + daemon) and the report server, as `make dev` does, on
+free ports on 127.0.0.1 with a temporary DAGSTER_HOME and data directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from resources.settings import REPO_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class DagsterUI:
+    url: str
+    reports_url: str
+    home: Path
+    data_dir: Path
+    env: dict[str, str]
+    processes: list[subprocess.Popen]
+
+    def run(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+        """Run a command of the project (e.g. `-m pipelines.run`) against this UI's instance and storage."""
+        return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def stop(self) -> None:
+        # dagster dev ignores SIGTERM when it is not the session leader's foreground job: signal the whole group.
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def start_ui(tmp: Path, extra_env: dict[str, str] | None = None) -> DagsterUI:
+    home, data_dir = tmp / "dagster_home", tmp / "storage"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
+    port, reports_port = free_port(), free_port()
+    env = {
+        **os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(data_dir), "PIPELINE_MODE": "sample",
+        "REPORTS_PORT": str(reports_port), "PYTHONUNBUFFERED": "1", **(extra_env or {}),
+    }
+    logs = tmp / "logs"
+    logs.mkdir()
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "reports.serve"], cwd=REPO_ROOT, env=env, start_new_session=True,
+                         stdout=(logs / "reports.log").open("w"), stderr=subprocess.STDOUT),
+        subprocess.Popen([str(Path(sys.executable).with_name("dagster")), "dev", "-h", "127.0.0.1", "-p", str(port),
+                          "-w", str(REPO_ROOT / "workspace.yaml")],
+                         cwd=REPO_ROOT, env=env, start_new_session=True,
+                         stdout=(logs / "dagster.log").open("w"), stderr=subprocess.STDOUT),
+    ]
+    ui = DagsterUI(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{reports_port}", home, data_dir, env, processes)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{ui.url}/server_info", timeout=2).ok and requests.get(ui.reports_url, timeout=2).ok:
+                return ui
+        except requests.RequestException:
+            pass
+        if any(p.poll() is not None for p in processes):
+            break
+        time.sleep(0.5)
+    ui.stop()
+    raise RuntimeError(f"Dagster UI did not start; see {logs}:\n{(logs / 'dagster.log').read_text()[-3000:]}")
