@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DAGSTER_PORT ?= 3000
 
-.PHONY: setup run test dev lint validate clean-data help browser
+.PHONY: setup run test dev lint validate clean-data help browser approve
 
 help:
 	@echo "make run       set up .venv if needed, then run the nightly job on the shipped samples (no network)"
 	@echo "make test      the whole test suite"
 	@echo "make dev       Dagster UI (webserver + daemon) on http://127.0.0.1:$(DAGSTER_PORT), reports on :$(REPORTS_PORT)"
+	@echo "make approve BY=<name> VERSION=<report_version>  publish the approved tables (DRY_RUN=<dir> to rehearse)"
 	@echo "make validate  load and check the Dagster definitions"
 	@echo "make lint      ruff"
 
@@ -46,6 +47,11 @@ export REPORTS_PORT
 dev: setup
 	$(PY) -m reports.serve & server=$$!; trap 'kill $$server' EXIT INT TERM; \
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -w workspace.yaml
+
+# The same approval the Launchpad takes: make approve BY="Ana Analyst" VERSION=<report_version> [DRY_RUN=<dir>]
+approve: setup
+	@test -n "$(BY)" -a -n "$(VERSION)" || { echo 'usage: make approve BY="<your name>" VERSION=<report_version> [DRY_RUN=<dir>]'; exit 2; }
+	$(PY) -m pipelines.approve --by "$(BY)" --version "$(VERSION)" $(if $(DRY_RUN),--dry-run "$(DRY_RUN)")
 
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml

@@ -14,9 +14,11 @@ import dagster as dg  # noqa: E402
 
 from assets import ALL_SOURCE_ASSETS  # noqa: E402
 from assets.cases_report import ReportStorage, cases_report  # noqa: E402
+from assets.datastore_publish import datastore_publish  # noqa: E402
 from assets.datastore_tables import datastore_tables  # noqa: E402
-from pipelines.jobs import nightly, source_jobs  # noqa: E402
+from pipelines.jobs import nightly, publish, source_jobs  # noqa: E402
 from resources.archive import RawArchive  # noqa: E402
+from resources.datastore import datastore_from_environment  # noqa: E402
 from resources.http import HttpClient  # noqa: E402
 from resources.io_manager import ParquetIOManager  # noqa: E402
 from resources.settings import data_dir  # noqa: E402
@@ -31,11 +33,13 @@ def build_resources() -> dict[str, object]:
         "http": HttpClient(),
         "upstreams": Upstreams.from_environment(),
         "reports": ReportStorage(base_dir=str(data_dir() / "reports")),
+        # LDS_API_KEY is read when the publish job runs (dg.EnvVar), never when the code loads.
+        "datastore": datastore_from_environment(),
     }
 
 
 defs = dg.Definitions(
-    assets=[*ALL_SOURCE_ASSETS, datastore_tables, cases_report],
-    jobs=[nightly, *source_jobs],
+    assets=[*ALL_SOURCE_ASSETS, datastore_tables, cases_report, datastore_publish],
+    jobs=[nightly, *source_jobs, publish],
     resources=build_resources(),
 )

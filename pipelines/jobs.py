@@ -23,3 +23,12 @@ source_jobs = [
     )
     for name, spec in SOURCES.items()
 ]
+
+# Never targeted by a schedule, sensor or automation condition: it runs only when an analyst launches it with their
+# approval (Launchpad, or `make approve`).
+publish = dg.define_asset_job(
+    "publish",
+    selection=dg.AssetSelection.assets("datastore_publish"),
+    description="Publish the approved Datastore tables. Requires run config: approved_by (your name) and "
+    "report_version (from the report you checked). Sends nothing unless that version matches the stored tables.",
+)

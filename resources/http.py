@@ -74,7 +74,8 @@ class HttpClient(dg.ConfigurableResource):
             session.mount(prefix, adapter)
         return session
 
-    def _backoff(self, attempt: int) -> float:
+    def backoff(self, attempt: int) -> float:
+        """The wait before retry number `attempt` (also used by callers that retry at a higher level)."""
         ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
         # Jitter spreads retries from parallel steps so they do not hit the server in lockstep.
         return ceiling * random.uniform(0.5, 1.0)
@@ -109,17 +110,35 @@ class HttpClient(dg.ConfigurableResource):
     ) -> HttpResult:
         """GET `url` for `source`. Returns the body (or a 304 with no body); raises FetchError naming the
         source, URL and status once retries are exhausted or the error is not worth retrying."""
+        return self.request(session, source, "GET", url, headers=headers)
+
+    def request(
+        self,
+        session: requests.Session,
+        source: str,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        retry: bool = True,
+        **body: object,
+    ) -> HttpResult:
+        """Send one request (`body`: requests' data/files/json arguments, as bytes so a retry resends them).
+        `retry=False` makes a single attempt, for requests that must not be repeated blindly."""
         log = dg.get_dagster_logger()
         problem = "no attempt made"
         status: int | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        attempts = self.max_attempts if retry else 1
+        for attempt in range(1, attempts + 1):
             wait: float | None = None
             try:
-                with session.get(
+                with session.request(
+                    method,
                     url,
                     headers=dict(headers or {}),
                     timeout=(self.connect_timeout_s, self.read_timeout_s),
                     stream=True,
+                    **body,
                 ) as response:
                     status = response.status_code
                     if status in RETRYABLE_STATUSES:
@@ -152,14 +171,15 @@ class HttpClient(dg.ConfigurableResource):
                     f"read {self.read_timeout_s}s)"
             except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 status, problem = None, f"connection failed: {exc}"
-            if attempt == self.max_attempts:
+            if attempt == attempts:
                 break
-            delay = wait if wait is not None else self._backoff(attempt)
-            log.warning(
-                f"[{source}] {url}: {problem}; retry {attempt}/{self.max_attempts - 1} in {delay:.1f}s"
-            )
+            delay = wait if wait is not None else self.backoff(attempt)
+            log.warning(f"[{source}] {method} {url}: {problem}; retry {attempt}/{attempts - 1} in {delay:.1f}s")
             time.sleep(delay)
-        raise FetchError(source, url, f"gave up after {self.max_attempts} attempts: {problem}", status)
+        if attempts == 1:
+            raise FetchError(source, url, problem, status)
+        raise FetchError(source, url, f"gave up after {attempts} attempts: {problem}", status)
+
 
 
 def _kept(headers: Mapping[str, str]) -> dict[str, str]:

@@ -12,6 +12,7 @@ import pytest
 from resources.settings import REPO_ROOT
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+UI_API_KEY = "lds-ui-test-key-3c9a71e0"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # Without these the browser keeps trying to reach Google's services, which this network refuses.
 CHROMIUM_ARGS = [
@@ -33,6 +34,29 @@ def browser() -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def standin() -> Iterator[object]:
+    from tests.datastore_standin import StandIn
+
+    server = StandIn(api_key=UI_API_KEY).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ui(tmp_path_factory, standin) -> Iterator[object]:
+    """`dagster dev` and the report server, set up as an analyst's machine with the Datastore stand-in."""
+    from tests.browser.ui import start_ui
+
+    ui = start_ui(tmp_path_factory.mktemp("ui"), {
+        "LDS_URL": standin.url, "LDS_DATASET": standin.dataset, "LDS_API_KEY": UI_API_KEY,
+    })
+    try:
+        yield ui
+    finally:
+        ui.stop()
 
 
 @pytest.fixture

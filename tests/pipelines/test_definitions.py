@@ -19,10 +19,11 @@ def test_source_assets_grouped_by_source_and_every_asset_described() -> None:
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     sources = set(SOURCES) | {f"raw/{name}" for name in SOURCES}
-    assert keys == sources | {"datastore_tables", "cases_report"}
+    groups = {"datastore_tables": "publication", "cases_report": "publication", "datastore_publish": "publish"}
+    assert keys == sources | set(groups)
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        expected_group = key.path[-1] if key.to_user_string() in sources else "publication"
+        expected_group = groups.get(key.to_user_string(), key.path[-1])
         assert node.group_name == expected_group
         assert node.description and len(node.description) > 80
 
@@ -59,3 +60,18 @@ def test_workspace_yaml_loads_from_the_repo_root_and_elsewhere(tmp_path: Path) -
 def test_pyproject_has_no_table_that_overrides_workspace_yaml() -> None:
     tool = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]
     assert "dagster" not in tool and "dg" not in tool
+
+
+def test_publish_runs_only_when_launched_with_an_approval() -> None:
+    publish = defs.resolve_job_def("publish")
+    assert {k.to_user_string() for k in publish.asset_layer.executable_asset_keys} == {"datastore_publish"}
+    nightly = defs.resolve_job_def("nightly")
+    assert dg.AssetKey("datastore_publish") not in nightly.asset_layer.executable_asset_keys
+    # No schedule or sensor may target it, and it has no automation condition.
+    for target in [*(defs.schedules or []), *(defs.sensors or [])]:
+        assert getattr(target, "job_name", None) != "publish"
+    assert defs.resolve_asset_graph().get(dg.AssetKey("datastore_publish")).automation_condition is None
+    # The approval has no defaults: the Launchpad demands both fields.
+    fields = publish.run_config_schema.config_type.fields["ops"].config_type.fields["datastore_publish"]
+    config = fields.config_type.fields["config"].config_type.fields
+    assert config["approved_by"].is_required and config["report_version"].is_required

@@ -1,0 +1,202 @@
+"""Publishing the approved tables to the London Datastore: the one step that changes anything outside.
+
+Nothing is sent unless the analyst's approval names the report version that describes exactly the tables about to
+be sent, and those tables pass their models again. Each file maps to one Datastore resource (found by its title,
+or recorded after its first upload) and is replaced in place; a file the Datastore already holds byte for byte is
+skipped. So a publish that failed half-way can simply be run again.
+"""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.cases_report import ReportStorage
+from assets.datastore_tables import PUBLISHED, fingerprint, to_csv_bytes, validate_published
+from resources.datastore import DatastoreTarget, find_resource, md5_matches
+
+CHANGELOG_PREFIX = "<p>Last updated by the London COVID-19 pipeline"
+DESCRIPTIONS = {
+    "phe_cases_london_boroughs": "Daily and cumulative lab-confirmed COVID-19 cases by specimen date for London's "
+                                 "boroughs (City of London with Hackney), with rates per 100,000.",
+    "phe_cases_london_england": "Daily and cumulative COVID-19 cases by specimen date, London and England.",
+    "phe_cases_age_sex_london": "Cumulative COVID-19 cases in London by sex and five-year age band.",
+    "phe_healthcare_london": "COVID-19 hospital admissions, patients in hospital and on mechanical ventilation, "
+                             "NHS region London.",
+    "ons_positivity_london": "ONS COVID-19 Infection Survey: modelled % of people testing positive, with 95% "
+                             "credible intervals.",
+    "nhs_111_999_online_london": "Potential COVID-19 triages (111 and 999 calls) and 111 online assessments for "
+                                 "London's CCGs.",
+}
+
+
+class PublishConfig(dg.Config):
+    """Typed by the analyst in the Launchpad (or by `make approve`). Neither has a default on purpose."""
+
+    approved_by: str = Field(description="Your name: recorded with the publication as the person who approved it.")
+    report_version: str = Field(
+        description="The version printed at the top of the cases report you checked (12 characters)."
+    )
+
+
+@dataclass
+class FilePlan:
+    table: str
+    file_name: str
+    md5: str
+    bytes: int
+    action: str  # add, replace or skip
+    resource_id: str | None
+    first_date: str | None
+    last_date: str | None
+    outcome: str = "planned"
+
+
+def table_dates(table: pd.DataFrame) -> tuple[str | None, str | None]:
+    column = "date" if "date" in table else "period_end" if "period_end" in table else None
+    if column is None or table.empty:
+        return None, None
+    return f"{table[column].min():%Y-%m-%d}", f"{table[column].max():%Y-%m-%d}"
+
+
+def plan_publication(tables: dict[str, pd.DataFrame], dataset: dict, known_ids: dict[str, str]) -> list[FilePlan]:
+    """Pure: what to do with each file given the dataset's current resources. A recorded resource id wins over a
+    title match (the title may have been edited on the site); a matching hash means there is nothing to send."""
+    resources = dataset.get("resources") or {}
+    plans = []
+    for name in PUBLISHED:
+        content = to_csv_bytes(tables[name])
+        file_name = f"{name}.csv"
+        rid = known_ids.get(file_name) if known_ids.get(file_name) in resources else None
+        if rid is None and (found := find_resource(dataset, file_name)):
+            rid = found[0]
+        if rid is None:
+            action = "add"
+        elif md5_matches(resources[rid].get("hash"), content):
+            action = "skip"
+        else:
+            action = "replace"
+        first, last = table_dates(tables[name])
+        plans.append(FilePlan(name, file_name, hashlib.md5(content).hexdigest(), len(content), action, rid,
+                              first, last))
+    return plans
+
+
+def changelog_description(description: str, version: str, when: datetime) -> str:
+    """The dataset description with its pipeline changelog line replaced by one naming this report version."""
+    kept = "\n".join(line for line in (description or "").splitlines() if not line.startswith(CHANGELOG_PREFIX))
+    line = f"{CHANGELOG_PREFIX} on {when:%d %B %Y} (report version {version}).</p>"
+    return f"{kept}\n{line}" if kept.strip() else line
+
+
+def _files_markdown(plans: list[FilePlan]) -> str:
+    lines = ["| file | action | outcome | md5 | bytes | resource id |", "|---|---|---|---|---:|---|"]
+    lines += [f"| {p.file_name} | {p.action} | {p.outcome} | `{p.md5}` | {p.bytes:,} | {p.resource_id or ''} |"
+              for p in plans]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    group_name="publish",
+    ins={"datastore_tables": dg.AssetIn()},
+    deps=["cases_report"],
+    kinds={"api"},
+    pool="london_datastore",
+)
+def datastore_publish(
+    context: dg.AssetExecutionContext,
+    config: PublishConfig,
+    datastore: DatastoreTarget,
+    reports: ReportStorage,
+    datastore_tables: dict[str, pd.DataFrame],
+) -> dg.MaterializeResult:
+    """Publish the Datastore tables to the London Datastore, after an analyst's approval. Launch the
+    `publish` job from the Launchpad with `approved_by` (your name) and `report_version` (the version
+    at the top of the cases report you checked). It refuses, sending nothing, if the tables stored now are not
+    exactly the ones that report showed, if they fail validation, or if LDS_API_KEY is missing. Unchanged files
+    are skipped; changed ones replace their resource in place. The metadata is the audit record: who approved,
+    which version, every file sent or skipped with its MD5 and resource id, and the Datastore's answers."""
+    approved_by, version = config.approved_by.strip(), config.report_version.strip()
+    if not approved_by:
+        raise dg.Failure("approved_by is empty: type your name in the Launchpad. Nothing was sent.")
+    current = fingerprint(datastore_tables)
+    if version != current:
+        raise dg.Failure(
+            f"Refusing to publish: you approved report version {version!r}, but the tables stored now are version "
+            f"{current!r}. Open report {current} (run the nightly job if it is missing), check it, and approve "
+            "that version. Nothing was sent."
+        )
+    report = reports.store().report_path(version)
+    if not report.exists():
+        raise dg.Failure(f"Refusing to publish: there is no report for version {version} ({report}), so nobody "
+                         "can have checked these tables. Materialize cases_report first. Nothing was sent.")
+    failed = {name: outcome for name, outcome in validate_published(datastore_tables).items() if not outcome.passed}
+    if failed:
+        raise dg.Failure("Refusing to publish: " + "; ".join(f"{n}: {o.summary()}" for n, o in failed.items())
+                         + ". Nothing was sent.")
+
+    ids_file = datastore.dataset_state / "resource_ids.json"
+    known_ids = json.loads(ids_file.read_text()) if ids_file.exists() else {}
+    responses: dict[str, dict] = {}
+    with datastore.open() as lds:
+        context.log.info(f"publishing report version {version}, approved by {approved_by}, to {lds.target}")
+        plans = plan_publication(datastore_tables, lds.get_dataset(), known_ids)
+        for plan in plans:
+            content = to_csv_bytes(datastore_tables[plan.table])
+            if plan.action == "skip":
+                plan.outcome = "skipped: the Datastore already holds these bytes"
+                context.log.info(f"{plan.file_name}: unchanged (md5 {plan.md5}), skipped")
+                continue
+            if plan.action == "add":
+                fields = {"title": plan.file_name, "description": DESCRIPTIONS[plan.table]}
+                if plan.first_date:
+                    fields |= {"temporal_coverage_from": plan.first_date, "temporal_coverage_to": plan.last_date}
+                answer = lds.add_resource(plan.file_name, content, fields)
+            else:
+                answer = lds.replace_resource(plan.resource_id, plan.file_name, content)
+            readonly = answer.get("readonly") or {}
+            plan.resource_id = readonly.get("resource_id", plan.resource_id)
+            plan.outcome = "added" if plan.action == "add" else "replaced"
+            responses[plan.file_name] = {"resource_id": plan.resource_id, **{
+                k: (readonly.get("resource") or {}).get(k) for k in ("hash", "size", "url", "title")}}
+            # Recorded straight away, so a run that fails on the next file still replaces this one next time.
+            known_ids[plan.file_name] = plan.resource_id
+            ids_file.parent.mkdir(parents=True, exist_ok=True)
+            ids_file.write_text(json.dumps(known_ids, indent=2, sort_keys=True))
+            context.log.info(f"{plan.file_name}: {plan.outcome} as resource {plan.resource_id} (md5 {plan.md5})")
+        sent = [p for p in plans if p.outcome in ("added", "replaced")]
+        if sent:
+            now = datetime.now(UTC)
+            dataset = lds.get_dataset()
+            patch = [
+                {"op": "replace", "path": "/description",
+                 "value": changelog_description(dataset.get("description", ""), version, now)},
+                {"op": "replace", "path": "/updatedAt", "value": now.isoformat(timespec="seconds")},
+            ]
+            lds.patch_dataset(patch)
+            context.log.info("dataset description and last-updated time patched")
+        target = lds.target
+
+    audit = {
+        "approved_by": approved_by, "report_version": version, "dataset": datastore.dataset, "target": target,
+        "published_at": datetime.now(UTC).isoformat(timespec="seconds"), "run_id": context.run.run_id,
+        "files": [asdict(p) for p in plans], "responses": responses,
+    }
+    audit_log = datastore.dataset_state / "audit.jsonl"
+    audit_log.parent.mkdir(parents=True, exist_ok=True)
+    with audit_log.open("a") as handle:
+        handle.write(json.dumps(audit) + "\n")
+    return dg.MaterializeResult(metadata={
+        "approved_by": dg.MetadataValue.text(approved_by),
+        "report_version": dg.MetadataValue.text(version),
+        "target": dg.MetadataValue.text(target),
+        "files_sent": dg.MetadataValue.int(len(sent)),
+        "files_skipped": dg.MetadataValue.int(len(plans) - len(sent)),
+        "files": dg.MetadataValue.md(_files_markdown(plans)),
+        "datastore_responses": dg.MetadataValue.json(responses),
+        "audit_log": dg.MetadataValue.path(str(audit_log)),
+    })

@@ -1,0 +1,259 @@
+"""The London Datastore (DataPress) API, as the GLA's own R client (ldndatar2) uses it.
+
+    GET   {LDS_URL}/api/dataset/{id}                          the dataset and its resources (each with an MD5 hash)
+    POST  {LDS_URL}/api/dataset/{id}/resources                add a file (multipart: file, title, description,
+                                                          temporal_coverage_from, temporal_coverage_to)
+    POST  {LDS_URL}/api/dataset/{id}/resources/{resource_id}  replace that resource's file (multipart: file)
+    PATCH {LDS_URL}/api/dataset/{id}                          JSON Patch (application/json-patch+json)
+
+The API key travels only in the Authorization header. It is never logged, put in metadata or in an error
+message: anything that could echo it is redacted first.
+
+The platform's own Python client (`datapress` on PyPI) speaks a different, chunked v3 upload flavour, sets no
+timeouts and pulls in boto3; our files are small, so the plain calls above through the project's HTTP client
+(timeouts, retries, size limit) are simpler and safer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from resources.errors import FetchError, SourceError
+from resources.http import RETRYABLE_STATUSES, HttpClient
+from resources.settings import data_dir
+
+DEFAULT_LDS_URL = "https://data.london.gov.uk"
+# The London Datastore's "Coronavirus (COVID-19) Cases" dataset (its public URL slug).
+DEFAULT_LDS_DATASET = "coronavirus--covid-19--cases"
+SOURCE = "london_datastore"
+
+
+class DatastoreError(SourceError):
+    """A London Datastore request failed; the message says what to check and never contains the key."""
+
+    def __init__(self, location: str, problem: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(SOURCE, location, problem)
+
+
+def redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def md5_matches(remote_hash: str | None, content: bytes) -> bool:
+    """Whether the Datastore's `hash` describes `content`. It is the file's MD5, or for files the platform stored
+    in parts an S3-style `md5(part md5s)-N`; one-part uploads ("-1") are checked exactly, larger multipart hashes
+    cannot be recomputed without the part size and count as different (the file is re-sent, never skipped
+    wrongly)."""
+    if not remote_hash:
+        return False
+    plain = hashlib.md5(content).hexdigest()
+    if "-" not in remote_hash:
+        return remote_hash == plain
+    digest, parts = remote_hash.rsplit("-", 1)
+    return parts == "1" and digest == hashlib.md5(hashlib.md5(content).digest()).hexdigest()
+
+
+class DatastoreSession:
+    """The calls the publish step makes, on one HTTP session with the key in its Authorization header."""
+
+    def __init__(self, http: HttpClient, base_url: str, dataset: str, api_key: str) -> None:
+        self.http, self.dataset, self._key = http, dataset, api_key
+        self.dataset_url = f"{base_url.rstrip('/')}/api/dataset/{dataset}"
+        self.session = http.session()
+        self.session.headers["Authorization"] = api_key
+
+    @property
+    def target(self) -> str:
+        return self.dataset_url
+
+    def _explain(self, error: FetchError, url: str) -> DatastoreError:
+        problems = {
+            401: "the London Datastore did not accept the API key: check LDS_API_KEY",
+            403: f"the API key has no permission to change dataset {self.dataset!r}: ask its owner for write access",
+            404: f"there is no dataset {self.dataset!r} at {url}: check LDS_DATASET and LDS_URL",
+        }
+        problem = problems.get(error.status, redact(error.problem, self._key))
+        return DatastoreError(redact(url, self._key), problem, error.status)
+
+    def _call(self, method: str, url: str, *, retry: bool = True, **body: object) -> dict:
+        try:
+            result = self.http.request(self.session, SOURCE, method, url, retry=retry, **body)
+        except FetchError as error:
+            raise self._explain(error, url) from None  # `from None`: the original could quote the request
+        try:
+            return json.loads(result.content)
+        except ValueError:
+            raise DatastoreError(url, f"answered {result.status} with something that is not JSON") from None
+
+    def get_dataset(self) -> dict:
+        return self._call("GET", self.dataset_url)
+
+    def replace_resource(self, resource_id: str, file_name: str, content: bytes) -> dict:
+        # Replacing is idempotent: retried like any request.
+        return self._call("POST", f"{self.dataset_url}/resources/{resource_id}",
+                          files={"file": (file_name, content, "text/csv")})
+
+    def add_resource(self, file_name: str, content: bytes, fields: Mapping[str, str]) -> dict:
+        """Add a file. A retried add could create a duplicate, so after a failure the dataset is read again and
+        an upload that did land (found by its title) counts as done."""
+        url = f"{self.dataset_url}/resources"
+        for attempt in range(1, self.http.max_attempts + 1):
+            try:
+                return self._call("POST", url, retry=False, data=dict(fields),
+                                  files={"file": (file_name, content, "text/csv")})
+            except DatastoreError as error:
+                if error.status is not None and error.status not in RETRYABLE_STATUSES:
+                    raise
+                if attempt == self.http.max_attempts:
+                    raise
+                landed = find_resource(self.get_dataset(), fields["title"])
+                if landed is not None:
+                    return {"readonly": {"resource_id": landed[0], "resource": landed[1]}}
+                dg.get_dagster_logger().warning(f"[{SOURCE}] adding {file_name}: {error.problem}; retrying")
+                time.sleep(self.http.backoff(attempt))
+        raise AssertionError("unreachable")
+
+    def patch_dataset(self, operations: list[dict]) -> dict:
+        return self._call("PATCH", self.dataset_url, data=json.dumps(operations).encode(),
+                          headers={"Content-Type": "application/json-patch+json"})
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def find_resource(dataset: Mapping, title: str) -> tuple[str, dict] | None:
+    """The resource with this title (the lowest `order` if the dataset has several)."""
+    matches = [(rid, r) for rid, r in (dataset.get("resources") or {}).items() if r.get("title") == title]
+    return min(matches, key=lambda m: m[1].get("order", 0)) if matches else None
+
+
+class DatastoreTarget(dg.ConfigurableResource):
+    """Where approved tables are published: the London Datastore, or a local folder for a dry run.
+    `state_dir` keeps the resource ids recorded after uploads and the audit log of every publication."""
+
+    dataset: str = DEFAULT_LDS_DATASET
+    state_dir: str = str(data_dir() / "publish")
+
+    @property
+    def dataset_state(self) -> Path:
+        return Path(self.state_dir) / self.dataset
+
+    def open(self):
+        raise NotImplementedError
+
+
+class LondonDatastore(DatastoreTarget):
+    """The real London Datastore. `api_key` comes only from the LDS_API_KEY environment variable (dg.EnvVar);
+    `base_url` (LDS_URL) and `dataset` (LDS_DATASET) default to the real site and the COVID-19 cases dataset."""
+
+    base_url: str = DEFAULT_LDS_URL
+    api_key: str
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+    max_attempts: int = 5
+    backoff_base_s: float = 2.0
+
+    @contextmanager
+    def open(self) -> Iterator[DatastoreSession]:
+        if not self.api_key.strip():
+            raise DatastoreError("LDS_API_KEY", "is empty: set LDS_API_KEY to your London Datastore API key")
+        http = HttpClient(connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s,
+                          max_attempts=self.max_attempts, backoff_base_s=self.backoff_base_s)
+        session = DatastoreSession(http, self.base_url, self.dataset, self.api_key)
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+class DryRunSession:
+    """Writes exactly what would be sent into a folder instead: each file, and one JSON line per request."""
+
+    def __init__(self, folder: Path, dataset: str) -> None:
+        self.folder, self.dataset = folder, dataset
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.run_folder = folder / stamp
+        self.run_folder.mkdir(parents=True, exist_ok=True)
+        self.state_file = folder / "dataset.json"
+        self.count = 0
+
+    @property
+    def target(self) -> str:
+        return f"dry run: {self.run_folder}"
+
+    def _state(self) -> dict:
+        if self.state_file.exists():
+            return json.loads(self.state_file.read_text())
+        return {"id": self.dataset, "description": "", "resources": {}}
+
+    def _log(self, method: str, path: str, detail: dict, content: bytes | None = None, name: str = "") -> None:
+        self.count += 1
+        entry = {"n": self.count, "method": method, "path": f"/api/dataset/{self.dataset}{path}", **detail}
+        if content is not None:
+            saved = self.run_folder / f"{self.count:02d}_{name}"
+            saved.write_bytes(content)
+            entry |= {"file": saved.name, "bytes": len(content), "md5": hashlib.md5(content).hexdigest()}
+        with (self.run_folder / "requests.jsonl").open("a") as log:
+            log.write(json.dumps(entry) + "\n")
+
+    def _resource(self, state: dict, rid: str, name: str, content: bytes, fields: Mapping[str, str]) -> dict:
+        resource = {**state["resources"].get(rid, {"order": len(state["resources"])}), **fields,
+                    "hash": hashlib.md5(content).hexdigest(), "size": len(content), "format": "csv",
+                    "url": f"dry-run://{self.dataset}/{rid}/{name}"}
+        state["resources"][rid] = resource
+        self.state_file.write_text(json.dumps(state, indent=2))
+        return {**state, "readonly": {"resource_id": rid, "resource": resource}}
+
+    def get_dataset(self) -> dict:
+        self._log("GET", "", {})
+        return self._state()
+
+    def add_resource(self, file_name: str, content: bytes, fields: Mapping[str, str]) -> dict:
+        self._log("POST", "/resources", {"fields": dict(fields)}, content, file_name)
+        state = self._state()
+        return self._resource(state, f"dry{len(state['resources']) + 1}", file_name, content, fields)
+
+    def replace_resource(self, resource_id: str, file_name: str, content: bytes) -> dict:
+        self._log("POST", f"/resources/{resource_id}", {}, content, file_name)
+        return self._resource(self._state(), resource_id, file_name, content, {})
+
+    def patch_dataset(self, operations: list[dict]) -> dict:
+        self._log("PATCH", "", {"json_patch": operations})
+        state = self._state()
+        for op in operations:
+            state[op["path"].lstrip("/")] = op["value"]
+        self.state_file.write_text(json.dumps(state, indent=2))
+        return state
+
+
+class DryRunDatastore(DatastoreTarget):
+    """Set LDS_DRY_RUN_DIR to publish into this folder instead of the London Datastore (no key needed).
+    `dataset.json` there plays the dataset's state, so a second dry run shows which files would be skipped."""
+
+    folder: str
+
+    @contextmanager
+    def open(self) -> Iterator[DryRunSession]:
+        yield DryRunSession(Path(self.folder), self.dataset)
+
+
+def datastore_from_environment() -> DatastoreTarget:
+    dataset = os.environ.get("LDS_DATASET", DEFAULT_LDS_DATASET)
+    state_dir = str(data_dir() / "publish")
+    if folder := os.environ.get("LDS_DRY_RUN_DIR"):
+        return DryRunDatastore(folder=folder, dataset=dataset, state_dir=str(Path(folder) / "state"))
+    return LondonDatastore(
+        base_url=os.environ.get("LDS_URL", DEFAULT_LDS_URL), dataset=dataset, state_dir=state_dir,
+        api_key=dg.EnvVar("LDS_API_KEY"),
+    )
+

@@ -1,0 +1,195 @@
+"""A small London Datastore (DataPress API) stand-in: a real HTTP server on 127.0.0.1 for the publish tests.
+
+It checks the API key, keeps datasets and their resources with MD5 hashes, implements add / replace / JSON Patch
+as the real API answers them (shape from the GLA's recorded response), and injects faults on request: a status
+(500, 401, ...) or a dropped connection on the Nth request, slow answers, or every request refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DATASET_PATH = re.compile(r"^/api/dataset/(?P<dataset>[^/]+)(?:/resources(?:/(?P<resource>[^/]+))?)?/?$")
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    status: int
+    title: str | None = None
+
+
+@dataclass
+class StandIn:
+    api_key: str
+    dataset: str = "coronavirus--covid-19--cases"
+    # request number (from 1) -> a status to answer with, "drop" (close the connection without doing anything) or
+    # "drop-after" (do the work, then close the connection before answering: the client never hears it landed)
+    faults: dict[int, object] = field(default_factory=dict)
+    refuse_all_with: int | None = None
+    delay_s: float = 0.0
+    datasets: dict[str, dict] = field(default_factory=dict)
+    log: list[Recorded] = field(default_factory=list)
+    content: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (dataset, resource id) -> file bytes
+
+    def __post_init__(self) -> None:
+        self.datasets.setdefault(self.dataset, {
+            "id": self.dataset, "site": "london", "title": "Coronavirus (COVID-19) Cases",
+            "description": "<p>Cases of COVID-19 in London.</p>", "sharing": "public", "resources": {},
+            "updatedAt": "2023-12-14T16:00:00.000Z",
+        })
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> StandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def resources(self, dataset: str | None = None) -> dict[str, dict]:
+        return self.datasets[dataset or self.dataset]["resources"]
+
+    def titles(self) -> list[str]:
+        return sorted(r["title"] for r in self.resources().values())
+
+    def uploads(self) -> list[Recorded]:
+        return [r for r in self.log if r.method == "POST" and r.status == 200]
+
+
+def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:  # keep test output quiet
+            pass
+
+        def _body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _send(self, status: int, payload: object) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _handle(self, method: str) -> None:
+            body = self._body()
+            with standin._lock:
+                number = len(standin.log) + 1
+                fault = standin.faults.get(number)
+                match = DATASET_PATH.match(self.path.split("?")[0])
+                record = Recorded(method, self.path, 0)
+                standin.log.append(record)
+            if standin.delay_s:
+                time.sleep(standin.delay_s)
+            if fault == "drop":
+                record.status = -1
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            status, payload = self._answer(method, match, body, fault)
+            record.status = status
+            if fault == "drop-after":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if isinstance(payload, dict) and method == "POST":
+                record.title = ((payload.get("readonly") or {}).get("resource") or {}).get("title")
+            self._send(status, payload)
+
+        def _answer(self, method: str, match: re.Match | None, body: bytes, fault: object) -> tuple[int, object]:
+            if isinstance(fault, int):
+                return fault, {"error": f"injected fault {fault}"}
+            if standin.refuse_all_with:
+                return standin.refuse_all_with, {"error": "refused"}
+            if self.headers.get("Authorization") != standin.api_key:
+                return 401, {"error": "Unauthorized"}
+            if match is None or match["dataset"] not in standin.datasets:
+                return 404, {"error": "Not found"}
+            dataset = standin.datasets[match["dataset"]]
+            with standin._lock:
+                if method == "GET" and not match["resource"] and "/resources" not in self.path:
+                    return 200, dataset
+                if method == "PATCH":
+                    return self._patch(dataset, body)
+                if method == "POST" and "/resources" in self.path:
+                    return self._upload(dataset, match["resource"], body)
+            return 405, {"error": "Method not allowed"}
+
+        def _patch(self, dataset: dict, body: bytes) -> tuple[int, object]:
+            if not self.headers.get("Content-Type", "").startswith("application/json-patch+json"):
+                return 415, {"error": "expected application/json-patch+json"}
+            for op in json.loads(body):
+                if op.get("op") not in ("replace", "add"):
+                    return 400, {"error": f"unsupported op {op.get('op')}"}
+                *parents, last = op["path"].strip("/").split("/")
+                target = dataset
+                for part in parents:
+                    target = target.setdefault(part, {})
+                target[last] = op["value"]
+            return 200, dataset
+
+        def _upload(self, dataset: dict, resource_id: str | None, body: bytes) -> tuple[int, object]:
+            message = BytesParser(policy=policy.default).parsebytes(
+                f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body
+            )
+            fields, file_name, content = {}, None, None
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                if part.get_filename():
+                    file_name, content = part.get_filename(), part.get_payload(decode=True)
+                else:
+                    fields[name] = part.get_content().strip()
+            if content is None:
+                return 400, {"error": "multipart field 'file' is required"}
+            resources = dataset["resources"]
+            if resource_id is None:
+                if not fields.get("title"):
+                    return 400, {"error": "title is required"}
+                resource_id = f"r{len(resources) + 1:02d}"
+                resources[resource_id] = {"order": len(resources), "title": fields["title"],
+                                          "description": fields.get("description", ""), "format": "csv",
+                                          "timeframe": {k: fields[k] for k in fields if k.startswith("temporal")}}
+            elif resource_id not in resources:
+                return 404, {"error": f"no resource {resource_id}"}
+            resource = resources[resource_id]
+            resource.update({"hash": hashlib.md5(content).hexdigest(), "size": len(content),
+                             "origin": f"london/dataset/{dataset['id']}/{file_name}",
+                             "url": f"{standin.url}/download/{dataset['id']}/{resource_id}/{file_name}"})
+            dataset["updatedAt"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+            standin.content[(dataset["id"], resource_id)] = content
+            return 200, {**dataset, "readonly": {
+                "updates": [{"op": "replace", "path": f"/resources/{resource_id}/hash", "value": resource["hash"]}],
+                "resource_id": resource_id, "resource": resource}}
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_PATCH(self) -> None:
+            self._handle("PATCH")
+
+    return Handler

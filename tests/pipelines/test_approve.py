@@ -1,0 +1,53 @@
+"""`make approve`'s entry point against the Datastore stand-in, after a real nightly run, in fresh processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from resources.settings import REPO_ROOT
+from tests.datastore_standin import StandIn
+
+KEY = "lds-approve-test-key-0b7d3e"
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    server = StandIn(api_key=KEY).start()
+    yield server
+    server.stop()
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_approve_publishes_the_version_from_the_nightly_run(tmp_path: Path, standin: StandIn) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage"),
+           "PIPELINE_MODE": "sample", "LDS_URL": standin.url, "LDS_DATASET": standin.dataset}
+    env.pop("LDS_API_KEY", None)
+    nightly = run(env, "pipelines.run")
+    assert nightly.returncode == 0, nightly.stderr[-2000:]
+    version = nightly.stdout.strip().splitlines()[-1].removeprefix("report_version: ")
+
+    no_key = run(env, "pipelines.approve", "--by", "Ana Analyst", "--version", version)
+    assert no_key.returncode == 2 and "LDS_API_KEY is not set" in no_key.stderr
+    env["LDS_API_KEY"] = KEY
+    wrong = run(env, "pipelines.approve", "--by", "Ana Analyst", "--version", "000000000000")
+    assert wrong.returncode == 1 and "Refusing to publish" in wrong.stdout + wrong.stderr
+    assert standin.log == []
+
+    approved = run(env, "pipelines.approve", "--by", "Ana Analyst", "--version", version)
+    assert approved.returncode == 0, approved.stdout[-2000:] + approved.stderr[-2000:]
+    assert f"published report version {version} approved by Ana Analyst" in approved.stdout
+    assert len(standin.resources()) == 6
+    assert KEY not in approved.stdout + approved.stderr
