@@ -3,6 +3,7 @@ that parses, validates (a blocking check) and only then stores. The source modul
 
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
@@ -10,8 +11,9 @@ import pandas as pd
 from assets.source import RawFile, SourceSpec, fetch_source
 from checks.validation import ValidationOutcome, validate_table
 from resources.archive import ArchivedFile, RawArchive
-from resources.errors import ParseError, SourceError
-from resources.http import HttpClient
+from resources.errors import FetchError, ParseError, SourceError
+from resources.http import RETRYABLE_STATUSES, HttpClient
+from resources.settings import fetch_step_retries, fetch_step_retry_delay_s
 from resources.upstreams import Upstreams
 
 SCHEMA_CHECK = "schema_valid"
@@ -69,6 +71,22 @@ def check_result(outcome: ValidationOutcome) -> dg.AssetCheckResult:
     )
 
 
+def fetch_retry_policy() -> dg.RetryPolicy:
+    """Step-level retries for downloads that still fail after the HTTP client's own quick retries (an outage of
+    a few minutes): exponential backoff with jitter, so parallel sources do not come back in lockstep."""
+    return dg.RetryPolicy(
+        max_retries=fetch_step_retries(), delay=fetch_step_retry_delay_s(),
+        backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS,
+    )
+
+
+def freshness_policy(spec: SourceSpec) -> dg.FreshnessPolicy:
+    return dg.FreshnessPolicy.time_window(
+        warn_window=timedelta(hours=spec.update_every_hours + 2),
+        fail_window=timedelta(hours=spec.update_every_hours + 6),
+    )
+
+
 def build_source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
     """The `raw/<source>` and `<source>` assets for one source, in a group named after it."""
 
@@ -80,18 +98,28 @@ def build_source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
             "archived file (path, size, sha256, URL) and whether it was new or unchanged since the last fetch."
         ),
         kinds={"http"},
+        retry_policy=fetch_retry_policy(),
+        # Limits parallel downloads per upstream host (the executor's tag_concurrency_limits).
+        op_tags={"download_host": spec.upstream},
     )
     def raw_asset(
         context: dg.AssetExecutionContext, http: HttpClient, archive: RawArchive, upstreams: Upstreams
     ) -> dg.Output[list[dict]]:
         base_url = upstreams.base_url(spec.upstream)
         context.log.info(f"{spec.name}: fetching in {upstreams.mode} mode from {base_url}")
-        entries = fetch_source(
-            spec, http=http, archive=archive, mode=upstreams.mode, base_url=base_url,
-            on_file=lambda e: context.log.info(
-                f"{spec.name}: {e.file_name} {e.bytes:,} bytes ({'new' if e.changed else 'unchanged'}) from {e.url}"
-            ),
-        )
+        try:
+            entries = fetch_source(
+                spec, http=http, archive=archive, mode=upstreams.mode, base_url=base_url,
+                on_file=lambda e: context.log.info(
+                    f"{spec.name}: {e.file_name} {e.bytes:,} bytes ({'new' if e.changed else 'unchanged'}) "
+                    f"from {e.url}"
+                ),
+            )
+        except FetchError as error:
+            if error.status is not None and error.status not in RETRYABLE_STATUSES:
+                # A 404 or 403 will not mend itself in a minute: fail now instead of retrying the step.
+                raise dg.Failure(str(error), allow_retries=False) from error
+            raise
         metadata: dict[str, dg.MetadataValue] = {
             "mode": dg.MetadataValue.text(upstreams.mode),
             "files": dg.MetadataValue.int(len(entries)),
@@ -108,6 +136,7 @@ def build_source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
         group_name=spec.name,
         description=spec.description,
         ins={"raw_files": dg.AssetIn(key=raw_key(spec))},
+        freshness_policy=freshness_policy(spec),
         check_specs=[
             dg.AssetCheckSpec(
                 SCHEMA_CHECK,

@@ -217,6 +217,7 @@ SPEC = SourceSpec(
     upstream="ons",
     description=__doc__,
     expected_lag_days=14,
+    update_every_hours=7 * 24,
     sample_release="2023-01-13",
     build_requests=build_requests,
     parse=parse_infection_survey,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
+import requests
 
 from resources.archive import ArchivedFile, RawArchive
 from resources.errors import SourceError
@@ -54,6 +55,8 @@ class SourceSpec:
     date_column: str = "date"
     # A release whose latest data is more than this many days old is flagged stale in the report.
     expected_lag_days: int = 7
+    # How often the source publishes; the clean asset's freshness policy warns/fails a few hours after a missed one.
+    update_every_hours: int = 24
     # The release date the shipped sample stands for; sample mode sends it as Last-Modified.
     sample_release: str = "2023-12-14"
     follow_links: LinkFollower | None = None  # for sources whose files are found on a page
@@ -77,6 +80,15 @@ def _conditional_headers(previous: ArchivedFile | None) -> dict[str, str]:
     return headers
 
 
+def source_session(spec: SourceSpec, http: HttpClient, mode: str, base_url: str) -> requests.Session:
+    """An HTTP session for one source; in sample mode the shipped files answer its URLs."""
+    mounts = None
+    if mode == "sample":
+        adapter = SampleReplayAdapter(spec.sample_routes(base_url), last_modified=spec.sample_release)
+        mounts = {"https://": adapter, "http://": adapter}
+    return http.session(mounts)
+
+
 def fetch_source(
     spec: SourceSpec,
     *,
@@ -97,11 +109,7 @@ def fetch_source(
             raise SourceError(spec.name, str(archive.root / "raw" / spec.name), "nothing archived to replay")
         return [entry.__class__(**{**entry.to_dict(), "changed": False}) for entry in entries]
 
-    mounts = None
-    if mode == "sample":
-        adapter = SampleReplayAdapter(spec.sample_routes(base_url), last_modified=spec.sample_release)
-        mounts = {"https://": adapter, "http://": adapter}
-    session = http.session(mounts)
+    session = source_session(spec, http, mode, base_url)
     pending = list(spec.build_requests(base_url))
     entries: list[ArchivedFile] = []
     try:

@@ -15,11 +15,23 @@ nightly = dg.define_asset_job(
     "report. Never publishes. Runs on the shipped samples unless PIPELINE_MODE=live.",
 )
 
+DAILY_SOURCES = [name for name, spec in SOURCES.items() if spec.update_every_hours <= 24]
+
+daily_sources = dg.define_asset_job(
+    "daily_sources",
+    selection=dg.AssetSelection.groups(*DAILY_SOURCES) | PUBLICATION,
+    description="The sources that publish daily (not the weekly ONS survey), then the Datastore tables and report. "
+    "Run nightly by the daily_sources_nightly schedule.",
+)
+
+# Re-running one source alone also rebuilds the Datastore tables and the report from it and the stored tables of
+# the other sources, so a fixed source reaches the report without redoing the rest.
 source_jobs = [
     dg.define_asset_job(
         f"{name}_job",
-        selection=dg.AssetSelection.groups(name),
-        description=f"Re-run only {spec.title}: fetch, archive, clean and validate.",
+        selection=dg.AssetSelection.groups(name) | PUBLICATION,
+        description=f"Re-run only {spec.title} (fetch, archive, clean, validate), then rebuild the Datastore "
+        "tables and the report.",
     )
     for name, spec in SOURCES.items()
 ]

@@ -54,3 +54,49 @@ def reports_url() -> str:
 
 SAMPLES_DIR = REPO_ROOT / "data" / "samples"
 LOOKUPS_DIR = REPO_ROOT / "data" / "lookups"
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError as exc:
+        raise ValueError(f"{name}={value!r} is not a whole number") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    try:
+        return float(value) if value else default
+    except ValueError as exc:
+        raise ValueError(f"{name}={value!r} is not a number") from exc
+
+
+# Retries and concurrency (README, "Settings"). The HTTP client retries quickly inside a step; the step retry
+# policy tries the whole download again later, for outages that outlast those quick retries.
+def http_max_attempts() -> int:
+    return env_int("HTTP_MAX_ATTEMPTS", 5)
+
+
+def http_backoff_base_s() -> float:
+    return env_float("HTTP_BACKOFF_BASE_S", 1.0)
+
+
+def fetch_step_retries() -> int:
+    return env_int("FETCH_STEP_RETRIES", 2)
+
+
+def fetch_step_retry_delay_s() -> float:
+    return env_float("FETCH_STEP_RETRY_DELAY_S", 60.0)
+
+
+def downloads_per_host() -> int:
+    return env_int("DOWNLOADS_PER_HOST", 2)
+
+
+def failure_webhook_url() -> str | None:
+    return os.environ.get("FAILURE_WEBHOOK_URL") or None
+
+
+def dagster_ui_url() -> str:
+    return os.environ.get("DAGSTER_UI_URL", f"http://127.0.0.1:{os.environ.get('DAGSTER_PORT', '3000')}").rstrip("/")

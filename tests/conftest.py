@@ -3,6 +3,11 @@ source against it with temporary storage."""
 
 from __future__ import annotations
 
+import os
+
+# Step retries wait a minute by default; tests keep the retries but not the wait. Set before the assets load.
+os.environ["FETCH_STEP_RETRY_DELAY_S"] = "0.05"
+
 import hashlib
 from datetime import UTC, datetime
 from email.utils import format_datetime

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from assets import SOURCES
 from assets.factory import SCHEMA_CHECK
 from resources.archive import RawArchive
 from resources.settings import DEFAULT_PHE_API_URL
-from tests.conftest import failure_text, run_source, serve_samples
+from tests.conftest import failure_text, fast_http, run_source, serve_samples
 from tests.samples import csv_bytes, sample_path, sample_rows
 
 REGION = SOURCES["phe_cases_by_region"]
@@ -147,3 +148,28 @@ def test_a_server_error_that_persists_fails_the_source_naming_url(httpserver: HT
     message = failure_text(result)
     assert "[phe_cases_by_region]" in message and "HTTP 503" in message and "/v2/data?areaType=region" in message
     assert DEFAULT_PHE_API_URL not in message
+
+
+def test_an_outage_longer_than_the_client_retries_is_retried_as_a_step(httpserver: HTTPServer, data_dir: Path) -> None:
+    url = serve_samples(httpserver, REGION)
+    calls = {"n": 0}
+    healthy = httpserver.handlers[0].request_handler  # region_london.csv (registered first), once the outage ends
+
+    def flaky(request):
+        calls["n"] += 1
+        if calls["n"] <= 3:  # the client's 3 quick attempts all fail: the step fails, then is retried
+            return Response("maintenance", status=503)
+        return healthy(request)
+
+    httpserver.handlers[0].request_handler = flaky
+    result = run_source(REGION, data_dir, url, http=fast_http(max_attempts=3))
+    assert result.success, failure_text(result)
+    raw_step = [e for e in result.all_events if e.step_key == "raw__phe_cases_by_region"]
+    assert any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in raw_step)
+
+
+def test_a_missing_file_is_not_retried_as_a_step(httpserver: HTTPServer, data_dir: Path) -> None:
+    httpserver.expect_request("/v2/data").respond_with_data("no such metric", status=404)
+    result = run_source(REGION, data_dir, httpserver.url_for("/v2/data"))
+    assert not result.success and "HTTP 404" in failure_text(result)
+    assert len(httpserver.log) == 1

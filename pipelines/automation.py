@@ -1,0 +1,149 @@
+"""What makes the pipeline run itself: schedules, the release sensor and the run-failure notifier.
+
+All times are Europe/London. None of these ever targets the `publish` job: publishing needs an analyst.
+"""
+
+import hashlib
+import json
+from email.utils import parsedate_to_datetime
+
+import dagster as dg
+
+from assets import SOURCES
+from assets.source import SourceSpec, source_session
+from pipelines.jobs import source_jobs
+from resources.errors import FetchError
+from resources.http import HttpClient
+from resources.settings import dagster_ui_url, failure_webhook_url
+from resources.upstreams import Upstreams
+
+TIMEZONE = "Europe/London"
+# The PHE/UKHSA cases and healthcare figures were published between 4 and 6 pm and NHS 111 data in the morning, so
+# 21:30 catches every daily source's release of the same day. ONS published on Thursdays or Fridays.
+DAILY_CRON = "30 21 * * *"
+ONS_WEEKLY_CRON = "0 22 * * 5"
+
+daily_sources_schedule = dg.ScheduleDefinition(
+    name="daily_sources_nightly",
+    job_name="daily_sources",
+    cron_schedule=DAILY_CRON,
+    execution_timezone=TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every night at 21:30 London time: the five daily sources, then the Datastore tables and report.",
+)
+
+ons_weekly_schedule = dg.ScheduleDefinition(
+    name="ons_weekly",
+    job_name="ons_infection_survey_job",
+    cron_schedule=ONS_WEEKLY_CRON,
+    execution_timezone=TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Fridays at 22:00 London time: the ONS Infection Survey workbook, then the tables and report.",
+)
+
+
+def _probe_marker(spec: SourceSpec, http: HttpClient, upstreams: Upstreams, seen: dict) -> tuple[str | None, dict]:
+    """Ask the source's first URL whether it changed since `seen` (conditional GET). Returns (new marker or None
+    if unchanged, what to remember)."""
+    base_url = upstreams.base_url(spec.upstream)
+    request = spec.build_requests(base_url)[0]
+    headers = {}
+    if seen.get("etag"):
+        headers["If-None-Match"] = seen["etag"]
+    if seen.get("last_modified"):
+        headers["If-Modified-Since"] = seen["last_modified"]
+    with source_session(spec, http, upstreams.mode, base_url) as session:
+        result = http.get(session, spec.name, request.url, headers)
+    if result.not_modified:
+        return None, seen
+    etag, modified = result.headers.get("ETag"), result.headers.get("Last-Modified")
+    marker = etag or modified or hashlib.sha256(result.content).hexdigest()[:16]
+    remembered = {"etag": etag, "last_modified": modified, "marker": marker}
+    return (None if marker == seen.get("marker") else marker), remembered
+
+
+def _release_label(remembered: dict) -> str:
+    if remembered.get("last_modified"):
+        try:
+            return parsedate_to_datetime(remembered["last_modified"]).strftime("%Y-%m-%d %H:%M")
+        except (TypeError, ValueError):
+            pass
+    return remembered.get("marker", "?")
+
+
+@dg.sensor(
+    name="release_sensor",
+    jobs=source_jobs,
+    minimum_interval_seconds=15 * 60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Off by default. Every 15 minutes, asks each source (one conditional GET: ETag / Last-Modified) "
+    "whether a new release appeared, and runs just that source's job when one did. Its first evaluation only "
+    "records the current releases.",
+)
+def release_sensor(context: dg.SensorEvaluationContext, upstreams: Upstreams) -> dg.SensorResult | dg.SkipReason:
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    # One quick attempt per source: the sensor asks again in 15 minutes anyway.
+    http = HttpClient(max_attempts=1, connect_timeout_s=10, read_timeout_s=30)
+    requests, unchanged, problems, first_seen = [], [], [], []
+    for name, spec in SOURCES.items():
+        try:
+            marker, remembered = _probe_marker(spec, http, upstreams, cursor.get(name, {}))
+        except FetchError as error:
+            problems.append(f"{name}: {error}")
+            continue
+        if marker is None:
+            unchanged.append(name)
+        elif name not in cursor:
+            first_seen.append(name)
+        else:
+            requests.append(dg.RunRequest(
+                job_name=f"{name}_job", run_key=f"{name}:{marker}",
+                tags={"release": _release_label(remembered), "source": name},
+            ))
+        cursor[name] = remembered
+    for problem in problems:
+        context.log.warning(f"could not check {problem}")
+    new_cursor = json.dumps(cursor, sort_keys=True)
+    if requests:
+        return dg.SensorResult(run_requests=requests, cursor=new_cursor)
+    parts = []
+    if unchanged:
+        parts.append(f"no new release for {', '.join(unchanged)}")
+    if first_seen:
+        parts.append(f"recorded the current release of {', '.join(first_seen)}")
+    if problems:
+        parts.append(f"could not check {'; '.join(problems)}")
+    context.update_cursor(new_cursor)
+    return dg.SkipReason("; ".join(parts) or "no sources")
+
+
+def failure_summary(context: dg.RunFailureSensorContext) -> dict:
+    """A plain account of a failed run: which job, which steps failed and why, and where to look."""
+    run = context.dagster_run
+    failures = []
+    for event in context.get_step_failure_events():
+        error = event.step_failure_data.error if event.step_failure_data else None
+        while error is not None and error.cause is not None:
+            error = error.cause  # the exception the asset raised, not Dagster's wrapper
+        failures.append({"step": event.step_key, "error": (error.message.strip() if error else "")[:500]})
+    link = f"{dagster_ui_url()}/runs/{run.run_id}"
+    lines = [f"Run {run.run_id[:8]} of job {run.job_name} failed."]
+    lines += [f"- {f['step']}: {f['error'].splitlines()[0] if f['error'] else 'no message'}" for f in failures]
+    lines.append(f"Open {link} to re-run only what failed (Re-execute > From failure).")
+    return {"text": "\n".join(lines), "job": run.job_name, "run_id": run.run_id, "failed_steps": failures,
+            "url": link}
+
+
+@dg.run_failure_sensor(
+    name="run_failure_notifier",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Logs a summary of every failed run and, when FAILURE_WEBHOOK_URL is set, posts it there as JSON "
+    "(a Slack/Teams-style {'text': ...} body with the details alongside).",
+)
+def run_failure_notifier(context: dg.RunFailureSensorContext) -> None:
+    summary = failure_summary(context)
+    context.log.error(summary["text"])
+    if url := failure_webhook_url():
+        http = HttpClient(max_attempts=3, backoff_base_s=1.0, connect_timeout_s=10, read_timeout_s=30)
+        with http.session() as session:
+            http.request(session, "failure_webhook", "POST", url, json=summary)

@@ -1,0 +1,119 @@
+"""Schedules, the release sensor (against a real local server) and the run-failure notifier (with a webhook)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from assets import SOURCES
+from pipelines.automation import daily_sources_schedule, ons_weekly_schedule, release_sensor, run_failure_notifier
+from pipelines.definitions import defs
+from pipelines.jobs import DAILY_SOURCES
+from resources.upstreams import Upstreams
+from tests.conftest import failure_text, run_source, serve_all_samples, serve_samples
+
+LONDON = ZoneInfo("Europe/London")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "cron", "job", "tick"),
+    [(daily_sources_schedule, "30 21 * * *", "daily_sources", datetime(2026, 7, 1, 21, 30, tzinfo=LONDON)),
+     (ons_weekly_schedule, "0 22 * * 5", "ons_infection_survey_job", datetime(2026, 1, 9, 22, 0, tzinfo=LONDON))],
+)
+def test_schedules_run_in_london_time_and_target_their_job(schedule, cron, job, tick) -> None:
+    assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == (cron, "Europe/London", job)
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    [request] = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick)).run_requests
+    assert request.run_key is None and not request.run_config
+
+
+def test_the_daily_job_holds_the_daily_sources_and_rebuilds_the_report() -> None:
+    assert sorted(DAILY_SOURCES) == sorted(name for name in SOURCES if name != "ons_infection_survey")
+    keys = {k.to_user_string() for k in defs.resolve_job_def("daily_sources").asset_layer.executable_asset_keys}
+    assert keys == {*DAILY_SOURCES, *(f"raw/{n}" for n in DAILY_SOURCES), "datastore_tables", "cases_report"}
+
+
+def test_nothing_automatic_targets_publish() -> None:
+    assert all(s.job_name != "publish" for s in defs.schedules)
+    assert {job.name for job in release_sensor.jobs} == {f"{name}_job" for name in SOURCES}
+
+
+def evaluate(cursor: str | None, upstreams: Upstreams):
+    context = dg.build_sensor_context(cursor=cursor, resources={"upstreams": upstreams})
+    outcome = release_sensor(context)
+    if isinstance(outcome, dg.SkipReason):
+        return [], outcome.skip_message, context.cursor
+    return outcome.run_requests, None, outcome.cursor
+
+
+def live(urls: dict[str, str]) -> Upstreams:
+    return Upstreams(mode="live", phe_api_url=urls["phe"], ukhsa_api_url=urls["ukhsa"], ons_url=urls["ons"],
+                     nhs111_url=urls["nhs111"])
+
+
+def test_release_sensor_runs_a_source_once_per_new_release(httpserver: HTTPServer) -> None:
+    upstreams = live(serve_all_samples(httpserver))
+    requests, reason, cursor = evaluate(None, upstreams)
+    assert requests == [] and "recorded the current release of" in reason and cursor
+
+    requests, reason, cursor = evaluate(cursor, upstreams)
+    assert requests == [] and "no new release for phe_cases_by_region" in reason
+    assert [response.status_code for _, response in httpserver.log[-len(SOURCES):]] == [304] * len(SOURCES)
+
+    # A new release of one source: different bytes, so a new ETag.
+    httpserver.clear()
+    region = SOURCES["phe_cases_by_region"]
+    serve_all_samples(httpserver, {"region_london.csv": b"areaCode,areaName,areaType,date,newCasesBySpecimenDate,"
+                                                         b"cumCasesBySpecimenDate\n"})
+    requests, reason, new_cursor = evaluate(cursor, upstreams)
+    assert [r.job_name for r in requests] == [f"{region.name}_job"]
+    assert requests[0].run_key.startswith("phe_cases_by_region:")
+
+    again, reason, _ = evaluate(new_cursor, upstreams)
+    assert again == [] and "no new release" in reason
+
+
+def test_release_sensor_skips_with_a_reason_when_the_server_is_down() -> None:
+    down = "http://127.0.0.1:9/nothing-listens"
+    requests, reason, _ = evaluate(None, live(dict.fromkeys(("phe", "ukhsa", "ons", "nhs111"), down)))
+    assert requests == []
+    assert "could not check" in reason and "phe_cases_by_region" in reason and "connection failed" in reason
+
+
+def test_release_sensor_is_off_by_default() -> None:
+    assert release_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_failure_notifier_posts_a_summary_to_the_webhook(httpserver: HTTPServer, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    received = []
+
+    def hook(request):
+        received.append(request.get_json())
+        return Response("ok")
+
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(hook)
+    monkeypatch.setenv("FAILURE_WEBHOOK_URL", httpserver.url_for("/hook"))
+    region = SOURCES["phe_cases_by_region"]
+    serve_samples(httpserver, region, replace={"region_london.csv": b"<html>Service Unavailable</html>"})
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = run_source(region, tmp_path / "storage", httpserver.url_for("/v2/data"), instance=instance)
+        assert not result.success
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_notifier", dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id), dagster_event=result.get_run_failure_event(),
+        ).for_run_failure()
+        run_failure_notifier(context)
+    [summary] = received
+    assert summary["run_id"] == result.run_id and summary["failed_steps"][0]["step"] == "phe_cases_by_region"
+    assert "got an HTML page where a CSV file was expected" in summary["text"]
+    assert summary["url"].endswith(f"/runs/{result.run_id}")
+    assert json.dumps(summary)  # plain JSON, as a chat webhook expects
+    assert "got an HTML page" in failure_text(result)
