@@ -9,6 +9,7 @@ import pandas as pd
 
 from assets import SOURCES
 from assets.datastore_tables import fingerprint, validate_published
+from checks.geography import LONDON_REGION
 from checks.validation import validate_table
 from reports.analysis import ReportSettings, SourceStatus, compare_tables, find_warnings, headlines
 from reports.render import ReportInputs, render_report
@@ -48,7 +49,14 @@ def _released(entries: list[ArchivedFile]) -> date | None:
     return max(dates) if dates else None
 
 
-def source_status(name: str, clean: pd.DataFrame, raw_files: list[dict]) -> SourceStatus:
+def source_remark(name: str, mode: str) -> str:
+    spec = SOURCES[name]
+    if mode == "live" and spec.retired:
+        return f"No live source: the {spec.format_name} is retired; this is its last archived release."
+    return spec.ended if mode == "live" else ""
+
+
+def source_status(name: str, clean: pd.DataFrame, raw_files: list[dict], remark: str = "") -> SourceStatus:
     spec = SOURCES[name]
     entries = [ArchivedFile.from_dict(d) for d in raw_files]
     latest = clean[spec.date_column].max() if len(clean) else None
@@ -61,7 +69,18 @@ def source_status(name: str, clean: pd.DataFrame, raw_files: list[dict]) -> Sour
         released=_released(entries),
         changed=any(e.changed for e in entries),
         expected_lag_days=spec.expected_lag_days,
+        remark=remark,
     )
+
+
+def reporting_delay(cases_by_region: pd.DataFrame, configured: int) -> int:
+    """Days at the end of the series still inside the reporting delay: as the source flags them (UKHSA's
+    in_reporting_delay_period) when it does, otherwise the configured number."""
+    london = cases_by_region[cases_by_region["area_code"] == LONDON_REGION]
+    flagged = london.loc[london["provisional"].fillna(False).astype(bool), "date"]
+    if flagged.empty:
+        return configured
+    return int((london["date"].max() - flagged.min()).days) + 1
 
 
 def headline_markdown(inputs: ReportInputs) -> str:
@@ -120,7 +139,8 @@ def cases_report(
         "ons_infection_survey": raw_ons_infection_survey, "nhs_111": raw_nhs_111,
     }
     settings = ReportSettings(
-        reporting_delay_days=config.reporting_delay_days, jump_factor=config.jump_factor,
+        reporting_delay_days=reporting_delay(phe_cases_by_region, config.reporting_delay_days),
+        jump_factor=config.jump_factor,
         jump_min_cases=config.jump_min_cases, zero_case_days=config.zero_case_days,
     )
     version = fingerprint(tables)
@@ -135,7 +155,8 @@ def cases_report(
         mode=upstreams.mode,
         tables=tables,
         headlines=headlines(tables, settings),
-        sources=[source_status(name, clean[name], raw[name]) for name in SOURCES],
+        sources=[source_status(name, clean[name], raw[name], source_remark(name, upstreams.mode))
+                 for name in SOURCES],
         warnings=find_warnings(tables, settings),
         changes=compare_tables(previous[1] if previous else None, tables),
         previous_version=previous[0] if previous else None,

@@ -105,11 +105,18 @@ def build_source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
     def raw_asset(
         context: dg.AssetExecutionContext, http: HttpClient, archive: RawArchive, upstreams: Upstreams
     ) -> dg.Output[list[dict]]:
-        base_url = upstreams.base_url(spec.upstream)
-        context.log.info(f"{spec.name}: fetching in {upstreams.mode} mode from {base_url}")
+        mode, variant, note = upstreams.mode, spec.for_mode(upstreams.mode, upstreams.cases_api), ""
+        if mode == "live" and spec.retired:
+            # Nothing live replaced this source: keep its last archived release (or the shipped one), and say so.
+            mode = "replay" if archive.latest_for_source(spec.name) else "sample"
+            note = (f"no live source: the {spec.format_name} is retired and nothing publishes this table now; "
+                    f"kept the {'last archived' if mode == 'replay' else 'shipped sample'} release")
+            context.log.warning(f"{spec.name}: {note}")
+        base_url = upstreams.base_url(variant.upstream)
+        context.log.info(f"{spec.name}: fetching from the {variant.format_name} in {mode} mode: {base_url}")
         try:
             entries = fetch_source(
-                spec, http=http, archive=archive, mode=upstreams.mode, base_url=base_url,
+                variant, http=http, archive=archive, mode=mode, base_url=base_url,
                 on_file=lambda e: context.log.info(
                     f"{spec.name}: {e.file_name} {e.bytes:,} bytes ({'new' if e.changed else 'unchanged'}) "
                     f"from {e.url}"
@@ -120,8 +127,13 @@ def build_source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
                 # A 404 or 403 will not mend itself in a minute: fail now instead of retrying the step.
                 raise dg.Failure(str(error), allow_retries=False) from error
             raise
+        except SourceError as error:
+            # What the source sent is wrong (a malformed page, a loop): fetching it again will not mend it.
+            raise dg.Failure(str(error), allow_retries=False) from error
         metadata: dict[str, dg.MetadataValue] = {
-            "mode": dg.MetadataValue.text(upstreams.mode),
+            "mode": dg.MetadataValue.text(mode),
+            "format": dg.MetadataValue.text(variant.format_name),
+            "note": dg.MetadataValue.text(note or "as published"),
             "files": dg.MetadataValue.int(len(entries)),
             "bytes": dg.MetadataValue.int(sum(e.bytes for e in entries)),
             "changed": dg.MetadataValue.bool(any(e.changed for e in entries)),
@@ -151,7 +163,8 @@ def build_source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, archive: RawArchive, raw_files: list[dict]
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         entries = [ArchivedFile.from_dict(d) for d in raw_files]
-        table = parse_archived(spec, entries, archive)
+        variant = spec.format_of(entries)
+        table = parse_archived(variant, entries, archive)
         outcome = validate_table(table, spec.schema)
         if not outcome.passed:
             # Record the failed check for the UI, then stop before the table is stored: the last good table stays.
@@ -159,7 +172,12 @@ def build_source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
             files = ", ".join(e.file_name for e in entries)
             raise SourceError(spec.name, files, f"failed validation ({outcome.failure_count} problem(s)): "
                               f"{outcome.summary()}")
-        yield dg.Output(table, metadata=table_metadata(table, spec.date_column))
+        metadata = table_metadata(table, spec.date_column)
+        metadata["format"] = dg.MetadataValue.text(variant.format_name)
+        if "provisional" in table and table["provisional"].any():
+            metadata["provisional_from"] = dg.MetadataValue.text(
+                f"{table.loc[table['provisional'].fillna(False), spec.date_column].min():%Y-%m-%d}")
+        yield dg.Output(table, metadata=metadata)
         yield check_result(outcome)
 
     return [raw_asset, clean_asset]

@@ -143,6 +143,8 @@ SPEC = SourceSpec(
     parse=parse_nhs_111,
     schema=Nhs111Triages,
     follow_links=follow_links,
+    format_name="NHS Digital open-data CSVs",
+    ended="NHS Digital discontinued this series: the publication page holds its last release.",
     extra_sample_routes=sample_routes,
 )
 

@@ -223,6 +223,8 @@ SPEC = SourceSpec(
     parse=parse_infection_survey,
     schema=OnsInfectionSurvey,
     date_column="period_end",
+    format_name="ONS Infection Survey workbook",
+    ended="The ONS COVID-19 Infection Survey ended in March 2023: its final workbook is the latest release.",
 )
 
 assets = build_source_assets(SPEC)

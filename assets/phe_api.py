@@ -24,7 +24,8 @@ def phe_v2_url(base_url: str, area_type: str, metrics: Sequence[str], fmt: str, 
 
 
 def parse_v2_csv(content: bytes, file: str, metrics: dict[str, str]) -> pd.DataFrame:
-    """A v2 CSV as a typed frame: area_code, area_name, date and each metric (renamed via `metrics`) as Int64."""
+    """A v2 CSV as a typed frame: area_code, area_name, date, each metric (renamed via `metrics`) as Int64, and
+    `provisional`, empty: the PHE API did not flag days inside the reporting delay."""
     raw = read_csv(content, file, ["areaCode", "areaName", "date", *metrics])
     frame = pd.DataFrame(
         {
@@ -35,6 +36,7 @@ def parse_v2_csv(content: bytes, file: str, metrics: dict[str, str]) -> pd.DataF
     )
     for metric, column in metrics.items():
         frame[column] = to_int(raw, metric, file)
+    frame["provisional"] = pd.array([pd.NA] * len(frame), dtype="boolean")
     return frame
 
 

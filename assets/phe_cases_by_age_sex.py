@@ -102,6 +102,9 @@ SPEC = SourceSpec(
     build_requests=build_requests,
     parse=parse_cases_by_age_sex,
     schema=PheCasesByAgeSex,
+    # The UKHSA API does not publish cumulative cases by sex and age band: live mode keeps the last archived
+    # PHE release (or the shipped one) and the report says so.
+    retired=True,
 )
 
 assets = build_source_assets(SPEC)

@@ -9,12 +9,14 @@ dashboard API v2 (`areaType=region` and `areaType=nation`), sample mode serves a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pandas as pd
 
 from assets.factory import build_source_assets
 from assets.phe_api import CASES_METRICS, parse_v2_csv, phe_v2_url
 from assets.source import RawFile, SourceRequest, SourceSpec
+from assets.ukhsa_api import CASES_BY_DAY, follow_pages, records, ukhsa_requests, wide
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.schemas import PheCasesByRegion
 
@@ -34,7 +36,19 @@ def parse_cases_by_region(files: Mapping[str, RawFile]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).sort_values(["area_code", "date"], ignore_index=True)
 
 
-SPEC = SourceSpec(
+def build_live_requests(base_url: str) -> list[SourceRequest]:
+    return ukhsa_requests(base_url, [("london_cases", "Region", "London", CASES_BY_DAY),
+                                     ("england_cases", "Nation", "England", CASES_BY_DAY)])
+
+
+def parse_cases_by_region_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
+    """UKHSA pages -> the same table; the API has no cumulative count, so `cumulative_cases` stays empty."""
+    table = wide(records(files), {CASES_BY_DAY: "new_cases"})
+    table.insert(4, "cumulative_cases", pd.array([pd.NA] * len(table), dtype="Int64"))
+    return table.sort_values(["area_code", "date"], ignore_index=True)
+
+
+PHE_SPEC = SourceSpec(
     name="phe_cases_by_region",
     title="PHE cases by specimen date for London and England",
     upstream="phe",
@@ -45,5 +59,10 @@ SPEC = SourceSpec(
     parse=parse_cases_by_region,
     schema=PheCasesByRegion,
 )
+SPEC = replace(PHE_SPEC, live=replace(
+    PHE_SPEC, title="UKHSA cases by specimen date for London and England", upstream="ukhsa",
+    build_requests=build_live_requests, parse=parse_cases_by_region_live, follow_links=follow_pages(PHE_SPEC.name),
+    parallel_requests=2, format_name="UKHSA data dashboard API",
+))
 
 assets = build_source_assets(SPEC)

@@ -9,13 +9,15 @@ Source: PHE coronavirus dashboard API v2 (`areaType=utla`, all of England; Londo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pandas as pd
 
 from assets.factory import build_source_assets
 from assets.phe_api import CASES_METRICS, parse_v2_csv, phe_v2_url
 from assets.source import RawFile, SourceRequest, SourceSpec
-from checks.geography import LONDON_BOROUGH_CODES, fold_city_into_hackney
+from assets.ukhsa_api import CASES_BY_DAY, follow_pages, records, ukhsa_requests, wide
+from checks.geography import LONDON_BOROUGH_CODES, LONDON_BOROUGH_NAMES, fold_city_into_hackney
 from checks.schemas import PheCasesByUtla
 from resources.errors import ParseError
 
@@ -35,7 +37,22 @@ def parse_cases_by_utla(files: Mapping[str, RawFile]) -> pd.DataFrame:
     return london.sort_values(["area_code", "date"], ignore_index=True)
 
 
-SPEC = SourceSpec(
+def build_live_requests(base_url: str) -> list[SourceRequest]:
+    """33 series: the UKHSA API lists City of London and Hackney separately (folded together when parsed)."""
+    return ukhsa_requests(base_url, [
+        (f"{code.lower()}_cases", "Upper Tier Local Authority", name, CASES_BY_DAY)
+        for code, name in LONDON_BOROUGH_NAMES.items()
+    ])
+
+
+def parse_cases_by_utla_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
+    table = wide(records(files), {CASES_BY_DAY: "new_cases"})
+    table.insert(4, "cumulative_cases", pd.array([pd.NA] * len(table), dtype="Int64"))
+    table = fold_city_into_hackney(table[table["area_code"].isin(LONDON_BOROUGH_CODES)], list(CASES_METRICS.values()))
+    return table.sort_values(["area_code", "date"], ignore_index=True)
+
+
+PHE_SPEC = SourceSpec(
     name="phe_cases_by_utla",
     title="PHE cases by specimen date for London's upper-tier local authorities",
     upstream="phe",
@@ -46,5 +63,10 @@ SPEC = SourceSpec(
     parse=parse_cases_by_utla,
     schema=PheCasesByUtla,
 )
+SPEC = replace(PHE_SPEC, live=replace(
+    PHE_SPEC, title="UKHSA cases by specimen date for London's upper-tier local authorities", upstream="ukhsa",
+    build_requests=build_live_requests, parse=parse_cases_by_utla_live, follow_links=follow_pages(PHE_SPEC.name),
+    parallel_requests=4, format_name="UKHSA data dashboard API",
+))
 
 assets = build_source_assets(SPEC)

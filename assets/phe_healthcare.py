@@ -10,12 +10,14 @@ coronavirus dashboard API v2 (`areaType=nhsRegion`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pandas as pd
 
 from assets.factory import build_source_assets
 from assets.phe_api import parse_v2_csv, phe_v2_url
 from assets.source import RawFile, SourceRequest, SourceSpec
+from assets.ukhsa_api import ADMISSIONS_BY_DAY, OCCUPIED_BEDS_BY_DAY, follow_pages, records, ukhsa_requests, wide
 from checks.geography import LONDON_NHS_REGION
 from checks.schemas import PheHealthcare
 
@@ -37,7 +39,21 @@ def parse_healthcare(files: Mapping[str, RawFile]) -> pd.DataFrame:
     return frame.sort_values("date", ignore_index=True)
 
 
-SPEC = SourceSpec(
+def build_live_requests(base_url: str) -> list[SourceRequest]:
+    return ukhsa_requests(base_url, [
+        ("london_admissions", "NHS Region", "London", ADMISSIONS_BY_DAY),
+        ("london_beds", "NHS Region", "London", OCCUPIED_BEDS_BY_DAY),
+    ])
+
+
+def parse_healthcare_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
+    """UKHSA pages -> the same table; the API has no ventilation metric, so that column stays empty."""
+    table = wide(records(files), {ADMISSIONS_BY_DAY: "new_admissions", OCCUPIED_BEDS_BY_DAY: "hospital_cases"})
+    table.insert(5, "covid_occupied_mv_beds", pd.array([pd.NA] * len(table), dtype="Int64"))
+    return table.drop(columns=["area_name"]).sort_values("date", ignore_index=True)
+
+
+PHE_SPEC = SourceSpec(
     name="phe_healthcare",
     title="PHE healthcare figures for the NHS London region",
     upstream="phe",
@@ -48,5 +64,10 @@ SPEC = SourceSpec(
     parse=parse_healthcare,
     schema=PheHealthcare,
 )
+SPEC = replace(PHE_SPEC, live=replace(
+    PHE_SPEC, title="UKHSA healthcare figures for the NHS London region", upstream="ukhsa",
+    build_requests=build_live_requests, parse=parse_healthcare_live, follow_links=follow_pages(PHE_SPEC.name),
+    parallel_requests=2, format_name="UKHSA data dashboard API",
+))
 
 assets = build_source_assets(SPEC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +17,10 @@ from resources.http import HttpClient
 from resources.sample_transport import SampleReplayAdapter
 from resources.settings import SAMPLES_DIR
 
-# A source that keeps discovering links (a page of pages) must not loop forever.
-MAX_REQUESTS_PER_SOURCE = 100
+# A source that keeps discovering links (a page of pages) must not run away: pages per chain, at most.
+MAX_PAGES_PER_CHAIN = 500
+# Request names of live (UKHSA) variants start with this, so an archived file says which parser reads it.
+LIVE_PREFIX = "ukhsa_"
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,30 @@ class SourceSpec:
     update_every_hours: int = 24
     # The release date the shipped sample stands for; sample mode sends it as Last-Modified.
     sample_release: str = "2023-12-14"
-    follow_links: LinkFollower | None = None  # for sources whose files are found on a page
+    follow_links: LinkFollower | None = None  # for sources whose files are found on a page, or paged
     extra_sample_routes: Callable[[str], dict[str, str]] = field(default=lambda base_url: {})
+    # Independent chains of requests fetched at once (one session); 1 for APIs with a fair-use limit.
+    parallel_requests: int = 1
+    # What live mode calls instead (the UKHSA API for the retired PHE API), if anything.
+    live: SourceSpec | None = None
+    # The upstream no longer exists and nothing replaced it: live mode keeps the last archived release.
+    retired: bool = False
+    format_name: str = "PHE coronavirus API v2"
+    # Set when the publisher stopped the series: live mode fetches its final release, and the report says so.
+    ended: str = ""
+
+    def for_mode(self, mode: str, cases_api: str = "ukhsa") -> SourceSpec:
+        """The variant a run in `mode` fetches: live mode reads the UKHSA API where one replaces the PHE API,
+        unless `cases_api` asks for the PHE API's own format (a mirror, or recorded releases served locally)."""
+        if mode == "live" and self.live is not None and cases_api == "ukhsa":
+            return self.live
+        return self
+
+    def format_of(self, entries: Sequence[ArchivedFile]) -> SourceSpec:
+        """The variant that wrote these archived files (they carry its request names)."""
+        if self.live is not None and entries and all(e.request.startswith(LIVE_PREFIX) for e in entries):
+            return self.live
+        return self
 
     def sample_routes(self, base_url: str) -> dict[str, Path]:
         folder = SAMPLES_DIR / self.name
@@ -89,6 +114,36 @@ def source_session(spec: SourceSpec, http: HttpClient, mode: str, base_url: str)
     return http.session(mounts)
 
 
+def _fetch_chain(
+    spec: SourceSpec,
+    first: SourceRequest,
+    http: HttpClient,
+    archive: RawArchive,
+    session: requests.Session,
+    on_file: Callable[[ArchivedFile], None],
+) -> list[ArchivedFile]:
+    """One request and whatever it links to (the next page, the files a page lists), in order."""
+    pending, entries, seen = [first], [], set()
+    while pending:
+        request = pending.pop(0)
+        if request.url in seen:
+            raise SourceError(spec.name, request.url, "links back to a page already fetched; stopping the loop")
+        if len(seen) >= MAX_PAGES_PER_CHAIN:
+            raise SourceError(spec.name, request.url, f"more than {MAX_PAGES_PER_CHAIN} pages; stopping")
+        seen.add(request.url)
+        previous = archive.latest(spec.name, request.name)
+        result = http.get(session, spec.name, request.url, _conditional_headers(previous))
+        if result.not_modified and previous is not None:
+            entry = previous.__class__(**{**previous.to_dict(), "changed": False})
+        else:
+            entry = archive.store(spec.name, request.name, request.extension, result)
+        entries.append(entry)
+        on_file(entry)
+        if spec.follow_links is not None:
+            pending.extend(spec.follow_links(request, archive.read(entry), result.url))
+    return entries
+
+
 def fetch_source(
     spec: SourceSpec,
     *,
@@ -102,6 +157,7 @@ def fetch_source(
 
     Unchanged files (304, or identical bytes) reuse their archive entry. `mode="replay"` uses the latest archived
     files without touching the network; `mode="sample"` serves the shipped samples through the same client.
+    Independent chains of requests run `spec.parallel_requests` at a time on one session.
     """
     if mode == "replay":
         entries = archive.latest_for_source(spec.name)
@@ -109,25 +165,17 @@ def fetch_source(
             raise SourceError(spec.name, str(archive.root / "raw" / spec.name), "nothing archived to replay")
         return [entry.__class__(**{**entry.to_dict(), "changed": False}) for entry in entries]
 
+    firsts = spec.build_requests(base_url)
+    workers = max(1, min(spec.parallel_requests, len(firsts)))
     session = source_session(spec, http, mode, base_url)
-    pending = list(spec.build_requests(base_url))
-    entries: list[ArchivedFile] = []
     try:
-        while pending:
-            if len(entries) >= MAX_REQUESTS_PER_SOURCE:
-                raise SourceError(spec.name, base_url, f"more than {MAX_REQUESTS_PER_SOURCE} files to fetch; "
-                                  "stopping in case the source links back to itself")
-            request = pending.pop(0)
-            previous = archive.latest(spec.name, request.name)
-            result = http.get(session, spec.name, request.url, _conditional_headers(previous))
-            if result.not_modified and previous is not None:
-                entry = previous.__class__(**{**previous.to_dict(), "changed": False})
-            else:
-                entry = archive.store(spec.name, request.name, request.extension, result)
-            entries.append(entry)
-            on_file(entry)
-            if spec.follow_links is not None:
-                pending.extend(spec.follow_links(request, archive.read(entry), result.url))
+        if workers == 1:
+            chains = [_fetch_chain(spec, first, http, archive, session, on_file) for first in firsts]
+        else:
+            # requests' connection pool keeps 10 connections per host, more than any source's parallel_requests.
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=spec.name) as pool:
+                chains = list(pool.map(lambda first: _fetch_chain(spec, first, http, archive, session, on_file),
+                                       firsts))
     finally:
         session.close()
-    return entries
+    return [entry for chain in chains for entry in chain]

@@ -38,6 +38,9 @@ class PheCasesByRegion(_DatedTable):
     area_name: Series[str]
     new_cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
     cumulative_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    # True while the day is inside the source's reporting delay (UKHSA's in_reporting_delay_period); empty where
+    # the source does not say (the PHE API did not).
+    provisional: Series[pd.BooleanDtype] = pa.Field(nullable=True)
 
     class Config:
         unique = ["area_code", "date"]
@@ -48,6 +51,7 @@ class PheCasesByUtla(_DatedTable):
     area_name: Series[str]
     new_cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
     cumulative_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    provisional: Series[pd.BooleanDtype] = pa.Field(nullable=True)
 
     class Config:
         unique = ["area_code", "date"]
@@ -69,6 +73,7 @@ class PheHealthcare(_DatedTable):
     new_admissions: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
     hospital_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
     covid_occupied_mv_beds: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    provisional: Series[pd.BooleanDtype] = pa.Field(nullable=True)
 
     class Config:
         unique = ["area_code", "date"]

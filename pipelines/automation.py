@@ -45,6 +45,7 @@ ons_weekly_schedule = dg.ScheduleDefinition(
 def _probe_marker(spec: SourceSpec, http: HttpClient, upstreams: Upstreams, seen: dict) -> tuple[str | None, dict]:
     """Ask the source's first URL whether it changed since `seen` (conditional GET). Returns (new marker or None
     if unchanged, what to remember)."""
+    spec = spec.for_mode(upstreams.mode, upstreams.cases_api)
     base_url = upstreams.base_url(spec.upstream)
     request = spec.build_requests(base_url)[0]
     headers = {}

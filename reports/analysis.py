@@ -60,6 +60,7 @@ class SourceStatus:
     released: date | None
     changed: bool
     expected_lag_days: int
+    remark: str = ""  # e.g. the series has ended, or has no live source
 
     @property
     def lag_days(self) -> int | None:
@@ -74,6 +75,10 @@ class SourceStatus:
 
     @property
     def note(self) -> str:
+        return f"{self.remark} {self._freshness}".strip() if self.remark else self._freshness
+
+    @property
+    def _freshness(self) -> str:
         if self.latest_date is None:
             return "no data"
         if self.stale:

@@ -33,6 +33,13 @@ def pipeline_mode() -> str:
     return mode
 
 
+def cases_api() -> str:
+    api = os.environ.get("CASES_API", "ukhsa").strip().lower() or "ukhsa"
+    if api not in ("ukhsa", "phe"):
+        raise ValueError(f"CASES_API={api!r} is not 'ukhsa' or 'phe'")
+    return api
+
+
 def data_dir() -> Path:
     """Where raw downloads and stored tables live (git-ignored). PIPELINE_DATA_DIR overrides it."""
     return Path(os.environ.get("PIPELINE_DATA_DIR", REPO_ROOT / "storage")).resolve()

@@ -14,6 +14,9 @@ class Upstreams(dg.ConfigurableResource):
     and NHS111_URL."""
 
     mode: str = "sample"
+    # Live mode reads cases and healthcare from the UKHSA API ("ukhsa"), or from PHE_API_URL in the retired PHE
+    # API's format ("phe": a mirror, or recorded releases served locally).
+    cases_api: str = "ukhsa"
     phe_api_url: str = settings.DEFAULT_PHE_API_URL
     ukhsa_api_url: str = settings.DEFAULT_UKHSA_API_URL
     ons_url: str = settings.DEFAULT_ONS_URL
@@ -32,6 +35,7 @@ class Upstreams(dg.ConfigurableResource):
         urls = settings.upstream_urls()
         return cls(
             mode=settings.pipeline_mode(),
+            cases_api=settings.cases_api(),
             phe_api_url=urls["phe"],
             ukhsa_api_url=urls["ukhsa"],
             ons_url=urls["ons"],

@@ -95,8 +95,9 @@ def pipeline_resources(data_dir: Path, url: str | dict[str, str], mode: str = "l
         "io_manager": ParquetIOManager(base_dir=str(data_dir)),
         "archive": RawArchive(data_dir=str(data_dir)),
         "http": fast_http(),
-        "upstreams": Upstreams(mode=mode, phe_api_url=urls["phe"], ukhsa_api_url=urls["ukhsa"], ons_url=urls["ons"],
-                               nhs111_url=urls["nhs111"]),
+        # The local servers serve the recorded PHE-format releases: read them in that format.
+        "upstreams": Upstreams(mode=mode, cases_api="phe", phe_api_url=urls["phe"], ukhsa_api_url=urls["ukhsa"],
+                               ons_url=urls["ons"], nhs111_url=urls["nhs111"]),
         "reports": ReportStorage(base_dir=str(data_dir / "reports"), base_url="http://127.0.0.1:3001"),
     }
 
@@ -119,7 +120,8 @@ def run_source(
     instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize one source's raw and clean assets, the way the per-source job does."""
-    upstreams = Upstreams(mode=mode, phe_api_url=url, ukhsa_api_url=url, ons_url=url, nhs111_url=url)
+    upstreams = Upstreams(mode=mode, cases_api="phe", phe_api_url=url, ukhsa_api_url=url, ons_url=url,
+                          nhs111_url=url)
     resources = {
         "io_manager": ParquetIOManager(base_dir=str(data_dir)),
         "archive": RawArchive(data_dir=str(data_dir)),

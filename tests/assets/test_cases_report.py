@@ -73,3 +73,23 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     first_row = re.search(r"<tbody>\s*<tr>(.*?)</tr>", section, re.S)[1]
     cells = re.findall(r"<td>(.*?)</td>", first_row)
     assert cells[:2] == ["E12000007", "2020-05-01"] and cells[-1] == "100"
+
+
+def test_days_the_source_flags_as_delayed_set_the_provisional_window() -> None:
+    from assets.cases_report import reporting_delay
+
+    dates = pd.date_range("2024-01-01", periods=10)
+    table = pd.DataFrame({"area_code": "E12000007", "date": dates,
+                          "provisional": pd.array([False] * 7 + [True] * 3, dtype="boolean")})
+    assert reporting_delay(table, configured=5) == 3
+    table["provisional"] = pd.array([pd.NA] * 10, dtype="boolean")  # the PHE API did not say
+    assert reporting_delay(table, configured=5) == 5
+
+
+def test_live_mode_says_which_sources_have_ended() -> None:
+    from assets.cases_report import source_remark
+
+    assert "ended in March 2023" in source_remark("ons_infection_survey", "live")
+    assert "No live source" in source_remark("phe_cases_by_age_sex", "live")
+    assert source_remark("phe_cases_by_region", "live") == ""
+    assert source_remark("ons_infection_survey", "sample") == ""

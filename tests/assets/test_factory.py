@@ -173,3 +173,18 @@ def test_a_missing_file_is_not_retried_as_a_step(httpserver: HTTPServer, data_di
     result = run_source(REGION, data_dir, httpserver.url_for("/v2/data"))
     assert not result.success and "HTTP 404" in failure_text(result)
     assert len(httpserver.log) == 1
+
+
+def test_live_mode_keeps_the_last_release_of_a_source_with_no_live_successor(data_dir: Path) -> None:
+    age_sex = SOURCES["phe_cases_by_age_sex"]
+    nowhere = "http://127.0.0.1:9/retired"  # nothing is fetched: the PHE API is gone
+    first = run_source(age_sex, data_dir, nowhere, mode="live")
+    assert first.success, failure_text(first)
+    note = next(e for e in first.get_asset_materialization_events() if "raw" in e.asset_key.path) \
+        .materialization.metadata["note"].value
+    assert "no live source" in note and "shipped sample" in note
+    second = run_source(age_sex, data_dir, nowhere, mode="live")
+    assert second.success, failure_text(second)
+    note = next(e for e in second.get_asset_materialization_events() if "raw" in e.asset_key.path) \
+        .materialization.metadata["note"].value
+    assert "last archived" in note

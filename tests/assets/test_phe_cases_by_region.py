@@ -26,7 +26,7 @@ def test_london_and_england_totals_match_the_sample_files() -> None:
 
 def test_table_is_sorted_typed_and_iso_dated() -> None:
     table = parse_cases_by_region(sample_files(SPEC))
-    assert list(table.columns) == ["area_code", "area_name", "date", "new_cases", "cumulative_cases"]
+    assert list(table.columns) == ["area_code", "area_name", "date", "new_cases", "cumulative_cases", "provisional"]
     assert str(table["date"].dtype) == "datetime64[ns]"
     assert str(table["new_cases"].dtype) == "Int64"
     assert table.equals(table.sort_values(["area_code", "date"], ignore_index=True))

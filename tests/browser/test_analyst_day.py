@@ -45,7 +45,7 @@ def day(tmp_path_factory, upstream: HTTPServer) -> Iterator[tuple[DagsterUI, Sta
     standin = StandIn(api_key=KEY).start()
     urls = {name: upstream.url_for(path) for name, path in BASE_PATHS.items()}
     ui = start_ui(tmp_path_factory.mktemp("day"), {
-        "PIPELINE_MODE": "live", "PHE_API_URL": urls["phe"], "UKHSA_API_URL": urls["ukhsa"],
+        "PIPELINE_MODE": "live", "CASES_API": "phe", "PHE_API_URL": urls["phe"], "UKHSA_API_URL": urls["ukhsa"],
         "ONS_URL": urls["ons"], "NHS111_URL": urls["nhs111"],
         "LDS_URL": standin.url, "LDS_DATASET": standin.dataset, "LDS_API_KEY": KEY,
         # Keep the failing source's retries short: two quick HTTP attempts, one step retry after a second.

@@ -54,8 +54,8 @@ def evaluate(cursor: str | None, upstreams: Upstreams):
 
 
 def live(urls: dict[str, str]) -> Upstreams:
-    return Upstreams(mode="live", phe_api_url=urls["phe"], ukhsa_api_url=urls["ukhsa"], ons_url=urls["ons"],
-                     nhs111_url=urls["nhs111"])
+    return Upstreams(mode="live", cases_api="phe", phe_api_url=urls["phe"], ukhsa_api_url=urls["ukhsa"],
+                     ons_url=urls["ons"], nhs111_url=urls["nhs111"])
 
 
 def test_release_sensor_runs_a_source_once_per_new_release(httpserver: HTTPServer) -> None:
