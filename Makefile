@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DAGSTER_PORT ?= 3000
 
-.PHONY: setup run test dev lint validate clean-data help browser approve
+.PHONY: setup run test dev lint validate clean-data help browser approve bench
 
 help:
 	@echo "make run       set up .venv if needed, then run the nightly job on the shipped samples (no network)"
 	@echo "make test      the whole test suite"
 	@echo "make dev       Dagster UI (webserver + daemon) on http://127.0.0.1:$(DAGSTER_PORT), reports on :$(REPORTS_PORT)"
 	@echo "make approve BY=<name> VERSION=<report_version>  publish the approved tables (DRY_RUN=<dir> to rehearse)"
+	@echo "make bench     benchmark at three scales (prints a table, writes bench-results.json)"
 	@echo "make validate  load and check the Dagster definitions"
 	@echo "make lint      ruff"
 
@@ -55,6 +56,10 @@ approve: setup
 
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+
+# Figures, not tests: prints a table and writes bench-results.json (README, "Performance").
+bench: setup
+	$(PY) -m bench.run
 
 lint: setup
 	$(VENV)/bin/ruff check .

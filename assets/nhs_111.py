@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 import pandas as pd
 
 from assets.factory import build_source_assets
-from assets.parsing import read_csv, to_date, to_int
+from assets.parsing import read_csv_typed
 from assets.source import RawFile, SourceRequest, SourceSpec
 from checks.lookups import london_ccg_codes
 from checks.schemas import Nhs111Triages
@@ -90,46 +90,32 @@ def sample_routes(base_url: str) -> dict[str, str]:
     return {urljoin(base_url, file): file for file in SAMPLE_FILES.values()}
 
 
-def _read(file: RawFile, columns: dict[str, str]) -> pd.DataFrame:
-    raw = read_csv(file.content, file.name, [])
+def _header_key(name: str) -> str:
     # Header case and spacing vary between releases ("Call Date", "CCGCode"); compare them normalised.
-    raw.columns = ["".join(str(c).split()).lower() for c in raw.columns]
-    missing = [c for c in columns if c not in raw.columns]
-    if missing:
-        raise ParseError(file.name, f"missing column(s) {missing} (compared ignoring case and spaces); "
-                                    f"found {list(raw.columns)}")
-    return raw
+    return "".join(name.split()).lower()
 
 
-def _tidy(raw: pd.DataFrame, columns: dict[str, str], file: str, site_type: pd.Series | str) -> pd.DataFrame:
-    renamed = raw.rename(columns=columns)
-    sex = renamed["sex"].fillna("").str.strip().str.lower().replace({"": "unknown", "not known": "unknown"})
-    return pd.DataFrame(
-        {
-            "date": to_date(renamed, "date", file, "%d/%m/%Y"),
-            "site_type": site_type,
-            "sex": sex,
-            "age_band": renamed["age_band"].fillna("unknown").str.strip(),
-            "ccg_code": renamed["ccg_code"].fillna("").str.strip().str.upper(),
-            "ccg_name": renamed["ccg_name"].fillna("").str.strip(),
-            "count": to_int(renamed, "count", file),
-        }
-    )
+def _read(file: RawFile, columns: dict[str, str], kinds: dict[str, str]) -> pd.DataFrame:
+    raw = read_csv_typed(file.content, file.name, {key: kinds.get(key, "text") for key in columns},
+                         header_key=_header_key, keep_rows=("ccgcode", set(london_ccg_codes())))
+    frame = raw.rename(columns=columns)
+    frame["sex"] = frame["sex"].fillna("").str.lower().replace({"": "unknown", "not known": "unknown"})
+    frame["age_band"] = frame["age_band"].fillna("unknown")
+    frame["ccg_name"] = frame["ccg_name"].fillna("")
+    return frame
 
 
 def parse_nhs_111(files: Mapping[str, RawFile]) -> pd.DataFrame:
     pathways, online = files["pathways"], files["online"]
-    pathways_raw = _read(pathways, PATHWAYS_COLUMNS)
-    triages = _tidy(pathways_raw, PATHWAYS_COLUMNS, pathways.name,
-                    pathways_raw["sitetype"].str.strip().astype(str))
-    assessments = _tidy(_read(online, ONLINE_COLUMNS), ONLINE_COLUMNS, online.name, "online")
+    triages = _read(pathways, PATHWAYS_COLUMNS, {"calldate": "date_dmy", "triagecount": "int"})
+    assessments = _read(online, ONLINE_COLUMNS, {"journeydate": "date_dmy", "total": "int"})
+    assessments["site_type"] = "online"
     table = pd.concat([triages, assessments], ignore_index=True)
-    london = table[table["ccg_code"].isin(london_ccg_codes())]
-    if london.empty:
+    if table.empty:
         raise ParseError(pathways.name, "has no rows for London CCGs (data/lookups/nhs_london_ccgs.csv)")
-    for column in ("site_type", "sex", "age_band", "ccg_code", "ccg_name"):
-        london[column] = london[column].astype(str)
-    return london.sort_values(["date", "site_type", "ccg_code", "sex", "age_band"], ignore_index=True)
+    columns = ["date", "site_type", "sex", "age_band", "ccg_code", "ccg_name", "count"]
+    table = table[columns].astype({c: str for c in ("site_type", "sex", "age_band", "ccg_code", "ccg_name")})
+    return table.sort_values(["date", "site_type", "ccg_code", "sex", "age_band"], ignore_index=True)
 
 
 SPEC = SourceSpec(

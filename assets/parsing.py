@@ -1,12 +1,16 @@
-"""Small helpers the parsers share: read bytes defensively and turn columns into typed values, with errors that
-name the file, the column and the first offending rows."""
+"""Small helpers the parsers share: read bytes defensively and type columns, with errors that name the file, the
+column and the first offending lines."""
 
 from __future__ import annotations
 
+import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from resources.errors import ParseError
 
@@ -18,31 +22,6 @@ def check_not_error_page(content: bytes, file: str, expected: str) -> None:
     head = content.lstrip()[:512].lower()
     if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in head[:200]:
         raise ParseError(file, f"got an HTML page where a {expected} file was expected (an error page?)")
-
-
-def read_csv(content: bytes, file: str, required: Sequence[str]) -> pd.DataFrame:
-    """Read CSV bytes as strings (typing happens column by column afterwards, with clear errors)."""
-    check_not_error_page(content, file, "CSV")
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ParseError(file, f"is not UTF-8 text (byte {exc.start}): is it really a CSV?") from exc
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ParseError(file, f"could not be read as CSV: {exc}") from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
-    require_columns(frame, file, required)
-    if frame.empty:
-        raise ParseError(file, "has a header but no data rows")
-    return frame
-
-
-def require_columns(frame: pd.DataFrame, file: str, required: Sequence[str]) -> None:
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        wanted = ", ".join(repr(c) for c in missing)
-        raise ParseError(file, f"missing column(s) {wanted}; found {', '.join(map(repr, frame.columns))}")
 
 
 def _first_rows(mask: pd.Series, values: pd.Series, limit: int = 3) -> str:
@@ -79,5 +58,82 @@ def to_date(frame: pd.DataFrame, column: str, file: str, fmt: str = "%Y-%m-%d") 
     return dates.astype("datetime64[ns]")
 
 
-def text(frame: pd.DataFrame, column: str) -> pd.Series:
-    return frame[column].str.strip()
+# --- The fast path: pyarrow reads and types the columns; the checks above explain whatever it rejects. ----------
+
+ARROW_TYPES = {"int": pa.int64(), "float": pa.float64()}
+DATE_FORMATS = {"date_iso": "%Y-%m-%d", "date_dmy": "%d/%m/%Y"}
+
+
+def _header(content: bytes, file: str) -> list[str]:
+    first = content.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    return next(csv.reader([first]))
+
+
+def read_csv_typed(
+    content: bytes,
+    file: str,
+    columns: Mapping[str, str],
+    *,
+    header_key: Callable[[str], str] = str.strip,
+    keep_rows: tuple[str, Collection[str]] | None = None,
+) -> pd.DataFrame:
+    """Read the CSV columns named in `columns` (by `header_key` of the header, e.g. case-folded) with pyarrow,
+    keep only rows whose `keep_rows` column is in the given set, and type each column as its kind says: "text",
+    "int" (nullable Int64), "float", "date_iso" or "date_dmy". Several times faster than reading everything as
+    text with pandas; when pyarrow rejects a value, the line-by-line checks above name the line and the value."""
+    check_not_error_page(content, file, "CSV")
+    found = {header_key(name): name for name in _header(content, file)}
+    missing = [key for key in columns if key not in found]
+    if missing:
+        raise ParseError(file, f"missing column(s) {', '.join(map(repr, missing))}; found "
+                               f"{', '.join(map(repr, found.values()))}")
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(content),
+            read_options=pacsv.ReadOptions(encoding="utf8"),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[found[key] for key in columns],
+                column_types={found[key]: pa.string() for key in columns},
+                strings_can_be_null=True, null_values=[""],
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise ParseError(file, f"could not be read as CSV: {str(exc).splitlines()[0]}") from exc
+    if table.num_rows == 0:
+        raise ParseError(file, "has a header but no data rows")
+    table = table.rename_columns(list(columns))
+    table = table.append_column("__line", pa.array(range(2, table.num_rows + 2), pa.int64()))
+    for key, kind in columns.items():
+        if kind == "text" or (keep_rows and key == keep_rows[0]):
+            table = table.set_column(table.column_names.index(key), key, pc.utf8_trim_whitespace(table[key]))
+    if keep_rows:
+        column, allowed = keep_rows
+        table = table.filter(pc.is_in(table[column], value_set=pa.array(sorted(allowed), pa.string())))
+    converted = {}
+    for key, kind in columns.items():
+        try:
+            if kind in ARROW_TYPES:
+                converted[key] = pc.cast(table[key], ARROW_TYPES[kind])
+            elif kind in DATE_FORMATS:
+                converted[key] = pc.strptime(table[key], format=DATE_FORMATS[kind], unit="s", error_is_null=False)
+            else:
+                converted[key] = table[key]
+        except pa.ArrowInvalid:
+            _explain_bad_column(table, key, kind, file)
+            raise
+    frame = pa.table(converted).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    for key, kind in columns.items():
+        if kind in DATE_FORMATS:
+            frame[key] = frame[key].astype("datetime64[ns]")
+    return frame
+
+
+def _explain_bad_column(table: pa.Table, key: str, kind: str, file: str) -> None:
+    """Raise the line-numbered error the careful converters give for the column pyarrow rejected."""
+    raw = pd.DataFrame({key: table[key].to_pandas()}, index=table["__line"].to_pandas() - 2)
+    if kind == "int":
+        to_int(raw, key, file)
+    elif kind == "float":
+        to_float(raw, key, file)
+    elif kind in DATE_FORMATS:
+        to_date(raw, key, file, DATE_FORMATS[kind])

@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from urllib.parse import urlencode
 
 import pandas as pd
 
-from assets.parsing import read_csv, text, to_date, to_int
+from assets.parsing import read_csv_typed
 
 
 def phe_v2_url(base_url: str, area_type: str, metrics: Sequence[str], fmt: str, area_code: str | None = None) -> str:
@@ -23,21 +23,21 @@ def phe_v2_url(base_url: str, area_type: str, metrics: Sequence[str], fmt: str, 
     return f"{base_url}?{urlencode(params)}"
 
 
-def parse_v2_csv(content: bytes, file: str, metrics: dict[str, str]) -> pd.DataFrame:
+def parse_v2_csv(
+    content: bytes, file: str, metrics: dict[str, str], areas: Collection[str] | None = None
+) -> pd.DataFrame:
     """A v2 CSV as a typed frame: area_code, area_name, date, each metric (renamed via `metrics`) as Int64, and
-    `provisional`, empty: the PHE API did not flag days inside the reporting delay."""
-    raw = read_csv(content, file, ["areaCode", "areaName", "date", *metrics])
-    frame = pd.DataFrame(
-        {
-            "area_code": text(raw, "areaCode"),
-            "area_name": text(raw, "areaName"),
-            "date": to_date(raw, "date", file),
-        }
+    `provisional`, empty: the PHE API did not flag days inside the reporting delay. `areas` keeps only those
+    area codes (read before the other columns are typed, so a file of all England costs little more than
+    London's share of it)."""
+    raw = read_csv_typed(
+        content, file, {"areaCode": "text", "areaName": "text", "date": "date_iso", **dict.fromkeys(metrics, "int")},
+        keep_rows=("areaCode", areas) if areas is not None else None,
     )
-    for metric, column in metrics.items():
-        frame[column] = to_int(raw, metric, file)
+    frame = raw.rename(columns={"areaCode": "area_code", "areaName": "area_name", **metrics})
+    frame = frame[["area_code", "area_name", "date", *metrics.values()]]
     frame["provisional"] = pd.array([pd.NA] * len(frame), dtype="boolean")
-    return frame
+    return frame.reset_index(drop=True)
 
 
 CASES_METRICS = {"newCasesBySpecimenDate": "new_cases", "cumCasesBySpecimenDate": "cumulative_cases"}

@@ -29,8 +29,7 @@ def build_requests(base_url: str) -> list[SourceRequest]:
 
 def parse_cases_by_utla(files: Mapping[str, RawFile]) -> pd.DataFrame:
     file = files["utla_all"]
-    frame = parse_v2_csv(file.content, file.name, CASES_METRICS)
-    london = frame[frame["area_code"].isin(LONDON_BOROUGH_CODES)]
+    london = parse_v2_csv(file.content, file.name, CASES_METRICS, areas=LONDON_BOROUGH_CODES)
     if london.empty:
         raise ParseError(file.name, "has no London areas (E09...): is this the upper-tier local authority file?")
     london = fold_city_into_hackney(london, list(CASES_METRICS.values()))

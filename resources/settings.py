@@ -59,7 +59,8 @@ def reports_url() -> str:
     return os.environ.get("REPORTS_URL", f"http://127.0.0.1:{os.environ.get('REPORTS_PORT', '3001')}").rstrip("/")
 
 
-SAMPLES_DIR = REPO_ROOT / "data" / "samples"
+# The shipped releases sample mode serves; the benchmark points this at generated, larger ones.
+SAMPLES_DIR = Path(os.environ.get("PIPELINE_SAMPLES_DIR", REPO_ROOT / "data" / "samples")).resolve()
 LOOKUPS_DIR = REPO_ROOT / "data" / "lookups"
 
 

@@ -143,8 +143,9 @@ def _iso_week_period(label: str) -> str:
     return f"{monday.day} {monday:%B %Y} to {sunday.day} {sunday:%B %Y}"
 
 
-def build_ons_workbook() -> None:
-    sheet = pd.read_csv(REFERENCE / "20230113covid19infectionsurveydatasetengland_sheet1a.csv")
+def write_ons_workbook(path: Path, weekly: list[tuple], london_daily: list[tuple]) -> None:
+    """An ONS-layout workbook: sheet 1a (England's official weekly estimates: time period, %, lower, upper, people,
+    lower, upper) and sheet 1k (London's modelled daily estimates: date, %, lower, upper)."""
     book = openpyxl.Workbook()
     contents = book.active
     contents.title = "Contents"
@@ -166,14 +167,11 @@ def build_ons_workbook() -> None:
         "95% Lower confidence/credible interval for number",
         "95% Upper confidence/credible interval for number",
     ])
-    for row in sheet.itertuples(index=False):
-        table.append([
-            _iso_week_period(row.week), row.percentage_pop_est, row.percentage_pop_est_lci,
-            row.percentage_pop_est_uci, row.pop_est, row.pop_est_lci, row.pop_est_uci,
-        ])
+    for row in weekly:
+        table.append(list(row))
     # Modelled daily regional estimates, laid out as the ONS workbooks do (read that way by ai4ci/ggoutbreak's
     # data-raw/covid-infection-survey.R): a Date column, then three columns per geography whose headers are
-    # "<Geography>\r\n<measure>". Only London is filled in; its figures come from epiforecasts/inc2prev.
+    # "<Geography>\r\n<measure>".
     modelled = book.create_sheet("1k")
     modelled.append(["Table 1k: Modelled daily estimates of the percentage of the population testing positive for "
                      "COVID-19, by region, England"])
@@ -187,18 +185,30 @@ def build_ons_workbook() -> None:
         "London\r\n95% Lower credible interval for percentage",
         "London\r\n95% Upper credible interval for percentage",
     ])
-    for line in ref.LONDON_ONS_MODELLED.strip().splitlines():
-        day, estimate, upper, lower = line.split()
-        modelled.append([
-            datetime.fromisoformat(day),
-            round(float(estimate) * 100, 4), round(float(lower) * 100, 4), round(float(upper) * 100, 4),
-        ])
+    for day, estimate, lower, upper in london_daily:
+        modelled.append([day, estimate, lower, upper])
         modelled.cell(row=modelled.max_row, column=1).number_format = "dd/mm/yyyy"
-    path = SAMPLES / "ons_infection_survey" / "covid19infectionsurveydatasets20230113england.xlsx"
     path.parent.mkdir(parents=True, exist_ok=True)
     # Fixed document dates keep the rebuilt file byte-stable between runs of this script.
     book.properties.created = book.properties.modified = datetime(2023, 1, 13)
     book.save(path)
+
+
+def build_ons_workbook() -> None:
+    sheet = pd.read_csv(REFERENCE / "20230113covid19infectionsurveydatasetengland_sheet1a.csv")
+    weekly = [
+        (_iso_week_period(row.week), row.percentage_pop_est, row.percentage_pop_est_lci, row.percentage_pop_est_uci,
+         row.pop_est, row.pop_est_lci, row.pop_est_uci)
+        for row in sheet.itertuples(index=False)
+    ]
+    # London's figures come from epiforecasts/inc2prev (proportions, turned into percentages here).
+    london = []
+    for line in ref.LONDON_ONS_MODELLED.strip().splitlines():
+        day, estimate, upper, lower = line.split()
+        london.append((datetime.fromisoformat(day), round(float(estimate) * 100, 4), round(float(lower) * 100, 4),
+                       round(float(upper) * 100, 4)))
+    write_ons_workbook(SAMPLES / "ons_infection_survey" / "covid19infectionsurveydatasets20230113england.xlsx",
+                       weekly, london)
 
 
 # NHS region London CCGs from April 2021 (five CCGs), plus two non-London CCGs so London filtering is exercised.

@@ -57,5 +57,5 @@ def test_header_case_and_spacing_do_not_matter_but_missing_columns_do() -> None:
 
     without = [{k: v for k, v in r.items() if k != "TriageCount"} for r in rows]
     files = shipped_files() | {"pathways": RawFile("pathways.csv", csv_bytes(without))}
-    with pytest.raises(ParseError, match=r"pathways\.csv: missing column\(s\) \['triagecount'\]"):
+    with pytest.raises(ParseError, match=r"pathways\.csv: missing column\(s\) 'triagecount'; found 'SiteType'"):
         parse_nhs_111(files)

@@ -1,0 +1,216 @@
+"""`make bench`: how run time, memory and parse speed grow with the data, against the obvious alternatives.
+
+Prints a table and writes bench-results.json (git-ignored). Each figure is the median of several runs after a
+warm-up. Scales and their generator: bench/generate.py. Nothing here is a test: it measures, it does not judge;
+the README's "Performance" section sets the measured values against the targets.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.csv as pacsv
+
+from assets import SOURCES
+from assets.source import RawFile
+from bench.generate import SCALES, generate
+from resources.settings import REPO_ROOT
+
+RESULTS = REPO_ROOT / "bench-results.json"
+REPEATS = {"london": 5, "england": 3, "england_4y": 3}
+
+
+def median_time(action: Callable[[], object], repeats: int) -> float:
+    action()  # warm-up: imports, caches, first-touch of the bytes
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def nightly_once(samples: Path, workdir: Path, extra_env: dict[str, str] | None = None) -> dict:
+    """One `make run`-style nightly in a fresh process and storage: wall time, peak RSS, Dagster overhead."""
+    home, storage, stats = workdir / "home", workdir / "storage", workdir / "stats.json"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(storage), "PIPELINE_MODE": "sample",
+           "PIPELINE_SAMPLES_DIR": str(samples), "PIPELINE_RUN_STATS": str(stats), **(extra_env or {})}
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.run"], cwd=REPO_ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"nightly run on {samples} failed ({process.returncode})")
+    run = json.loads(stats.read_text())
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, **run}
+
+
+def bench_nightly(scale: str, samples: Path) -> dict:
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(REPEATS[scale] + 1):  # the first is the warm-up
+            runs.append(nightly_once(samples, Path(tmp) / f"run{i}"))
+    measured = runs[1:]
+    pick = lambda key: statistics.median(r[key] for r in measured)  # noqa: E731
+    return {
+        "wall_s": pick("wall_s"), "peak_rss_mb": pick("peak_rss_mb"), "run_s": pick("run_wall_s"),
+        "step_compute_s": pick("step_compute_s"), "dagster_overhead_s": pick("run_wall_s") - pick("step_compute_s"),
+        "executor": measured[0]["executor"], "runs": len(measured),
+    }
+
+
+def source_files(spec, samples: Path) -> dict[str, RawFile]:
+    folder = samples / spec.name
+    routes = {url: folder / path.name for url, path in spec.sample_routes("https://bench.invalid/x").items()}
+    files, pending = {}, list(spec.build_requests("https://bench.invalid/x"))
+    while pending:
+        request = pending.pop(0)
+        path = routes[request.url]
+        files[request.name] = RawFile(path.name, path.read_bytes())
+        if spec.follow_links is not None:
+            pending.extend(spec.follow_links(request, files[request.name].content, request.url))
+    return files
+
+
+def bench_parsers(samples: Path) -> dict:
+    """Per source: our parser, the straightforward pandas read, and a bare pyarrow read of the same bytes."""
+    results = {}
+    for name, spec in SOURCES.items():
+        files = source_files(spec, samples)
+        data = [f for n, f in files.items() if n != "page"]
+        size_mb = sum(len(f.content) for f in data) / 1e6
+        ours = median_time(lambda files=files, spec=spec: spec.parse(files), 3)
+        row = {"mb": size_mb, "ours_s": ours, "ours_mb_s": size_mb / ours}
+        if all(f.name.endswith(".csv") for f in data):
+            pandas_s = median_time(lambda data=data: [pd.read_csv(io.BytesIO(f.content)) for f in data], 3)
+            arrow_s = median_time(lambda data=data: [pacsv.read_csv(io.BytesIO(f.content)) for f in data], 3)
+            row |= {"pandas_s": pandas_s, "pyarrow_s": arrow_s}
+        elif all(f.name.endswith(".xlsx") for f in data):
+            row["pandas_s"] = median_time(lambda data=data: [
+                pd.read_excel(io.BytesIO(f.content), sheet_name=None, engine="openpyxl") for f in data], 3)
+        results[name] = row
+    return results
+
+
+def bench_fetch(samples: Path) -> dict:
+    """The borough file served by a local server: our client (v2 CSV, one response, archived) against the PHE
+    API's own SDK (uk-covid19: v1 CSV pages of 2,500 rows until a 204) for the same rows."""
+    from pytest_httpserver import HTTPServer
+    from uk_covid19 import Cov19API
+    from werkzeug import Request, Response
+
+    from resources.archive import RawArchive
+    from resources.http import HttpClient
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per page would drown the table
+    body = (samples / "phe_cases_by_utla" / "utla_all.csv").read_bytes()
+    header, *lines = body.decode().splitlines(keepends=True)
+    page_rows = 2500
+    modified = {"Last-Modified": "Thu, 14 Dec 2023 16:00:00 GMT"}
+
+    def v1(request: Request) -> Response:
+        page = int(request.args.get("page", "1"))
+        chunk = lines[(page - 1) * page_rows: page * page_rows]
+        if not chunk:
+            return Response(status=204, headers=modified)
+        return Response(header + "".join(chunk), content_type="text/csv", headers=modified)
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.expect_request("/v1/data").respond_with_handler(v1)
+    server.expect_request("/v2/data").respond_with_data(body, content_type="text/csv", headers=modified)
+    server.start()
+    try:
+        http = HttpClient()
+
+        def ours() -> None:
+            with tempfile.TemporaryDirectory() as tmp, http.session() as session:
+                result = http.get(session, "bench", server.url_for("/v2/data?areaType=utla&format=csv"))
+                RawArchive(data_dir=tmp).store("bench", "utla_all", ".csv", result)
+
+        def sdk() -> None:
+            api = Cov19API(filters=["areaType=utla"], structure={"areaCode": "areaCode", "date": "date",
+                                                                   "newCasesBySpecimenDate": "newCasesBySpecimenDate"})
+            api.endpoint = server.url_for("/v1/data")
+            api.get_csv()
+
+        return {"mb": len(body) / 1e6, "rows": len(lines), "ours_s": median_time(ours, 3),
+                "sdk_s": median_time(sdk, 3), "sdk_pages": -(-len(lines) // page_rows)}
+    finally:
+        server.stop()
+
+
+def bench_multiprocess_overhead(samples: Path) -> dict:
+    """The UI's executor (one process per step) on the London samples, for comparison with make run's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [nightly_once(samples, Path(tmp) / f"mp{i}", {"PIPELINE_EXECUTOR": "multiprocess"}) for i in range(3)]
+    measured = runs[1:]
+    return {"run_s": statistics.median(r["run_wall_s"] for r in measured),
+            "dagster_overhead_s": statistics.median(r["run_wall_s"] - r["step_compute_s"] for r in measured),
+            "executor": measured[0]["executor"]}
+
+
+def main() -> int:
+    results: dict = {"scales": {}, "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    for scale in SCALES:
+        samples = generate(scale, REPO_ROOT / "storage" / "bench" / scale)
+        size = sum(p.stat().st_size for p in samples.rglob("*") if p.is_file()) / 1e6
+        print(f"[{scale}] {size:.1f} MB of releases: nightly runs ...", flush=True)
+        results["scales"][scale] = {"input_mb": size, "nightly": bench_nightly(scale, samples)}
+    largest = REPO_ROOT / "storage" / "bench" / "england_4y"
+    print("[parse] per source on england_4y ...", flush=True)
+    results["parse"] = bench_parsers(largest)
+    print("[fetch] borough file from a local server, ours vs uk-covid19 ...", flush=True)
+    results["fetch"] = bench_fetch(largest)
+    print("[executor] multiprocess on london ...", flush=True)
+    results["multiprocess_london"] = bench_multiprocess_overhead(REPO_ROOT / "data" / "samples")
+    RESULTS.write_text(json.dumps(results, indent=2))
+    print_table(results)
+    return 0
+
+
+def print_table(results: dict) -> None:
+    print("\nEnd to end (make run's nightly, fresh storage; median after a warm-up)")
+    print(f"{'scale':<12}{'input MB':>10}{'wall s':>9}{'peak RSS MB':>13}{'run s':>8}{'steps s':>9}{'Dagster s':>11}"
+          f"{'Dagster %':>11}  executor")
+    for scale, row in results["scales"].items():
+        n = row["nightly"]
+        print(f"{scale:<12}{row['input_mb']:>10.1f}{n['wall_s']:>9.2f}{n['peak_rss_mb']:>13.0f}{n['run_s']:>8.2f}"
+              f"{n['step_compute_s']:>9.2f}{n['dagster_overhead_s']:>11.2f}"
+              f"{100 * n['dagster_overhead_s'] / n['wall_s']:>10.0f}%  {n['executor']}")
+    mp = results["multiprocess_london"]
+    print(f"{'london (UI)':<12}{'':>10}{'':>9}{'':>13}{mp['run_s']:>8.2f}{'':>9}{mp['dagster_overhead_s']:>11.2f}"
+          f"{'':>11}  {mp['executor']}")
+    print("\nParse, england_4y bytes (median of 3)")
+    print(f"{'source':<24}{'MB':>8}{'ours s':>9}{'ours MB/s':>11}{'pandas s':>10}{'pandas/ours':>13}"
+          f"{'pyarrow s':>11}{'ours/pyarrow':>14}")
+    for name, row in results["parse"].items():
+        pandas_s, arrow_s = row.get("pandas_s"), row.get("pyarrow_s")
+        print(f"{name:<24}{row['mb']:>8.1f}{row['ours_s']:>9.3f}{row['ours_mb_s']:>11.1f}"
+              f"{pandas_s if pandas_s is not None else float('nan'):>10.3f}"
+              f"{(pandas_s / row['ours_s']) if pandas_s else float('nan'):>12.1f}x"
+              f"{arrow_s if arrow_s is not None else float('nan'):>11.3f}"
+              f"{(row['ours_s'] / arrow_s) if arrow_s else float('nan'):>13.1f}x")
+    f = results["fetch"]
+    print(f"\nFetch {f['rows']:,} borough rows ({f['mb']:.1f} MB) from a local server: ours {f['ours_s']:.2f} s "
+          f"(one v2 CSV, archived), uk-covid19 SDK {f['sdk_s']:.2f} s ({f['sdk_pages']} v1 pages): "
+          f"{f['sdk_s'] / f['ours_s']:.1f}x")
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
