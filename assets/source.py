@@ -87,11 +87,26 @@ class SourceSpec:
             return self.live
         return self
 
-    def sample_routes(self, base_url: str) -> dict[str, Path]:
-        folder = SAMPLES_DIR / self.name
+    def sample_routes(self, base_url: str, samples_dir: Path | None = None) -> dict[str, Path]:
+        folder = (samples_dir or SAMPLES_DIR) / self.name
         routes = {req.url: folder / req.sample for req in self.build_requests(base_url) if req.sample}
         routes.update({url: folder / name for url, name in self.extra_sample_routes(base_url).items()})
         return routes
+
+    def sample_files(self, samples_dir: Path | None = None, base_url: str = "https://samples.invalid/x"
+                     ) -> dict[str, RawFile]:
+        """The shipped release's files keyed by request name, as the clean asset receives them: the walk
+        fetch_source makes, without HTTP or the archive (for tests and the benchmark)."""
+        routes = self.sample_routes(base_url, samples_dir)
+        files: dict[str, RawFile] = {}
+        pending = list(self.build_requests(base_url))
+        while pending:
+            request = pending.pop(0)
+            path = routes[request.url]
+            files[request.name] = RawFile(path.name, path.read_bytes())
+            if self.follow_links is not None:
+                pending.extend(self.follow_links(request, files[request.name].content, request.url))
+        return files
 
 
 def _conditional_headers(previous: ArchivedFile | None) -> dict[str, str]:

@@ -23,7 +23,6 @@ import pandas as pd
 import pyarrow.csv as pacsv
 
 from assets import SOURCES
-from assets.source import RawFile
 from bench.generate import SCALES, generate
 from resources.settings import REPO_ROOT
 
@@ -74,24 +73,11 @@ def bench_nightly(scale: str, samples: Path) -> dict:
     }
 
 
-def source_files(spec, samples: Path) -> dict[str, RawFile]:
-    folder = samples / spec.name
-    routes = {url: folder / path.name for url, path in spec.sample_routes("https://bench.invalid/x").items()}
-    files, pending = {}, list(spec.build_requests("https://bench.invalid/x"))
-    while pending:
-        request = pending.pop(0)
-        path = routes[request.url]
-        files[request.name] = RawFile(path.name, path.read_bytes())
-        if spec.follow_links is not None:
-            pending.extend(spec.follow_links(request, files[request.name].content, request.url))
-    return files
-
-
 def bench_parsers(samples: Path) -> dict:
     """Per source: our parser, the straightforward pandas read, and a bare pyarrow read of the same bytes."""
     results = {}
     for name, spec in SOURCES.items():
-        files = source_files(spec, samples)
+        files = spec.sample_files(samples)
         data = [f for n, f in files.items() if n != "page"]
         size_mb = sum(len(f.content) for f in data) / 1e6
         ours = median_time(lambda files=files, spec=spec: spec.parse(files), 3)

@@ -64,42 +64,35 @@ SAMPLES_DIR = Path(os.environ.get("PIPELINE_SAMPLES_DIR", REPO_ROOT / "data" / "
 LOOKUPS_DIR = REPO_ROOT / "data" / "lookups"
 
 
-def env_int(name: str, default: int) -> int:
+def env_number(name: str, default: int | float) -> int | float:
+    """A numeric setting, of the default's type; a clear error names the variable when it is not a number."""
     value = os.environ.get(name, "").strip()
     try:
-        return int(value) if value else default
+        return type(default)(value) if value else default
     except ValueError as exc:
-        raise ValueError(f"{name}={value!r} is not a whole number") from exc
-
-
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    try:
-        return float(value) if value else default
-    except ValueError as exc:
-        raise ValueError(f"{name}={value!r} is not a number") from exc
+        raise ValueError(f"{name}={value!r} is not a {type(default).__name__}") from exc
 
 
 # Retries and concurrency (README, "Settings"). The HTTP client retries quickly inside a step; the step retry
 # policy tries the whole download again later, for outages that outlast those quick retries.
 def http_max_attempts() -> int:
-    return env_int("HTTP_MAX_ATTEMPTS", 5)
+    return env_number("HTTP_MAX_ATTEMPTS", 5)
 
 
 def http_backoff_base_s() -> float:
-    return env_float("HTTP_BACKOFF_BASE_S", 1.0)
+    return env_number("HTTP_BACKOFF_BASE_S", 1.0)
 
 
 def fetch_step_retries() -> int:
-    return env_int("FETCH_STEP_RETRIES", 2)
+    return env_number("FETCH_STEP_RETRIES", 2)
 
 
 def fetch_step_retry_delay_s() -> float:
-    return env_float("FETCH_STEP_RETRY_DELAY_S", 60.0)
+    return env_number("FETCH_STEP_RETRY_DELAY_S", 60.0)
 
 
 def downloads_per_host() -> int:
-    return env_int("DOWNLOADS_PER_HOST", 2)
+    return env_number("DOWNLOADS_PER_HOST", 2)
 
 
 def failure_webhook_url() -> str | None:

@@ -146,3 +146,20 @@ def failure_text(result: dg.ExecuteInProcessResult) -> str:
 @pytest.fixture
 def sources() -> dict[str, SourceSpec]:
     return SOURCES
+
+
+@pytest.fixture
+def make_standin():
+    """Start London Datastore stand-ins (tests/datastore_standin.py) that check the given key; stopped after."""
+    from tests.datastore_standin import StandIn
+
+    servers = []
+
+    def start(api_key: str):
+        server = StandIn(api_key=api_key).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

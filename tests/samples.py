@@ -25,18 +25,9 @@ def sample_json(source: str, file: str) -> dict:
     return json.loads(sample_path(source, file).read_text(encoding="utf-8"))
 
 
-def sample_files(spec: SourceSpec, base_url: str = "https://example.test/base") -> dict[str, RawFile]:
+def sample_files(spec: SourceSpec) -> dict[str, RawFile]:
     """The shipped files keyed by request name, as the clean asset would receive them."""
-    files = {}
-    routes = spec.sample_routes(base_url)
-    pending = list(spec.build_requests(base_url))
-    while pending:  # the same walk fetch_source does, minus HTTP
-        request = pending.pop(0)
-        path = routes[request.url]
-        files[request.name] = RawFile(path.name, path.read_bytes())
-        if spec.follow_links is not None:
-            pending.extend(spec.follow_links(request, files[request.name].content, request.url))
-    return files
+    return spec.sample_files()
 
 
 def csv_bytes(rows: list[dict[str, str]]) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -26,10 +25,8 @@ KEY = "lds-test-key-5f1c2b9e-not-a-real-secret"
 
 
 @pytest.fixture
-def standin() -> Iterator[StandIn]:
-    server = StandIn(api_key=KEY).start()
-    yield server
-    server.stop()
+def standin(make_standin) -> StandIn:
+    return make_standin(KEY)
 
 
 @pytest.fixture

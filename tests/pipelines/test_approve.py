@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,8 @@ KEY = "lds-approve-test-key-0b7d3e"
 
 
 @pytest.fixture
-def standin() -> Iterator[StandIn]:
-    server = StandIn(api_key=KEY).start()
-    yield server
-    server.stop()
+def standin(make_standin) -> StandIn:
+    return make_standin(KEY)
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,10 +13,8 @@ KEY = "lds-resource-test-key-91f0aa"
 
 
 @pytest.fixture
-def standin() -> Iterator[StandIn]:
-    server = StandIn(api_key=KEY).start()
-    yield server
-    server.stop()
+def standin(make_standin) -> StandIn:
+    return make_standin(KEY)
 
 
 def client(standin: StandIn, key: str = KEY, **settings) -> LondonDatastore:
