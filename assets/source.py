@@ -193,4 +193,6 @@ def fetch_source(
                                        firsts))
     finally:
         session.close()
-    return [entry for chain in chains for entry in chain]
+    entries = [entry for chain in chains for entry in chain]
+    archive.record_fetch(spec.name, entries)
+    return entries

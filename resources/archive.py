@@ -5,6 +5,7 @@ Layout under the data directory (default `storage/`, git-ignored):
     raw/<source>/<YYYY-MM-DD>/<sha256[:16]>_<request><ext>        the bytes, never rewritten
     raw/<source>/<YYYY-MM-DD>/<sha256[:16]>_<request><ext>.json   sidecar: URL, status, headers, size, sha256, time
     raw/<source>/latest/<request>.json                            the newest sidecar for that request
+    raw/<source>/last_fetch.json                                  the files of the last complete fetch (replay)
 
 Identical bytes are stored once (content addressing): an unchanged release adds no new entry.
 """
@@ -82,9 +83,20 @@ class RawArchive(dg.ConfigurableResource):
             return None
         return ArchivedFile.from_dict(json.loads(pointer.read_text()))
 
+    def _fetch_record(self, source: str) -> Path:
+        return self.root / "raw" / source / "last_fetch.json"
+
+    def record_fetch(self, source: str, entries: list[ArchivedFile]) -> None:
+        """Remember which files made up the last complete fetch (what `replay` re-reads)."""
+        _atomic_write(self._fetch_record(source),
+                      json.dumps([e.to_dict() for e in entries], indent=2, sort_keys=True).encode())
+
     def latest_for_source(self, source: str) -> list[ArchivedFile]:
-        folder = self.root / "raw" / source / "latest"
-        return [ArchivedFile.from_dict(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+        """The files of the last complete fetch of `source` (empty if it was never fetched)."""
+        record = self._fetch_record(source)
+        if not record.exists():
+            return []
+        return [ArchivedFile.from_dict(d) for d in json.loads(record.read_text())]
 
     def store(self, source: str, request: str, extension: str, result: HttpResult) -> ArchivedFile:
         """Archive a 200 response's bytes (unless these exact bytes are already the latest) and return its entry."""

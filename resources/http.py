@@ -53,7 +53,7 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 
 class HttpClient(dg.ConfigurableResource):
-    """HTTP GET with connect/read timeouts, retries with exponential backoff and jitter on 429/5xx and
+    """HTTP requests with connect/read timeouts, retries with exponential backoff and jitter on 429/5xx and
     connection errors (honouring Retry-After), a User-Agent naming the project and a maximum response size."""
 
     connect_timeout_s: float = 10.0

@@ -53,3 +53,13 @@ def test_read_notices_a_damaged_file(tmp_path: Path) -> None:
     (tmp_path / entry.path).write_bytes(b"tampered")
     with pytest.raises(OSError, match="does not match its recorded sha256"):
         archive.read(entry)
+
+
+def test_replay_reads_the_last_complete_fetch_only(tmp_path: Path) -> None:
+    archive = RawArchive(data_dir=str(tmp_path))
+    old = archive.store("phe_cases_by_region", "ukhsa_london_cases_p5", ".json", result(b'{"old": "page"}'))
+    archive.record_fetch("phe_cases_by_region", [old])
+    newer = archive.store("phe_cases_by_region", "region_london", ".csv", result(b"a,b\n"))
+    archive.record_fetch("phe_cases_by_region", [newer])
+    assert archive.latest_for_source("phe_cases_by_region") == [newer]
+    assert archive.latest_for_source("never_fetched") == []
