@@ -37,6 +37,9 @@ COLUMN_PATTERNS = {
     "people_upper": re.compile(r"^95% upper .*interval for number"),
 }
 REQUIRED = ("period", "percent_positive", "percent_lower", "percent_upper")
+# Tables start within the first rows of a sheet (title and notes above the header); looking further only costs
+# time on the workbooks' many large sheets that hold other tables.
+HEADER_SEARCH_ROWS = 40
 PERIOD = re.compile(r"^(\d{1,2} \w+ \d{4}) to (\d{1,2} \w+ \d{4})$")
 # Regional modelled tables: a Date column, then "<Geography>\n<measure>" columns for each geography.
 MODELLED_MEASURES = {
@@ -76,7 +79,7 @@ def _header_map(row: list) -> dict[str, int]:
 
 def _weekly_table(rows: list[list], file: str, sheet: str) -> pd.DataFrame | None:
     """The headline table: 'Time period' then estimate, interval and numbers, one geography per sheet."""
-    for header_index, row in enumerate(rows):
+    for header_index, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
         columns = _header_map(row)
         if not all(c in columns for c in REQUIRED):
             continue
@@ -130,7 +133,7 @@ def _cell_date(value: object) -> str | None:
 
 def _modelled_tables(rows: list[list], file: str, sheet: str) -> list[pd.DataFrame]:
     """Regional modelled daily tables: 'Date', then an estimate and its interval per geography."""
-    for header_index, row in enumerate(rows):
+    for header_index, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
         headers = [normalise_header(cell) for cell in row]
         if not headers or headers[0] != "date":
             continue

@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import Callable, Collection, Mapping
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,9 +18,10 @@ from resources.errors import ParseError
 
 def check_not_error_page(content: bytes, file: str, expected: str) -> None:
     """Reject an empty body or an HTML page served where data was expected (a common 200-status failure)."""
-    if not content.strip():
+    # Only the start is looked at (a copy of a whole large file would cost more than reading it).
+    head = content[:4096].lstrip()[:512].lower()
+    if not head and not content.strip():
         raise ParseError(file, "the file is empty")
-    head = content.lstrip()[:512].lower()
     if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in head[:200]:
         raise ParseError(file, f"got an HTML page where a {expected} file was expected (an error page?)")
 
@@ -65,7 +67,8 @@ DATE_FORMATS = {"date_iso": "%Y-%m-%d", "date_dmy": "%d/%m/%Y"}
 
 
 def _header(content: bytes, file: str) -> list[str]:
-    first = content.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    end = content.find(b"\n")
+    first = content[: end if end >= 0 else len(content)].decode("utf-8-sig", errors="replace").rstrip("\r")
     return next(csv.reader([first]))
 
 
@@ -102,13 +105,17 @@ def read_csv_typed(
     if table.num_rows == 0:
         raise ParseError(file, "has a header but no data rows")
     table = table.rename_columns(list(columns))
-    table = table.append_column("__line", pa.array(range(2, table.num_rows + 2), pa.int64()))
-    for key, kind in columns.items():
-        if kind == "text" or (keep_rows and key == keep_rows[0]):
-            table = table.set_column(table.column_names.index(key), key, pc.utf8_trim_whitespace(table[key]))
-    if keep_rows:
+    table = table.append_column("__line", pa.array(np.arange(2, table.num_rows + 2, dtype="int64")))
+    def trimmed(table: pa.Table, key: str) -> pa.Table:
+        return table.set_column(table.column_names.index(key), key, pc.utf8_trim_whitespace(table[key]))
+
+    if keep_rows:  # filter first, so the other columns are only cleaned and typed for the rows kept
         column, allowed = keep_rows
+        table = trimmed(table, column)
         table = table.filter(pc.is_in(table[column], value_set=pa.array(sorted(allowed), pa.string())))
+    for key, kind in columns.items():
+        if kind == "text" and not (keep_rows and key == keep_rows[0]):
+            table = trimmed(table, key)
     converted = {}
     for key, kind in columns.items():
         try:

@@ -5,7 +5,8 @@ Scales (README, "Performance"):
 - `england`: every English upper- and lower-tier authority (~450 areas) in the cases-by-authority file and every
   England CCG (~106) in the NHS 111 files, over the shipped samples' dates.
 - `england_4y`: the same areas over four years of daily history (2020-03-01 to 2024-02-28) for every source:
-  about 0.66 million borough rows, 2.8 million NHS 111 rows with sex and age bands, and London's age bands.
+  about 0.66 million borough rows, 2.8 million NHS 111 rows with sex and age bands, London's age bands, and an
+  ONS workbook with 24 further large sheets, as real weekly workbooks have.
 
 The figures are GENERATED (Poisson draws around the shipped samples' levels, seed 2026): they exist to measure
 speed and memory, never to be read as data. London's areas keep their real codes so the pipeline's filters keep
@@ -113,8 +114,15 @@ def ons(out: Path, days: list[date], rng: np.random.Generator) -> None:
         estimate = round(float(rng.uniform(0.5, 6)), 4)
         daily.append((datetime.combine(d, datetime.min.time()), estimate, round(estimate * 0.93, 4),
                       round(estimate * 1.07, 4)))
+    # A real weekly workbook holds dozens of other tables (by age, region, antibodies ...): 24 sheets of
+    # 1,500 rows stand in for them, so reading the workbook costs what it does in life.
+    others = {}
+    for n in range(24):
+        values = rng.uniform(0, 10, (1500, 12)).round(2)
+        others[f"{n + 2}x"] = [[f"Table {n + 2}: another estimate"], [], [f"Column {i}" for i in range(12)],
+                               *values.tolist()]
     write_ons_workbook(out / "ons_infection_survey" / "covid19infectionsurveydatasets20230113england.xlsx",
-                       weekly, daily)
+                       weekly, daily, others)
 
 
 def nhs_111(out: Path, days: list[date], rng: np.random.Generator) -> None:

@@ -143,9 +143,12 @@ def _iso_week_period(label: str) -> str:
     return f"{monday.day} {monday:%B %Y} to {sunday.day} {sunday:%B %Y}"
 
 
-def write_ons_workbook(path: Path, weekly: list[tuple], london_daily: list[tuple]) -> None:
+def write_ons_workbook(
+    path: Path, weekly: list[tuple], london_daily: list[tuple], other_sheets: dict[str, list[list]] | None = None
+) -> None:
     """An ONS-layout workbook: sheet 1a (England's official weekly estimates: time period, %, lower, upper, people,
-    lower, upper) and sheet 1k (London's modelled daily estimates: date, %, lower, upper)."""
+    lower, upper), sheet 1k (London's modelled daily estimates: date, %, lower, upper), and `other_sheets` (the
+    benchmark's stand-ins for the many other tables of a real workbook)."""
     book = openpyxl.Workbook()
     contents = book.active
     contents.title = "Contents"
@@ -188,6 +191,10 @@ def write_ons_workbook(path: Path, weekly: list[tuple], london_daily: list[tuple
     for day, estimate, lower, upper in london_daily:
         modelled.append([day, estimate, lower, upper])
         modelled.cell(row=modelled.max_row, column=1).number_format = "dd/mm/yyyy"
+    for name, rows in (other_sheets or {}).items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Fixed document dates keep the rebuilt file byte-stable between runs of this script.
     book.properties.created = book.properties.modified = datetime(2023, 1, 13)
