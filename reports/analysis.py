@@ -214,10 +214,10 @@ def incomplete_day_warnings(table: pd.DataFrame, settings: ReportSettings) -> li
 
 def find_warnings(tables: Mapping[str, pd.DataFrame], settings: ReportSettings) -> list[Warning]:
     boroughs, regions = tables[BOROUGHS], tables[LONDON_ENGLAND]
+    names = pd.concat([boroughs, regions]).drop_duplicates("area_code").set_index("area_code")["area_name"]
 
     def by_area(key: tuple) -> str:
         code = key[0] if isinstance(key, tuple) else key
-        names = pd.concat([boroughs, regions]).drop_duplicates("area_code").set_index("area_code")["area_name"]
         return f"{names.get(code, code)} ({code})"
 
     def by_band(key: tuple) -> str:
