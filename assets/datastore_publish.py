@@ -144,7 +144,8 @@ def datastore_publish(
     responses: dict[str, dict] = {}
     with datastore.open() as lds:
         context.log.info(f"publishing report version {version}, approved by {approved_by}, to {lds.target}")
-        plans = plan_publication(datastore_tables, lds.get_dataset(), known_ids)
+        dataset = lds.get_dataset()
+        plans = plan_publication(datastore_tables, dataset, known_ids)
         for plan in plans:
             content = to_csv_bytes(datastore_tables[plan.table])
             if plan.action == "skip":
@@ -170,8 +171,8 @@ def datastore_publish(
             context.log.info(f"{plan.file_name}: {plan.outcome} as resource {plan.resource_id} (md5 {plan.md5})")
         sent = [p for p in plans if p.outcome in ("added", "replaced")]
         if sent:
+            # Uploads change resources, not the description: the copy read before them is current.
             now = datetime.now(UTC)
-            dataset = lds.get_dataset()
             patch = [
                 {"op": "replace", "path": "/description",
                  "value": changelog_description(dataset.get("description", ""), version, now)},

@@ -9,14 +9,13 @@ dashboard API v2 (`areaType=region` and `areaType=nation`), sample mode serves a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 import pandas as pd
 
 from assets.factory import build_source_assets
 from assets.phe_api import CASES_METRICS, parse_v2_csv, phe_v2_url
 from assets.source import RawFile, SourceRequest, SourceSpec
-from assets.ukhsa_api import CASES_BY_DAY, follow_pages, records, ukhsa_requests, wide
+from assets.ukhsa_api import CASES_BY_DAY, records, ukhsa_requests, wide, with_ukhsa_live
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.schemas import PheCasesByRegion
 
@@ -59,10 +58,9 @@ PHE_SPEC = SourceSpec(
     parse=parse_cases_by_region,
     schema=PheCasesByRegion,
 )
-SPEC = replace(PHE_SPEC, live=replace(
-    PHE_SPEC, title="UKHSA cases by specimen date for London and England", upstream="ukhsa",
-    build_requests=build_live_requests, parse=parse_cases_by_region_live, follow_links=follow_pages(PHE_SPEC.name),
-    parallel_requests=2, format_name="UKHSA data dashboard API",
-))
+SPEC = with_ukhsa_live(
+    PHE_SPEC, "UKHSA cases by specimen date for London and England",
+    build_live_requests, parse_cases_by_region_live, parallel_requests=2,
+)
 
 assets = build_source_assets(SPEC)

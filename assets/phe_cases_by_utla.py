@@ -9,14 +9,13 @@ Source: PHE coronavirus dashboard API v2 (`areaType=utla`, all of England; Londo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 import pandas as pd
 
 from assets.factory import build_source_assets
 from assets.phe_api import CASES_METRICS, parse_v2_csv, phe_v2_url
 from assets.source import RawFile, SourceRequest, SourceSpec
-from assets.ukhsa_api import CASES_BY_DAY, follow_pages, records, ukhsa_requests, wide
+from assets.ukhsa_api import CASES_BY_DAY, records, ukhsa_requests, wide, with_ukhsa_live
 from checks.geography import LONDON_BOROUGH_CODES, LONDON_BOROUGH_NAMES, fold_city_into_hackney
 from checks.schemas import PheCasesByUtla
 from resources.errors import ParseError
@@ -62,10 +61,9 @@ PHE_SPEC = SourceSpec(
     parse=parse_cases_by_utla,
     schema=PheCasesByUtla,
 )
-SPEC = replace(PHE_SPEC, live=replace(
-    PHE_SPEC, title="UKHSA cases by specimen date for London's upper-tier local authorities", upstream="ukhsa",
-    build_requests=build_live_requests, parse=parse_cases_by_utla_live, follow_links=follow_pages(PHE_SPEC.name),
-    parallel_requests=4, format_name="UKHSA data dashboard API",
-))
+SPEC = with_ukhsa_live(
+    PHE_SPEC, "UKHSA cases by specimen date for London's upper-tier local authorities",
+    build_live_requests, parse_cases_by_utla_live, parallel_requests=4,
+)
 
 assets = build_source_assets(SPEC)

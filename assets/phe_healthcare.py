@@ -10,14 +10,13 @@ coronavirus dashboard API v2 (`areaType=nhsRegion`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 import pandas as pd
 
 from assets.factory import build_source_assets
 from assets.phe_api import parse_v2_csv, phe_v2_url
 from assets.source import RawFile, SourceRequest, SourceSpec
-from assets.ukhsa_api import ADMISSIONS_BY_DAY, OCCUPIED_BEDS_BY_DAY, follow_pages, records, ukhsa_requests, wide
+from assets.ukhsa_api import ADMISSIONS_BY_DAY, OCCUPIED_BEDS_BY_DAY, records, ukhsa_requests, wide, with_ukhsa_live
 from checks.geography import LONDON_NHS_REGION
 from checks.schemas import PheHealthcare
 
@@ -64,10 +63,9 @@ PHE_SPEC = SourceSpec(
     parse=parse_healthcare,
     schema=PheHealthcare,
 )
-SPEC = replace(PHE_SPEC, live=replace(
-    PHE_SPEC, title="UKHSA healthcare figures for the NHS London region", upstream="ukhsa",
-    build_requests=build_live_requests, parse=parse_healthcare_live, follow_links=follow_pages(PHE_SPEC.name),
-    parallel_requests=2, format_name="UKHSA data dashboard API",
-))
+SPEC = with_ukhsa_live(
+    PHE_SPEC, "UKHSA healthcare figures for the NHS London region",
+    build_live_requests, parse_healthcare_live, parallel_requests=2,
+)
 
 assets = build_source_assets(SPEC)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from urllib.parse import quote, urlencode
 
 import pandas as pd
 
-from assets.source import RawFile, SourceRequest
+from assets.source import Parser, RawFile, SourceRequest, SourceSpec
 from resources.errors import ParseError, SourceError
 
 PAGE_SIZE = 365
@@ -32,6 +33,7 @@ CASES_BY_DAY = "COVID-19_cases_casesByDay"
 ADMISSIONS_BY_DAY = "COVID-19_healthcare_admissionByDay"
 OCCUPIED_BEDS_BY_DAY = "COVID-19_healthcare_occupiedBedsByDay"
 PAGE_SUFFIX = re.compile(r"_p(\d+)$")
+FORMAT_NAME = "UKHSA data dashboard API"
 
 
 def ukhsa_url(base_url: str, geography_type: str, geography: str, metric: str, page: int = 1) -> str:
@@ -121,3 +123,14 @@ def wide(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
     table["area_code"] = table["area_code"].astype(str)
     table["area_name"] = table["area_name"].astype(str)
     return table[[*keys, *columns.values(), "provisional"]]
+
+
+def with_ukhsa_live(
+    spec: SourceSpec, title: str, build_requests: Callable[[str], list[SourceRequest]], parse: Parser,
+    parallel_requests: int,
+) -> SourceSpec:
+    """`spec` (the PHE API variant) with a live variant reading the UKHSA API into the same table."""
+    return replace(spec, live=replace(
+        spec, title=title, upstream="ukhsa", build_requests=build_requests, parse=parse,
+        follow_links=follow_pages(spec.name), parallel_requests=parallel_requests, format_name=FORMAT_NAME,
+    ))
