@@ -17,10 +17,13 @@ help:
 	@echo "make validate  load and check the Dagster definitions"
 	@echo "make lint      ruff"
 
+# The pinned dependencies, then the project itself in editable mode (no dependencies: the lock has them all). The
+# build backend's notes on editable installs are noise on success; a failure is repeated with its full output.
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e . 2>/dev/null || $(PY) -m pip install --no-deps -e .
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml

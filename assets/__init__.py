@@ -1,4 +1,5 @@
-"""One module per source; each exposes `SPEC` (what to fetch and how to parse) and `assets` (its Dagster pair)."""
+"""One module per source; each exposes `SOURCE` (what it is: assets/source.py). The Dagster assets and job of each
+are built from it by assets/factory.py, when pipelines/definitions.py builds the definitions."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from assets import (
     phe_cases_by_utla,
     phe_healthcare,
 )
+from assets.source import Source
 
 SOURCE_MODULES = (
     phe_cases_by_region,
@@ -19,5 +21,4 @@ SOURCE_MODULES = (
     ons_infection_survey,
     nhs_111,
 )
-SOURCES = {module.SPEC.name: module.SPEC for module in SOURCE_MODULES}
-ALL_SOURCE_ASSETS = [asset for module in SOURCE_MODULES for asset in module.assets]
+SOURCES: dict[str, Source] = {module.SOURCE.name: module.SOURCE for module in SOURCE_MODULES}

@@ -8,15 +8,19 @@ import dagster as dg
 import pandas as pd
 
 from assets import SOURCES
-from assets.datastore_tables import fingerprint, validate_published
+from assets.factory import clean_key, raw_key
+from assets.source import Status
 from checks.geography import LONDON_REGION
+from checks.published import fingerprint, validate_published
 from checks.validation import validate_table
 from reports.analysis import ReportSettings, SourceStatus, compare_tables, find_warnings, headlines
 from reports.render import ReportInputs, render_report
-from reports.store import ReportStore
 from resources.archive import ArchivedFile
-from resources.settings import data_dir, reports_url
+from resources.report_storage import ReportStorage
 from resources.upstreams import Upstreams
+
+# Each source comes in twice: its clean table (by its name) and its raw manifest (this prefix + its name).
+RAW = "raw_"
 
 
 class ReportConfig(dg.Config):
@@ -26,16 +30,6 @@ class ReportConfig(dg.Config):
     jump_factor: float = 4.0
     jump_min_cases: int = 25
     zero_case_days: int = 3
-
-
-class ReportStorage(dg.ConfigurableResource):
-    """Folder the reports are written to, and the base URL they are served from (REPORTS_URL)."""
-
-    base_dir: str = str(data_dir() / "reports")
-    base_url: str = reports_url()
-
-    def store(self) -> ReportStore:
-        return ReportStore(self.base_dir)
 
 
 def _released(entries: list[ArchivedFile]) -> date | None:
@@ -50,25 +44,28 @@ def _released(entries: list[ArchivedFile]) -> date | None:
 
 
 def source_remark(name: str, mode: str) -> str:
-    spec = SOURCES[name]
-    if mode == "live" and spec.retired:
-        return f"No live source: the {spec.format_name} is retired; this is its last archived release."
-    return spec.ended if mode == "live" else ""
+    """What the report says of a source in live mode that is not simply current: ended or retired."""
+    source = SOURCES[name]
+    if mode != "live" or source.status is Status.ACTIVE:
+        return ""
+    if source.status is Status.RETIRED:
+        return f"No live source: the {source.sample.format_name} is retired; this is its last archived release."
+    return source.status_note
 
 
 def source_status(name: str, clean: pd.DataFrame, raw_files: list[dict], remark: str = "") -> SourceStatus:
-    spec = SOURCES[name]
+    source = SOURCES[name]
     entries = [ArchivedFile.from_dict(d) for d in raw_files]
-    latest = clean[spec.date_column].max() if len(clean) else None
+    latest = clean[source.presentation.date_column].max() if len(clean) else None
     return SourceStatus(
         source=name,
-        title=spec.title,
+        title=source.title,
         rows=len(clean),
         latest_date=None if latest is None else pd.Timestamp(latest).date(),
         fetched_at=max((e.fetched_at for e in entries), default=""),
         released=_released(entries),
         changed=any(e.changed for e in entries),
-        expected_lag_days=spec.expected_lag_days,
+        expected_lag_days=source.freshness.expected_lag_days,
         remark=remark,
     )
 
@@ -97,8 +94,8 @@ def headline_markdown(inputs: ReportInputs) -> str:
     group_name="publication",
     ins={
         "datastore_tables": dg.AssetIn(),
-        **{name: dg.AssetIn(key=dg.AssetKey(name)) for name in SOURCES},
-        **{f"raw_{name}": dg.AssetIn(key=dg.AssetKey(["raw", name])) for name in SOURCES},
+        **{name: dg.AssetIn(key=clean_key(source)) for name, source in SOURCES.items()},
+        **{f"{RAW}{name}": dg.AssetIn(key=raw_key(source)) for name, source in SOURCES.items()},
     },
     kinds={"html", "plotly"},
 )
@@ -108,18 +105,7 @@ def cases_report(
     upstreams: Upstreams,
     reports: ReportStorage,
     datastore_tables: dict[str, pd.DataFrame],
-    phe_cases_by_region: pd.DataFrame,
-    phe_cases_by_utla: pd.DataFrame,
-    phe_cases_by_age_sex: pd.DataFrame,
-    phe_healthcare: pd.DataFrame,
-    ons_infection_survey: pd.DataFrame,
-    nhs_111: pd.DataFrame,
-    raw_phe_cases_by_region: list[dict],
-    raw_phe_cases_by_utla: list[dict],
-    raw_phe_cases_by_age_sex: list[dict],
-    raw_phe_healthcare: list[dict],
-    raw_ons_infection_survey: list[dict],
-    raw_nhs_111: list[dict],
+    **sources: pd.DataFrame | list[dict],
 ) -> dg.MaterializeResult:
     """The HTML report an analyst reads before approving a publication: headline numbers to compare with the
     official dashboard (London and England: cases on the latest complete day, 7-day total and rate per 100,000,
@@ -128,25 +114,17 @@ def cases_report(
     Its version is a fingerprint of exactly the Datastore tables it shows; approve that version to publish them.
     Open it with the `report_url` link below (served by `make dev`); each version is kept as its own file."""
     tables = datastore_tables
-    clean = {
-        "phe_cases_by_region": phe_cases_by_region, "phe_cases_by_utla": phe_cases_by_utla,
-        "phe_cases_by_age_sex": phe_cases_by_age_sex, "phe_healthcare": phe_healthcare,
-        "ons_infection_survey": ons_infection_survey, "nhs_111": nhs_111,
-    }
-    raw = {
-        "phe_cases_by_region": raw_phe_cases_by_region, "phe_cases_by_utla": raw_phe_cases_by_utla,
-        "phe_cases_by_age_sex": raw_phe_cases_by_age_sex, "phe_healthcare": raw_phe_healthcare,
-        "ons_infection_survey": raw_ons_infection_survey, "nhs_111": raw_nhs_111,
-    }
+    clean = {name: sources[name] for name in SOURCES}
+    raw = {name: sources[f"{RAW}{name}"] for name in SOURCES}
     settings = ReportSettings(
-        reporting_delay_days=reporting_delay(phe_cases_by_region, config.reporting_delay_days),
+        reporting_delay_days=reporting_delay(clean["phe_cases_by_region"], config.reporting_delay_days),
         jump_factor=config.jump_factor,
         jump_min_cases=config.jump_min_cases, zero_case_days=config.zero_case_days,
     )
     version = fingerprint(tables)
     store = reports.store()
     previous = store.previous(version)
-    validations = {name: validate_table(clean[name], spec.schema) for name, spec in SOURCES.items()}
+    validations = {name: validate_table(clean[name], source.schema) for name, source in SOURCES.items()}
     validations.update({f"{name}.csv": outcome for name, outcome in validate_published(tables).items()})
     report_inputs = ReportInputs(
         version=version,

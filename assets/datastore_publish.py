@@ -15,23 +15,11 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assets.cases_report import ReportStorage
-from assets.datastore_tables import PUBLISHED, fingerprint, to_csv_bytes, validate_published
+from checks.published import PUBLISHED, fingerprint, to_csv_bytes, validate_published
 from resources.datastore import DatastoreTarget, find_resource, md5_matches
+from resources.report_storage import ReportStorage
 
 CHANGELOG_PREFIX = "<p>Last updated by the London COVID-19 pipeline"
-DESCRIPTIONS = {
-    "phe_cases_london_boroughs": "Daily and cumulative lab-confirmed COVID-19 cases by specimen date for London's "
-                                 "boroughs (City of London with Hackney), with rates per 100,000.",
-    "phe_cases_london_england": "Daily and cumulative COVID-19 cases by specimen date, London and England.",
-    "phe_cases_age_sex_london": "Cumulative COVID-19 cases in London by sex and five-year age band.",
-    "phe_healthcare_london": "COVID-19 hospital admissions, patients in hospital and on mechanical ventilation, "
-                             "NHS region London.",
-    "ons_positivity_london": "ONS COVID-19 Infection Survey: modelled % of people testing positive, with 95% "
-                             "credible intervals.",
-    "nhs_111_999_online_london": "Potential COVID-19 triages (111 and 999 calls) and 111 online assessments for "
-                                 "London's CCGs.",
-}
 
 
 class PublishConfig(dg.Config):
@@ -68,9 +56,9 @@ def plan_publication(tables: dict[str, pd.DataFrame], dataset: dict, known_ids: 
     title match (the title may have been edited on the site); a matching hash means there is nothing to send."""
     resources = dataset.get("resources") or {}
     plans = []
-    for name in PUBLISHED:
+    for name, published in PUBLISHED.items():
         content = to_csv_bytes(tables[name])
-        file_name = f"{name}.csv"
+        file_name = published.file_name
         rid = known_ids.get(file_name) if known_ids.get(file_name) in resources else None
         if rid is None and (found := find_resource(dataset, file_name)):
             rid = found[0]
@@ -153,7 +141,7 @@ def datastore_publish(
                 context.log.info(f"{plan.file_name}: unchanged (md5 {plan.md5}), skipped")
                 continue
             if plan.action == "add":
-                fields = {"title": plan.file_name, "description": DESCRIPTIONS[plan.table]}
+                fields = {"title": plan.file_name, "description": PUBLISHED[plan.table].description}
                 if plan.first_date:
                     fields |= {"temporal_coverage_from": plan.first_date, "temporal_coverage_to": plan.last_date}
                 answer = lds.add_resource(plan.file_name, content, fields)

@@ -1,5 +1,6 @@
-"""Dagster wiring shared by every source: a `raw/<source>` asset that downloads and archives, and a clean asset
-that parses, validates (a blocking check) and only then stores. The source modules hold the logic."""
+"""Dagster wiring shared by every source: a `raw/<source>` asset that downloads and archives, a clean asset that
+parses, validates (a blocking check) and only then stores, and the job that re-runs that source alone. The source
+modules hold the logic; this turns a `Source` into its definitions."""
 
 
 from collections.abc import Iterator
@@ -8,24 +9,28 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from assets.source import RawFile, SourceSpec, fetch_source
+from assets.source import RawFile, Source, Status, Variant, fetch_source
 from checks.validation import ValidationOutcome, validate_table
 from resources.archive import ArchivedFile, RawArchive
 from resources.errors import FetchError, ParseError, SourceError
 from resources.http import RETRYABLE_STATUSES, HttpClient
-from resources.settings import fetch_step_retries, fetch_step_retry_delay_s
 from resources.upstreams import Upstreams
 
 SCHEMA_CHECK = "schema_valid"
 PREVIEW_ROWS = 5
 
 
-def raw_key(spec: SourceSpec) -> dg.AssetKey:
-    return dg.AssetKey(["raw", spec.name])
+def raw_key(source: Source) -> dg.AssetKey:
+    return dg.AssetKey(["raw", source.name])
 
 
-def clean_key(spec: SourceSpec) -> dg.AssetKey:
-    return dg.AssetKey([spec.name])
+def clean_key(source: Source) -> dg.AssetKey:
+    return dg.AssetKey([source.name])
+
+
+def job_name(source: Source) -> str:
+    """The job that re-runs one source alone (the release sensor and the ONS schedule start it by name)."""
+    return f"{source.name}_job"
 
 
 def manifest_markdown(entries: list[ArchivedFile]) -> str:
@@ -35,16 +40,17 @@ def manifest_markdown(entries: list[ArchivedFile]) -> str:
     return "\n".join(lines)
 
 
-def parse_archived(spec: SourceSpec, entries: list[ArchivedFile], archive: RawArchive) -> pd.DataFrame:
+def parse_archived(source: Source, variant: Variant, entries: list[ArchivedFile], archive: RawArchive
+                   ) -> pd.DataFrame:
     """Parse archived files into the clean table, turning parser errors into errors that name source and file."""
     files = {e.request: RawFile(e.file_name, archive.read(e)) for e in entries}
     by_name = {e.file_name: e for e in entries}
     try:
-        return spec.parse(files)
+        return variant.parse(files)
     except ParseError as exc:
         entry = by_name.get(exc.file)
         where = f"{exc.file} (archived at {entry.path}, from {entry.url})" if entry else exc.file
-        raise SourceError(spec.name, where, exc.problem) from exc
+        raise SourceError(source.name, where, exc.problem) from exc
 
 
 def table_metadata(table: pd.DataFrame, date_column: str) -> dict[str, dg.MetadataValue]:
@@ -71,54 +77,71 @@ def check_result(outcome: ValidationOutcome) -> dg.AssetCheckResult:
     )
 
 
-def fetch_retry_policy() -> dg.RetryPolicy:
+def fetch_retry_policy(max_retries: int, delay_s: float) -> dg.RetryPolicy:
     """Step-level retries for downloads that still fail after the HTTP client's own quick retries (an outage of
     a few minutes): exponential backoff with jitter, so parallel sources do not come back in lockstep."""
     return dg.RetryPolicy(
-        max_retries=fetch_step_retries(), delay=fetch_step_retry_delay_s(),
-        backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS,
+        max_retries=max_retries, delay=delay_s, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS,
     )
 
 
-def freshness_policy(spec: SourceSpec) -> dg.FreshnessPolicy:
+def freshness_policy(source: Source) -> dg.FreshnessPolicy:
+    every = source.freshness.update_every_hours
     return dg.FreshnessPolicy.time_window(
-        warn_window=timedelta(hours=spec.update_every_hours + 2),
-        fail_window=timedelta(hours=spec.update_every_hours + 6),
+        warn_window=timedelta(hours=every + 2), fail_window=timedelta(hours=every + 6),
     )
 
 
-def build_source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
-    """The `raw/<source>` and `<source>` assets for one source, in a group named after it."""
+def retired_note(source: Source, kept: str) -> str:
+    """What live mode says of a source nothing live replaced; `kept` names the release it keeps instead."""
+    return (f"no live source: the {source.sample.format_name} is retired and nothing publishes this table now; "
+            f"kept the {kept} release")
 
+
+def build_source(source: Source, *, fetch_retry: dg.RetryPolicy, rebuild: dg.AssetSelection) -> dg.Definitions:
+    """One source's definitions: its `raw/<source>` and `<source>` assets, in a group named after it, and the job
+    `<source>_job` that re-runs them alone and then `rebuild` (the tables and report built from them)."""
+    return dg.Definitions(
+        assets=_source_assets(source, fetch_retry),
+        jobs=[dg.define_asset_job(
+            job_name(source),
+            selection=dg.AssetSelection.groups(source.name) | rebuild,
+            description=f"Re-run only {source.title} (fetch, archive, clean, validate), then rebuild the Datastore "
+            "tables and the report.",
+        )],
+    )
+
+
+def _source_assets(source: Source, fetch_retry: dg.RetryPolicy) -> list[dg.AssetsDefinition]:
     @dg.asset(
-        key=raw_key(spec),
-        group_name=spec.name,
+        key=raw_key(source),
+        group_name=source.name,
         description=(
-            f"Raw download of {spec.title}, archived byte for byte before any parsing. The metadata lists each "
+            f"Raw download of {source.title}, archived byte for byte before any parsing. The metadata lists each "
             "archived file (path, size, sha256, URL) and whether it was new or unchanged since the last fetch."
         ),
         kinds={"http"},
-        retry_policy=fetch_retry_policy(),
+        retry_policy=fetch_retry,
         # Limits parallel downloads per upstream host (the executor's tag_concurrency_limits).
-        op_tags={"download_host": spec.upstream},
+        op_tags={"download_host": source.sample.api},
     )
     def raw_asset(
         context: dg.AssetExecutionContext, http: HttpClient, archive: RawArchive, upstreams: Upstreams
     ) -> dg.Output[list[dict]]:
-        mode, variant, note = upstreams.mode, spec.for_mode(upstreams.mode, upstreams.cases_api), ""
-        if mode == "live" and spec.retired:
+        mode, variant, note = upstreams.mode, source.for_mode(upstreams.mode, upstreams.cases_api), ""
+        if mode == "live" and source.status is Status.RETIRED:
             # Nothing live replaced this source: keep its last archived release (or the shipped one), and say so.
-            mode = "replay" if archive.latest_for_source(spec.name) else "sample"
-            note = (f"no live source: the {spec.format_name} is retired and nothing publishes this table now; "
-                    f"kept the {'last archived' if mode == 'replay' else 'shipped sample'} release")
-            context.log.warning(f"{spec.name}: {note}")
-        base_url = upstreams.base_url(variant.upstream)
-        context.log.info(f"{spec.name}: fetching from the {variant.format_name} in {mode} mode: {base_url}")
+            mode = "replay" if archive.latest_for_source(source.name) else "sample"
+            variant = source.sample
+            note = retired_note(source, "last archived" if mode == "replay" else "shipped sample")
+            context.log.warning(f"{source.name}: {note}")
+        base_url = upstreams.base_url(variant.api)
+        context.log.info(f"{source.name}: fetching from the {variant.format_name} in {mode} mode: {base_url}")
         try:
             entries = fetch_source(
-                variant, http=http, archive=archive, mode=mode, base_url=base_url,
+                source, variant, http=http, archive=archive, mode=mode, base_url=base_url,
                 on_file=lambda e: context.log.info(
-                    f"{spec.name}: {e.file_name} {e.bytes:,} bytes ({'new' if e.changed else 'unchanged'}) "
+                    f"{source.name}: {e.file_name} {e.bytes:,} bytes ({'new' if e.changed else 'unchanged'}) "
                     f"from {e.url}"
                 ),
             )
@@ -132,7 +155,8 @@ def build_source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
             raise dg.Failure(str(error), allow_retries=False) from error
         metadata: dict[str, dg.MetadataValue] = {
             "mode": dg.MetadataValue.text(mode),
-            "format": dg.MetadataValue.text(variant.format_name),
+            # In replay the files say which API they came from, whatever the settings say now.
+            "format": dg.MetadataValue.text(source.variant_of(entries).format_name),
             "note": dg.MetadataValue.text(note or "as published"),
             "files": dg.MetadataValue.int(len(entries)),
             "bytes": dg.MetadataValue.int(sum(e.bytes for e in entries)),
@@ -144,17 +168,17 @@ def build_source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
         return dg.Output([e.to_dict() for e in entries], metadata=metadata)
 
     @dg.asset(
-        key=clean_key(spec),
-        group_name=spec.name,
-        description=spec.description,
-        ins={"raw_files": dg.AssetIn(key=raw_key(spec))},
-        freshness_policy=freshness_policy(spec),
+        key=clean_key(source),
+        group_name=source.name,
+        description=source.presentation.description,
+        ins={"raw_files": dg.AssetIn(key=raw_key(source))},
+        freshness_policy=freshness_policy(source),
         check_specs=[
             dg.AssetCheckSpec(
                 SCHEMA_CHECK,
-                asset=clean_key(spec),
+                asset=clean_key(source),
                 blocking=True,
-                description=f"The table satisfies the pandera model {spec.schema.__name__} (checks/schemas.py).",
+                description=f"The table satisfies the pandera model {source.schema.__name__} (checks/schemas.py).",
             )
         ],
         kinds={"pandas", "parquet"},
@@ -163,20 +187,21 @@ def build_source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, archive: RawArchive, raw_files: list[dict]
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         entries = [ArchivedFile.from_dict(d) for d in raw_files]
-        variant = spec.format_of(entries)
-        table = parse_archived(variant, entries, archive)
-        outcome = validate_table(table, spec.schema)
+        variant = source.variant_of(entries)
+        table = parse_archived(source, variant, entries, archive)
+        outcome = validate_table(table, source.schema)
         if not outcome.passed:
             # Record the failed check for the UI, then stop before the table is stored: the last good table stays.
             yield check_result(outcome)
             files = ", ".join(e.file_name for e in entries)
-            raise SourceError(spec.name, files, f"failed validation ({outcome.failure_count} problem(s)): "
+            raise SourceError(source.name, files, f"failed validation ({outcome.failure_count} problem(s)): "
                               f"{outcome.summary()}")
-        metadata = table_metadata(table, spec.date_column)
+        date_column = source.presentation.date_column
+        metadata = table_metadata(table, date_column)
         metadata["format"] = dg.MetadataValue.text(variant.format_name)
         if "provisional" in table and table["provisional"].any():
             metadata["provisional_from"] = dg.MetadataValue.text(
-                f"{table.loc[table['provisional'].fillna(False), spec.date_column].min():%Y-%m-%d}")
+                f"{table.loc[table['provisional'].fillna(False), date_column].min():%Y-%m-%d}")
         yield dg.Output(table, metadata=metadata)
         yield check_result(outcome)
 

@@ -15,14 +15,12 @@ from urllib.parse import urljoin
 
 import pandas as pd
 
-from assets.factory import build_source_assets
 from assets.parsing import read_csv_typed
-from assets.source import RawFile, SourceRequest, SourceSpec
+from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Status, Variant
 from checks.lookups import london_ccg_codes
 from checks.schemas import Nhs111Triages
-from resources.errors import ParseError, SourceError
+from resources.errors import ParseError
 
-SOURCE = "nhs_111"
 # The publisher's own link titles; the online one really is spelt "COIVD".
 LINK_TITLES = {
     "pathways": "nhs pathways potential covid-19 open data",
@@ -81,8 +79,8 @@ def follow_links(request: SourceRequest, content: bytes, url: str) -> Sequence[S
     links = find_data_links(content, url)
     missing = [LINK_TITLES[name] for name in LINK_TITLES if name not in links]
     if missing:
-        raise SourceError(SOURCE, url, f"the publication page has no link titled {' or '.join(map(repr, missing))}"
-                                       " (has the page changed?)")
+        raise ParseError(url, f"the publication page has no link titled {' or '.join(map(repr, missing))}"
+                              " (has the page changed?)")
     return [SourceRequest(name, links[name], ".csv") for name in LINK_TITLES]
 
 
@@ -118,20 +116,16 @@ def parse_nhs_111(files: Mapping[str, RawFile]) -> pd.DataFrame:
     return table.sort_values(["date", "site_type", "ccg_code", "sex", "age_band"], ignore_index=True)
 
 
-SPEC = SourceSpec(
-    name=SOURCE,
-    title="NHS 111/999/online potential COVID-19 triages and assessments",
-    upstream="nhs111",
-    description=__doc__,
-    expected_lag_days=3,
-    sample_release="2021-05-27",
-    build_requests=build_requests,
-    parse=parse_nhs_111,
+SOURCE = Source(
+    name="nhs_111",
+    presentation=Presentation(title="NHS 111/999/online potential COVID-19 triages and assessments",
+                              description=__doc__),
     schema=Nhs111Triages,
-    follow_links=follow_links,
-    format_name="NHS Digital open-data CSVs",
-    ended="NHS Digital discontinued this series: the publication page holds its last release.",
-    extra_sample_routes=sample_routes,
+    variants=(
+        Variant(api="nhs111", build_requests=build_requests, parse=parse_nhs_111, follow_links=follow_links,
+                sample_release="2021-05-27", extra_sample_routes=sample_routes),
+    ),
+    freshness=Freshness(expected_lag_days=3),
+    status=Status.ENDED,
+    status_note="NHS Digital discontinued this series: the publication page holds its last release.",
 )
-
-assets = build_source_assets(SPEC)

@@ -18,9 +18,8 @@ from collections.abc import Mapping
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
-from assets.factory import build_source_assets
 from assets.parsing import check_not_error_page
-from assets.source import RawFile, SourceRequest, SourceSpec
+from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Status, Variant
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.schemas import OnsInfectionSurvey
 from resources.errors import ParseError
@@ -214,20 +213,15 @@ def parse_infection_survey(files: Mapping[str, RawFile]) -> pd.DataFrame:
     return clean.sort_values(["area_code", "estimate_kind", "period_end"], ignore_index=True)
 
 
-SPEC = SourceSpec(
+SOURCE = Source(
     name="ons_infection_survey",
-    title="ONS COVID-19 Infection Survey modelled positivity",
-    upstream="ons",
-    description=__doc__,
-    expected_lag_days=14,
-    update_every_hours=7 * 24,
-    sample_release="2023-01-13",
-    build_requests=build_requests,
-    parse=parse_infection_survey,
+    presentation=Presentation(title="ONS COVID-19 Infection Survey modelled positivity", description=__doc__,
+                              date_column="period_end"),
     schema=OnsInfectionSurvey,
-    date_column="period_end",
-    format_name="ONS Infection Survey workbook",
-    ended="The ONS COVID-19 Infection Survey ended in March 2023: its final workbook is the latest release.",
+    variants=(
+        Variant(api="ons", build_requests=build_requests, parse=parse_infection_survey, sample_release="2023-01-13"),
+    ),
+    freshness=Freshness(expected_lag_days=14, update_every_hours=7 * 24),
+    status=Status.ENDED,
+    status_note="The ONS COVID-19 Infection Survey ended in March 2023: its final workbook is the latest release.",
 )
-
-assets = build_source_assets(SPEC)

@@ -14,10 +14,9 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.factory import build_source_assets
 from assets.parsing import check_not_error_page
 from assets.phe_api import phe_v2_url
-from assets.source import RawFile, SourceRequest, SourceSpec
+from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Status, Variant
 from checks.geography import LONDON_REGION
 from checks.schemas import PHE_AGE_BANDS, PheCasesByAgeSex
 from resources.errors import ParseError
@@ -92,19 +91,15 @@ def parse_cases_by_age_sex(files: Mapping[str, RawFile]) -> pd.DataFrame:
     return table.sort_values(["date", "sex", "age_band"], ignore_index=True)
 
 
-SPEC = SourceSpec(
+SOURCE = Source(
     name="phe_cases_by_age_sex",
-    title="PHE cases by age band and sex for London",
-    upstream="phe",
-    description=__doc__,
-    expected_lag_days=7,
-    sample_release="2020-05-21",
-    build_requests=build_requests,
-    parse=parse_cases_by_age_sex,
+    presentation=Presentation(title="PHE cases by age band and sex for London", description=__doc__),
     schema=PheCasesByAgeSex,
-    # The UKHSA API does not publish cumulative cases by sex and age band: live mode keeps the last archived
-    # PHE release (or the shipped one) and the report says so.
-    retired=True,
+    variants=(
+        Variant(api="phe", build_requests=build_requests, parse=parse_cases_by_age_sex, sample_release="2020-05-21"),
+    ),
+    freshness=Freshness(expected_lag_days=7),
+    # Live mode keeps the last archived PHE release (or the shipped one) and the report says so.
+    status=Status.RETIRED,
+    status_note="The UKHSA API does not publish cumulative cases by sex and age band.",
 )
-
-assets = build_source_assets(SPEC)

@@ -12,10 +12,9 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.factory import build_source_assets
 from assets.phe_api import CASES_METRICS, parse_v2_csv, phe_v2_url
-from assets.source import RawFile, SourceRequest, SourceSpec
-from assets.ukhsa_api import CASES_BY_DAY, records, ukhsa_requests, wide, with_ukhsa_live
+from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
+from assets.ukhsa_api import CASES_BY_DAY, records, ukhsa_requests, ukhsa_variant, wide
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.schemas import PheCasesByRegion
 
@@ -47,20 +46,13 @@ def parse_cases_by_region_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
     return table.sort_values(["area_code", "date"], ignore_index=True)
 
 
-PHE_SPEC = SourceSpec(
+SOURCE = Source(
     name="phe_cases_by_region",
-    title="PHE cases by specimen date for London and England",
-    upstream="phe",
-    description=__doc__,
-    expected_lag_days=7,
-    sample_release="2020-05-21",
-    build_requests=build_requests,
-    parse=parse_cases_by_region,
+    presentation=Presentation(title="PHE cases by specimen date for London and England", description=__doc__),
     schema=PheCasesByRegion,
+    variants=(
+        ukhsa_variant(build_live_requests, parse_cases_by_region_live, parallel_requests=2),
+        Variant(api="phe", build_requests=build_requests, parse=parse_cases_by_region, sample_release="2020-05-21"),
+    ),
+    freshness=Freshness(expected_lag_days=7),
 )
-SPEC = with_ukhsa_live(
-    PHE_SPEC, "UKHSA cases by specimen date for London and England",
-    build_live_requests, parse_cases_by_region_live, parallel_requests=2,
-)
-
-assets = build_source_assets(SPEC)

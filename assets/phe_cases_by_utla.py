@@ -12,10 +12,9 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.factory import build_source_assets
 from assets.phe_api import CASES_METRICS, parse_v2_csv, phe_v2_url
-from assets.source import RawFile, SourceRequest, SourceSpec
-from assets.ukhsa_api import CASES_BY_DAY, records, ukhsa_requests, wide, with_ukhsa_live
+from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
+from assets.ukhsa_api import CASES_BY_DAY, records, ukhsa_requests, ukhsa_variant, wide
 from checks.geography import LONDON_BOROUGH_CODES, LONDON_BOROUGH_NAMES, fold_city_into_hackney
 from checks.schemas import PheCasesByUtla
 from resources.errors import ParseError
@@ -50,20 +49,14 @@ def parse_cases_by_utla_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
     return table.sort_values(["area_code", "date"], ignore_index=True)
 
 
-PHE_SPEC = SourceSpec(
+SOURCE = Source(
     name="phe_cases_by_utla",
-    title="PHE cases by specimen date for London's upper-tier local authorities",
-    upstream="phe",
-    description=__doc__,
-    expected_lag_days=7,
-    sample_release="2020-05-18",
-    build_requests=build_requests,
-    parse=parse_cases_by_utla,
+    presentation=Presentation(title="PHE cases by specimen date for London's upper-tier local authorities",
+                              description=__doc__),
     schema=PheCasesByUtla,
+    variants=(
+        ukhsa_variant(build_live_requests, parse_cases_by_utla_live, parallel_requests=4),
+        Variant(api="phe", build_requests=build_requests, parse=parse_cases_by_utla, sample_release="2020-05-18"),
+    ),
+    freshness=Freshness(expected_lag_days=7),
 )
-SPEC = with_ukhsa_live(
-    PHE_SPEC, "UKHSA cases by specimen date for London's upper-tier local authorities",
-    build_live_requests, parse_cases_by_utla_live, parallel_requests=4,
-)
-
-assets = build_source_assets(SPEC)

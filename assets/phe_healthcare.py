@@ -13,10 +13,9 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.factory import build_source_assets
 from assets.phe_api import parse_v2_csv, phe_v2_url
-from assets.source import RawFile, SourceRequest, SourceSpec
-from assets.ukhsa_api import ADMISSIONS_BY_DAY, OCCUPIED_BEDS_BY_DAY, records, ukhsa_requests, wide, with_ukhsa_live
+from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
+from assets.ukhsa_api import ADMISSIONS_BY_DAY, OCCUPIED_BEDS_BY_DAY, records, ukhsa_requests, ukhsa_variant, wide
 from checks.geography import LONDON_NHS_REGION
 from checks.schemas import PheHealthcare
 
@@ -52,20 +51,13 @@ def parse_healthcare_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
     return table.drop(columns=["area_name"]).sort_values("date", ignore_index=True)
 
 
-PHE_SPEC = SourceSpec(
+SOURCE = Source(
     name="phe_healthcare",
-    title="PHE healthcare figures for the NHS London region",
-    upstream="phe",
-    description=__doc__,
-    expected_lag_days=7,
-    sample_release="2020-05-31",
-    build_requests=build_requests,
-    parse=parse_healthcare,
+    presentation=Presentation(title="PHE healthcare figures for the NHS London region", description=__doc__),
     schema=PheHealthcare,
+    variants=(
+        ukhsa_variant(build_live_requests, parse_healthcare_live, parallel_requests=2),
+        Variant(api="phe", build_requests=build_requests, parse=parse_healthcare, sample_release="2020-05-31"),
+    ),
+    freshness=Freshness(expected_lag_days=7),
 )
-SPEC = with_ukhsa_live(
-    PHE_SPEC, "UKHSA healthcare figures for the NHS London region",
-    build_live_requests, parse_healthcare_live, parallel_requests=2,
-)
-
-assets = build_source_assets(SPEC)

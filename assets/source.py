@@ -1,10 +1,17 @@
-"""What every source has in common, without Dagster: its requests, its parser, and the fetch-and-archive loop."""
+"""What a source is, without Dagster, in its parts: the variants it can be fetched in (one per upstream API, each
+owning only its requests and parser), the model its clean table must satisfy, how it is presented, how fresh it must
+be, and its status. Plus the fetch-and-archive loop every source shares.
+
+Adding a layout or an API to a source means adding a parser or a `Variant` in that source's module; nothing here
+changes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
@@ -12,15 +19,13 @@ import pandera.pandas as pa
 import requests
 
 from resources.archive import ArchivedFile, RawArchive
-from resources.errors import SourceError
+from resources.errors import ParseError, SourceError
 from resources.http import HttpClient
 from resources.sample_transport import SampleReplayAdapter
-from resources.settings import SAMPLES_DIR
+from resources.settings import UPSTREAMS, samples_dir
 
 # A source that keeps discovering links (a page of pages) must not run away: pages per chain, at most.
 MAX_PAGES_PER_CHAIN = 500
-# Request names of live (UKHSA) variants start with this, so an archived file says which parser reads it.
-LIVE_PREFIX = "ukhsa_"
 
 
 @dataclass(frozen=True)
@@ -43,70 +48,136 @@ class RawFile:
 
 
 Parser = Callable[[Mapping[str, RawFile]], pd.DataFrame]
+# Given a fetched request, its bytes and final URL: the further requests it links to (next page, files on a page).
+# Raises ParseError(url, problem) when the page cannot be read; the fetch names the source.
 LinkFollower = Callable[[SourceRequest, bytes, str], Sequence[SourceRequest]]
 
 
 @dataclass(frozen=True)
-class SourceSpec:
-    name: str
-    title: str
-    upstream: str  # which base URL setting feeds it: phe, ukhsa, ons or nhs111
-    description: str  # shown in the Dagster UI as the clean asset's description
+class Variant:
+    """One upstream API (or file server) a source can be read from, and how: its requests and its parser.
+
+    `api` is the upstream's name in resources/settings.py UPSTREAMS (which also gives its base URL setting and its
+    title); the archive records it with every file, so a file is always parsed by the variant that fetched it."""
+
+    api: str
     build_requests: Callable[[str], list[SourceRequest]]
     parse: Parser
-    schema: type[pa.DataFrameModel]
+    follow_links: LinkFollower | None = None  # for files found on a page, or APIs that page
+    # Independent chains of requests fetched at once (one session); 1 for APIs with a fair-use limit.
+    parallel_requests: int = 1
+    # The release date the shipped sample stands for (sent as Last-Modified in sample mode); None: no sample.
+    sample_release: str | None = None
+    # Sample files for URLs only known once a page is read (the follow_links requests): URL -> file name.
+    extra_sample_routes: Callable[[str], dict[str, str]] | None = None
+
+    @property
+    def format_name(self) -> str:
+        return UPSTREAMS[self.api].title
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    # The publisher stopped the series: live mode fetches its final release, and the report says so.
+    ENDED = "ended"
+    # The API is gone and nothing replaced it: live mode keeps the last archived release (or the shipped one).
+    RETIRED = "retired"
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How the source shows in the UI and the report: `description` is the clean asset's help text."""
+
+    title: str
+    description: str
     date_column: str = "date"
+
+
+@dataclass(frozen=True)
+class Freshness:
     # A release whose latest data is more than this many days old is flagged stale in the report.
     expected_lag_days: int = 7
     # How often the source publishes; the clean asset's freshness policy warns/fails a few hours after a missed one.
     update_every_hours: int = 24
-    # The release date the shipped sample stands for; sample mode sends it as Last-Modified.
-    sample_release: str = "2023-12-14"
-    follow_links: LinkFollower | None = None  # for sources whose files are found on a page, or paged
-    extra_sample_routes: Callable[[str], dict[str, str]] = field(default=lambda base_url: {})
-    # Independent chains of requests fetched at once (one session); 1 for APIs with a fair-use limit.
-    parallel_requests: int = 1
-    # What live mode calls instead (the UKHSA API for the retired PHE API), if anything.
-    live: SourceSpec | None = None
-    # The upstream no longer exists and nothing replaced it: live mode keeps the last archived release.
-    retired: bool = False
-    format_name: str = "PHE coronavirus API v2"
-    # Set when the publisher stopped the series: live mode fetches its final release, and the report says so.
-    ended: str = ""
 
-    def for_mode(self, mode: str, cases_api: str = "ukhsa") -> SourceSpec:
-        """The variant a run in `mode` fetches: live mode reads the UKHSA API where one replaces the PHE API,
-        unless `cases_api` asks for the PHE API's own format (a mirror, or recorded releases served locally)."""
-        if mode == "live" and self.live is not None and cases_api == "ukhsa":
-            return self.live
-        return self
 
-    def format_of(self, entries: Sequence[ArchivedFile]) -> SourceSpec:
-        """The variant that wrote these archived files (they carry its request names)."""
-        if self.live is not None and entries and all(e.request.startswith(LIVE_PREFIX) for e in entries):
-            return self.live
-        return self
+@dataclass(frozen=True)
+class Source:
+    name: str
+    presentation: Presentation
+    schema: type[pa.DataFrameModel]  # what a valid clean table is (checks/schemas.py)
+    variants: tuple[Variant, ...]  # the first is live mode's default; the one with a sample serves sample mode
+    freshness: Freshness = field(default_factory=Freshness)
+    status: Status = Status.ACTIVE
+    status_note: str = ""  # why the source ended, for the report
 
-    def sample_routes(self, base_url: str, samples_dir: Path | None = None) -> dict[str, Path]:
-        folder = (samples_dir or SAMPLES_DIR) / self.name
-        routes = {req.url: folder / req.sample for req in self.build_requests(base_url) if req.sample}
-        routes.update({url: folder / name for url, name in self.extra_sample_routes(base_url).items()})
+    def __post_init__(self) -> None:
+        apis = [v.api for v in self.variants]
+        unknown = [api for api in apis if api not in UPSTREAMS]
+        if unknown or len(set(apis)) != len(apis) or self.sample is None:
+            raise ValueError(f"{self.name}: variants need distinct known APIs and one sample ({apis})")
+
+    @property
+    def title(self) -> str:
+        return self.presentation.title
+
+    @property
+    def sample(self) -> Variant | None:
+        """The variant the shipped sample release is in."""
+        return next((v for v in self.variants if v.sample_release), None)
+
+    def variant(self, api: str) -> Variant:
+        for candidate in self.variants:
+            if candidate.api == api:
+                return candidate
+        raise KeyError(f"{self.name} has no {api!r} variant")
+
+    def for_mode(self, mode: str, preferred_api: str) -> Variant:
+        """The variant a run in `mode` fetches: the sample's in sample mode; in live mode `preferred_api` where this
+        source can be read from it (CASES_API: the UKHSA API, or the retired PHE API's format from a mirror or
+        recorded releases), else the source's own default."""
+        if mode == "sample":
+            return self.sample
+        return next((v for v in self.variants if v.api == preferred_api), self.variants[0])
+
+    def variant_of(self, entries: Sequence[ArchivedFile]) -> Variant:
+        """The variant that wrote these archived files: the API the archive recorded with them."""
+        apis = {entry.api for entry in entries}
+        if len(apis) != 1:
+            raise SourceError(self.name, ", ".join(e.file_name for e in entries),
+                              f"the files come from more than one API ({sorted(apis)}): they cannot be read together")
+        [api] = apis
+        if not any(v.api == api for v in self.variants):
+            raise SourceError(self.name, ", ".join(e.file_name for e in entries),
+                              f"archived from API {api!r}, which this source cannot read")
+        return self.variant(api)
+
+    def sample_routes(self, base_url: str, folder: Path | None = None) -> dict[str, Path]:
+        """URL -> shipped file, for the sample variant's requests at `base_url`."""
+        variant, folder = self.sample, (folder or samples_dir()) / self.name
+        routes = {req.url: folder / req.sample for req in variant.build_requests(base_url) if req.sample}
+        if variant.extra_sample_routes is not None:
+            routes.update({url: folder / name for url, name in variant.extra_sample_routes(base_url).items()})
         return routes
 
-    def sample_files(self, samples_dir: Path | None = None, base_url: str = "https://samples.invalid/x"
+    def sample_files(self, folder: Path | None = None, base_url: str = "https://samples.invalid/x"
                      ) -> dict[str, RawFile]:
         """The shipped release's files keyed by request name, as the clean asset receives them: the walk
         fetch_source makes, without HTTP or the archive (for tests and the benchmark)."""
-        routes = self.sample_routes(base_url, samples_dir)
+        variant, routes = self.sample, self.sample_routes(base_url, folder)
         files: dict[str, RawFile] = {}
-        pending = list(self.build_requests(base_url))
+        pending = list(variant.build_requests(base_url))
         while pending:
             request = pending.pop(0)
             path = routes[request.url]
             files[request.name] = RawFile(path.name, path.read_bytes())
-            if self.follow_links is not None:
-                pending.extend(self.follow_links(request, files[request.name].content, request.url))
+            if variant.follow_links is not None:
+                pending.extend(variant.follow_links(request, files[request.name].content, request.url))
         return files
+
+    def parse_sample(self, folder: Path | None = None) -> pd.DataFrame:
+        """The clean table of the shipped release (tests and the benchmark)."""
+        return self.sample.parse(self.sample_files(folder))
 
 
 def _conditional_headers(previous: ArchivedFile | None) -> dict[str, str]:
@@ -120,17 +191,18 @@ def _conditional_headers(previous: ArchivedFile | None) -> dict[str, str]:
     return headers
 
 
-def source_session(spec: SourceSpec, http: HttpClient, mode: str, base_url: str) -> requests.Session:
+def source_session(source: Source, http: HttpClient, mode: str, base_url: str) -> requests.Session:
     """An HTTP session for one source; in sample mode the shipped files answer its URLs."""
     mounts = None
     if mode == "sample":
-        adapter = SampleReplayAdapter(spec.sample_routes(base_url), last_modified=spec.sample_release)
+        adapter = SampleReplayAdapter(source.sample_routes(base_url), last_modified=source.sample.sample_release)
         mounts = {"https://": adapter, "http://": adapter}
     return http.session(mounts)
 
 
 def _fetch_chain(
-    spec: SourceSpec,
+    source: Source,
+    variant: Variant,
     first: SourceRequest,
     http: HttpClient,
     archive: RawArchive,
@@ -142,25 +214,29 @@ def _fetch_chain(
     while pending:
         request = pending.pop(0)
         if request.url in seen:
-            raise SourceError(spec.name, request.url, "links back to a page already fetched; stopping the loop")
+            raise SourceError(source.name, request.url, "links back to a page already fetched; stopping the loop")
         if len(seen) >= MAX_PAGES_PER_CHAIN:
-            raise SourceError(spec.name, request.url, f"more than {MAX_PAGES_PER_CHAIN} pages; stopping")
+            raise SourceError(source.name, request.url, f"more than {MAX_PAGES_PER_CHAIN} pages; stopping")
         seen.add(request.url)
-        previous = archive.latest(spec.name, request.name)
-        result = http.get(session, spec.name, request.url, _conditional_headers(previous))
+        previous = archive.latest(source.name, request.name)
+        result = http.get(session, source.name, request.url, _conditional_headers(previous))
         if result.not_modified and previous is not None:
-            entry = previous.__class__(**{**previous.to_dict(), "changed": False})
+            entry = replace(previous, changed=False)
         else:
-            entry = archive.store(spec.name, request.name, request.extension, result)
+            entry = archive.store(source.name, request.name, request.extension, result, api=variant.api)
         entries.append(entry)
         on_file(entry)
-        if spec.follow_links is not None:
-            pending.extend(spec.follow_links(request, archive.read(entry), result.url))
+        if variant.follow_links is not None:
+            try:
+                pending.extend(variant.follow_links(request, archive.read(entry), result.url))
+            except ParseError as exc:
+                raise SourceError(source.name, exc.file, exc.problem) from exc
     return entries
 
 
 def fetch_source(
-    spec: SourceSpec,
+    source: Source,
+    variant: Variant,
     *,
     http: HttpClient,
     archive: RawArchive,
@@ -168,31 +244,34 @@ def fetch_source(
     base_url: str,
     on_file: Callable[[ArchivedFile], None] = lambda entry: None,
 ) -> list[ArchivedFile]:
-    """Download every file of `spec`, archive each before anything parses it, and return the archive entries.
+    """Download every file of `variant`, archive each before anything parses it, and return the archive entries.
 
     Unchanged files (304, or identical bytes) reuse their archive entry. `mode="replay"` uses the latest archived
     files without touching the network; `mode="sample"` serves the shipped samples through the same client.
-    Independent chains of requests run `spec.parallel_requests` at a time on one session.
+    Independent chains of requests run `variant.parallel_requests` at a time on one session.
     """
     if mode == "replay":
-        entries = archive.latest_for_source(spec.name)
+        entries = archive.latest_for_source(source.name)
         if not entries:
-            raise SourceError(spec.name, str(archive.root / "raw" / spec.name), "nothing archived to replay")
-        return [entry.__class__(**{**entry.to_dict(), "changed": False}) for entry in entries]
+            raise SourceError(source.name, str(archive.root / "raw" / source.name), "nothing archived to replay")
+        return [replace(entry, changed=False) for entry in entries]
 
-    firsts = spec.build_requests(base_url)
-    workers = max(1, min(spec.parallel_requests, len(firsts)))
-    session = source_session(spec, http, mode, base_url)
+    firsts = variant.build_requests(base_url)
+    workers = max(1, min(variant.parallel_requests, len(firsts)))
+    session = source_session(source, http, mode, base_url)
+
+    def chain(first: SourceRequest) -> list[ArchivedFile]:
+        return _fetch_chain(source, variant, first, http, archive, session, on_file)
+
     try:
         if workers == 1:
-            chains = [_fetch_chain(spec, first, http, archive, session, on_file) for first in firsts]
+            chains = [chain(first) for first in firsts]
         else:
             # requests' connection pool keeps 10 connections per host, more than any source's parallel_requests.
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=spec.name) as pool:
-                chains = list(pool.map(lambda first: _fetch_chain(spec, first, http, archive, session, on_file),
-                                       firsts))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=source.name) as pool:
+                chains = list(pool.map(chain, firsts))
     finally:
         session.close()
     entries = [entry for chain in chains for entry in chain]
-    archive.record_fetch(spec.name, entries)
+    archive.record_fetch(source.name, entries)
     return entries

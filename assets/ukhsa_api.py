@@ -19,13 +19,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from urllib.parse import quote, urlencode
 
 import pandas as pd
 
-from assets.source import Parser, RawFile, SourceRequest, SourceSpec
-from resources.errors import ParseError, SourceError
+from assets.source import Parser, RawFile, SourceRequest, Variant
+from resources.errors import ParseError
 
 PAGE_SIZE = 365
 TOPIC_PATH = "themes/infectious_disease/sub_themes/respiratory/topics/COVID-19"
@@ -33,7 +32,6 @@ CASES_BY_DAY = "COVID-19_cases_casesByDay"
 ADMISSIONS_BY_DAY = "COVID-19_healthcare_admissionByDay"
 OCCUPIED_BEDS_BY_DAY = "COVID-19_healthcare_occupiedBedsByDay"
 PAGE_SUFFIX = re.compile(r"_p(\d+)$")
-FORMAT_NAME = "UKHSA data dashboard API"
 
 
 def ukhsa_url(base_url: str, geography_type: str, geography: str, metric: str, page: int = 1) -> str:
@@ -43,7 +41,8 @@ def ukhsa_url(base_url: str, geography_type: str, geography: str, metric: str, p
 
 
 def ukhsa_requests(base_url: str, series: Sequence[tuple[str, str, str, str]]) -> list[SourceRequest]:
-    """One chain of pages per (name, geography type, geography, metric); this is its first page."""
+    """One chain of pages per (name, geography type, geography, metric); this is its first page. Request names
+    start `ukhsa_`, so the archive keeps these files apart from the same source's files in other formats."""
     return [SourceRequest(f"ukhsa_{name}_p1", ukhsa_url(base_url, kind, geography, metric), ".json")
             for name, kind, geography, metric in series]
 
@@ -58,28 +57,19 @@ def read_page(content: bytes, where: str) -> dict:
     return page
 
 
-def follow_pages(source: str):
-    """A link follower for `source`: the next page of a chain, until `next` is null."""
-
-    def follow(request: SourceRequest, content: bytes, url: str) -> list[SourceRequest]:
-        try:
-            page = read_page(content, url)
-        except ParseError as exc:
-            raise SourceError(source, url, exc.problem) from exc
-        if not page["next"]:
-            return []
-        number = int(PAGE_SUFFIX.search(request.name)[1]) + 1
-        return [SourceRequest(PAGE_SUFFIX.sub(f"_p{number}", request.name), page["next"], ".json")]
-
-    return follow
+def follow_pages(request: SourceRequest, content: bytes, url: str) -> list[SourceRequest]:
+    """The next page of a chain, until `next` is null."""
+    page = read_page(content, url)
+    if not page["next"]:
+        return []
+    number = int(PAGE_SUFFIX.search(request.name)[1]) + 1
+    return [SourceRequest(PAGE_SUFFIX.sub(f"_p{number}", request.name), page["next"], ".json")]
 
 
 def records(files: Mapping[str, RawFile]) -> pd.DataFrame:
     """Every result of every page, for the whole-population stratum only (age and sex 'all')."""
     rows = []
-    for name, file in files.items():
-        if not name.startswith("ukhsa_"):
-            continue
+    for file in files.values():
         for result in read_page(file.content, file.name)["results"]:
             missing = [k for k in ("geography", "geography_code", "metric", "date", "metric_value") if k not in result]
             if missing:
@@ -125,12 +115,9 @@ def wide(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
     return table[[*keys, *columns.values(), "provisional"]]
 
 
-def with_ukhsa_live(
-    spec: SourceSpec, title: str, build_requests: Callable[[str], list[SourceRequest]], parse: Parser,
-    parallel_requests: int,
-) -> SourceSpec:
-    """`spec` (the PHE API variant) with a live variant reading the UKHSA API into the same table."""
-    return replace(spec, live=replace(
-        spec, title=title, upstream="ukhsa", build_requests=build_requests, parse=parse,
-        follow_links=follow_pages(spec.name), parallel_requests=parallel_requests, format_name=FORMAT_NAME,
-    ))
+def ukhsa_variant(
+    build_requests: Callable[[str], list[SourceRequest]], parse: Parser, parallel_requests: int
+) -> Variant:
+    """A source's variant reading the UKHSA API: its series' first pages, followed page by page."""
+    return Variant(api="ukhsa", build_requests=build_requests, parse=parse, follow_links=follow_pages,
+                   parallel_requests=parallel_requests)

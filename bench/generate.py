@@ -27,10 +27,8 @@ import numpy as np
 
 from checks.geography import LONDON_PHE_UTLA_CODES
 from checks.lookups import london_ccgs
+from data.rebuild.build_samples import write_ons_workbook
 from resources.settings import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "data" / "rebuild"))
-from build_samples import write_ons_workbook
 
 SHIPPED = REPO_ROOT / "data" / "samples"
 SCALES = ("london", "england", "england_4y")

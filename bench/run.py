@@ -76,11 +76,11 @@ def bench_nightly(scale: str, samples: Path) -> dict:
 def bench_parsers(samples: Path) -> dict:
     """Per source: our parser, the straightforward pandas read, and a bare pyarrow read of the same bytes."""
     results = {}
-    for name, spec in SOURCES.items():
-        files = spec.sample_files(samples)
+    for name, source in SOURCES.items():
+        files = source.sample_files(samples)
         data = [f for n, f in files.items() if n != "page"]
         size_mb = sum(len(f.content) for f in data) / 1e6
-        ours = median_time(lambda files=files, spec=spec: spec.parse(files), 3)
+        ours = median_time(lambda files=files, parse=source.sample.parse: parse(files), 3)
         row = {"mb": size_mb, "ours_s": ours, "ours_mb_s": size_mb / ours}
         if all(f.name.endswith(".csv") for f in data):
             pandas_s = median_time(lambda data=data: [pd.read_csv(io.BytesIO(f.content)) for f in data], 3)

@@ -11,6 +11,10 @@ import argparse
 import os
 import sys
 
+import dagster as dg
+
+from pipelines.definitions import build_definitions
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -21,20 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.by.strip() or not args.version.strip():
         parser.error("both --by and --version need a value (make approve BY=<name> VERSION=<report_version>)")
     if args.dry_run:
-        os.environ["LDS_DRY_RUN_DIR"] = args.dry_run  # read when the definitions load, just below
+        os.environ["LDS_DRY_RUN_DIR"] = args.dry_run  # read when the definitions are built, just below
     elif not os.environ.get("LDS_DRY_RUN_DIR") and not os.environ.get("LDS_API_KEY", "").strip():
         print("LDS_API_KEY is not set: export LDS_API_KEY=<your London Datastore API key>, or rehearse with "
               "make approve ... DRY_RUN=<folder>. Nothing was sent.", file=sys.stderr)
         return 2
 
-    import dagster as dg
-
-    from pipelines.definitions import defs
-
     run_config = {"ops": {"datastore_publish": {"config": {"approved_by": args.by, "report_version": args.version}}}}
     with dg.DagsterInstance.get() as instance:
         try:
-            result = defs.resolve_job_def("publish").execute_in_process(
+            result = build_definitions().resolve_job_def("publish").execute_in_process(
                 run_config={**run_config, "loggers": {"console": {"config": {"log_level": "INFO"}}}},
                 instance=instance, raise_on_error=False,
             )

@@ -10,8 +10,9 @@ from email.utils import parsedate_to_datetime
 import dagster as dg
 
 from assets import SOURCES
-from assets.source import SourceSpec, source_session
-from pipelines.jobs import source_jobs
+from assets.factory import job_name
+from assets.ons_infection_survey import SOURCE as ONS
+from assets.source import Source, source_session
 from resources.errors import FetchError
 from resources.http import HttpClient
 from resources.settings import dagster_ui_url, failure_webhook_url
@@ -34,7 +35,7 @@ daily_sources_schedule = dg.ScheduleDefinition(
 
 ons_weekly_schedule = dg.ScheduleDefinition(
     name="ons_weekly",
-    job_name="ons_infection_survey_job",
+    job_name=job_name(ONS),
     cron_schedule=ONS_WEEKLY_CRON,
     execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -42,19 +43,19 @@ ons_weekly_schedule = dg.ScheduleDefinition(
 )
 
 
-def _probe_marker(spec: SourceSpec, http: HttpClient, upstreams: Upstreams, seen: dict) -> tuple[str | None, dict]:
+def _probe_marker(source: Source, http: HttpClient, upstreams: Upstreams, seen: dict) -> tuple[str | None, dict]:
     """Ask the source's first URL whether it changed since `seen` (conditional GET). Returns (new marker or None
     if unchanged, what to remember)."""
-    spec = spec.for_mode(upstreams.mode, upstreams.cases_api)
-    base_url = upstreams.base_url(spec.upstream)
-    request = spec.build_requests(base_url)[0]
+    variant = source.for_mode(upstreams.mode, upstreams.cases_api)
+    base_url = upstreams.base_url(variant.api)
+    request = variant.build_requests(base_url)[0]
     headers = {}
     if seen.get("etag"):
         headers["If-None-Match"] = seen["etag"]
     if seen.get("last_modified"):
         headers["If-Modified-Since"] = seen["last_modified"]
-    with source_session(spec, http, upstreams.mode, base_url) as session:
-        result = http.get(session, spec.name, request.url, headers)
+    with source_session(source, http, upstreams.mode, base_url) as session:
+        result = http.get(session, source.name, request.url, headers)
     if result.not_modified:
         return None, seen
     etag, modified = result.headers.get("ETag"), result.headers.get("Last-Modified")
@@ -72,23 +73,32 @@ def _release_label(remembered: dict) -> str:
     return remembered.get("marker", "?")
 
 
-@dg.sensor(
-    name="release_sensor",
-    jobs=source_jobs,
-    minimum_interval_seconds=15 * 60,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Off by default. Every 15 minutes, asks each source (one conditional GET: ETag / Last-Modified) "
-    "whether a new release appeared, and runs just that source's job when one did. Its first evaluation only "
-    "records the current releases.",
-)
-def release_sensor(context: dg.SensorEvaluationContext, upstreams: Upstreams) -> dg.SensorResult | dg.SkipReason:
+def build_release_sensor(source_jobs: list) -> dg.SensorDefinition:
+    """The release sensor over the per-source jobs (built with their assets by assets/factory.py)."""
+
+    @dg.sensor(
+        name="release_sensor",
+        jobs=source_jobs,
+        minimum_interval_seconds=15 * 60,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Off by default. Every 15 minutes, asks each source (one conditional GET: ETag / Last-Modified) "
+        "whether a new release appeared, and runs just that source's job when one did. Its first evaluation only "
+        "records the current releases.",
+    )
+    def release_sensor(context: dg.SensorEvaluationContext, upstreams: Upstreams) -> dg.SensorResult | dg.SkipReason:
+        return look_for_releases(context, upstreams)
+
+    return release_sensor
+
+
+def look_for_releases(context: dg.SensorEvaluationContext, upstreams: Upstreams) -> dg.SensorResult | dg.SkipReason:
     cursor = json.loads(context.cursor) if context.cursor else {}
     # One quick attempt per source: the sensor asks again in 15 minutes anyway.
     http = HttpClient(max_attempts=1, connect_timeout_s=10, read_timeout_s=30)
     requests, unchanged, problems, first_seen = [], [], [], []
-    for name, spec in SOURCES.items():
+    for name, source in SOURCES.items():
         try:
-            marker, remembered = _probe_marker(spec, http, upstreams, cursor.get(name, {}))
+            marker, remembered = _probe_marker(source, http, upstreams, cursor.get(name, {}))
         except FetchError as error:
             problems.append(f"{name}: {error}")
             continue
@@ -98,7 +108,7 @@ def release_sensor(context: dg.SensorEvaluationContext, upstreams: Upstreams) ->
             first_seen.append(name)
         else:
             requests.append(dg.RunRequest(
-                job_name=f"{name}_job", run_key=f"{name}:{marker}",
+                job_name=job_name(source), run_key=f"{name}:{marker}",
                 tags={"release": _release_label(remembered), "source": name},
             ))
         cursor[name] = remembered

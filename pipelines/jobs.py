@@ -1,4 +1,5 @@
-"""Jobs: `nightly` runs every source and builds the tables and report; `<source>_job` re-runs one source alone."""
+"""Jobs: `nightly` runs every source and builds the tables and report; `publish` sends them after an approval.
+Each source's own `<source>_job` comes with its assets from the factory (assets/factory.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import dagster as dg
 
 from assets import SOURCES
 
+# What every source run ends with: the Datastore tables and the report rebuilt from the stored clean tables, so a
+# source re-run alone reaches the report without redoing the rest.
 PUBLICATION = dg.AssetSelection.assets("datastore_tables", "cases_report")
 
 nightly = dg.define_asset_job(
@@ -15,7 +18,7 @@ nightly = dg.define_asset_job(
     "report. Never publishes. Runs on the shipped samples unless PIPELINE_MODE=live.",
 )
 
-DAILY_SOURCES = [name for name, spec in SOURCES.items() if spec.update_every_hours <= 24]
+DAILY_SOURCES = [name for name, source in SOURCES.items() if source.freshness.update_every_hours <= 24]
 
 daily_sources = dg.define_asset_job(
     "daily_sources",
@@ -23,18 +26,6 @@ daily_sources = dg.define_asset_job(
     description="The sources that publish daily (not the weekly ONS survey), then the Datastore tables and report. "
     "Run nightly by the daily_sources_nightly schedule.",
 )
-
-# Re-running one source alone also rebuilds the Datastore tables and the report from it and the stored tables of
-# the other sources, so a fixed source reaches the report without redoing the rest.
-source_jobs = [
-    dg.define_asset_job(
-        f"{name}_job",
-        selection=dg.AssetSelection.groups(name) | PUBLICATION,
-        description=f"Re-run only {spec.title} (fetch, archive, clean, validate), then rebuild the Datastore "
-        "tables and the report.",
-    )
-    for name, spec in SOURCES.items()
-]
 
 # Never targeted by a schedule, sensor or automation condition: it runs only when an analyst launches it with their
 # approval (Launchpad, or `make approve`).

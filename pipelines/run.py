@@ -16,18 +16,18 @@ import dagster as dg
 import pandas as pd
 
 from assets import SOURCES
-from pipelines.definitions import defs
+from pipelines.definitions import build_definitions
 from resources.settings import data_dir, pipeline_mode
 
 
 def summarise(result: dg.ExecuteInProcessResult) -> list[str]:
     lines = []
     tables = data_dir() / "tables"
-    for name in SOURCES:
+    for name, source in SOURCES.items():
         path = tables / f"{name}.parquet"
         if path.exists():
             frame = pd.read_parquet(path)
-            date_column = SOURCES[name].date_column
+            date_column = source.presentation.date_column
             lines.append(
                 f"  {name:<24} {len(frame):>7,} rows  {frame[date_column].min():%Y-%m-%d} .. "
                 f"{frame[date_column].max():%Y-%m-%d}  {path}"
@@ -44,7 +44,7 @@ def summarise(result: dg.ExecuteInProcessResult) -> list[str]:
 
 def nightly_job() -> dg.JobDefinition:
     """Reconstructable entry point, so the benchmark can run the nightly job on the UI's multiprocess executor."""
-    return defs.resolve_job_def("nightly")
+    return build_definitions().resolve_job_def("nightly")
 
 
 def step_compute_seconds(result) -> float:

@@ -1,1 +1,1 @@
-"""The HTML cases report (templates and rendering) lands here in the report milestone."""
+"""The cases report, without Dagster: analysis (pure), charts, template and renderer, report store and server."""

@@ -12,9 +12,9 @@ from datetime import date
 
 import pandas as pd
 
-from assets.datastore_tables import AGE_SEX, BOROUGHS, HEALTHCARE, KEYS, LONDON_ENGLAND, MAIN_VALUE, NHS_111
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.lookups import populations
+from checks.published import AGE_SEX, BOROUGHS, HEALTHCARE, LONDON_ENGLAND, NHS_111, PUBLISHED
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,7 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_table(name: str, old: pd.DataFrame | None, new: pd.DataFrame, largest: int = 5) -> TableChange:
-    keys, value = KEYS[name], MAIN_VALUE[name]
+    keys, value = list(PUBLISHED[name].sort), PUBLISHED[name].main_value
     if old is None:
         return TableChange(name, 0, len(new), len(new), 0, 0, pd.DataFrame())
     merged = _comparable(old).merge(_comparable(new), on=keys, how="outer", suffixes=("_old", "_new"),

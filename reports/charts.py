@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from assets.datastore_tables import AGE_SEX, BOROUGHS, HEALTHCARE, LONDON_ENGLAND, NHS_111, ONS_POSITIVITY
+from checks.published import AGE_SEX, BOROUGHS, HEALTHCARE, LONDON_ENGLAND, NHS_111, ONS_POSITIVITY
 from checks.schemas import PHE_AGE_BANDS
 
 LAYOUT = {

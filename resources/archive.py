@@ -7,7 +7,8 @@ Layout under the data directory (default `storage/`, git-ignored):
     raw/<source>/latest/<request>.json                            the newest sidecar for that request
     raw/<source>/last_fetch.json                                  the files of the last complete fetch (replay)
 
-Identical bytes are stored once (content addressing): an unchanged release adds no new entry.
+Identical bytes are stored once (content addressing): an unchanged release adds no new entry. Each sidecar records
+the upstream API the file came from (`api`), which is how the clean asset picks the parser for it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 import dagster as dg
 
 from resources.http import HttpResult
-from resources.settings import data_dir
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class ArchivedFile:
     fetched_at: str
     headers: dict
     changed: bool = True
+    # The upstream (resources/settings.py UPSTREAMS) whose format the file is in: chooses its parser.
+    api: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,7 +70,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 class RawArchive(dg.ConfigurableResource):
     """Immutable, dated, content-addressed store of raw downloads with a JSON sidecar per file."""
 
-    data_dir: str = str(data_dir())
+    data_dir: str
 
     @property
     def root(self) -> Path:
@@ -98,12 +100,14 @@ class RawArchive(dg.ConfigurableResource):
             return []
         return [ArchivedFile.from_dict(d) for d in json.loads(record.read_text())]
 
-    def store(self, source: str, request: str, extension: str, result: HttpResult) -> ArchivedFile:
-        """Archive a 200 response's bytes (unless these exact bytes are already the latest) and return its entry."""
+    def store(self, source: str, request: str, extension: str, result: HttpResult, api: str) -> ArchivedFile:
+        """Archive a 200 response's bytes (unless these exact bytes are already the latest) and return its entry;
+        `api` is the upstream whose format the bytes are in."""
         digest = hashlib.sha256(result.content).hexdigest()
         now = datetime.now(UTC)
         previous = self.latest(source, request)
-        if previous is not None and previous.sha256 == digest and (self.root / previous.path).exists():
+        if (previous is not None and previous.sha256 == digest and previous.api == api
+                and (self.root / previous.path).exists()):
             return replace(previous, changed=False)
         relative = Path("raw") / source / now.strftime("%Y-%m-%d") / f"{digest[:16]}_{request}{extension}"
         target = self.root / relative
@@ -112,7 +116,7 @@ class RawArchive(dg.ConfigurableResource):
         entry = ArchivedFile(
             source=source, request=request, url=result.url, path=str(relative), sha256=digest,
             bytes=len(result.content), status=result.status, fetched_at=now.isoformat(timespec="seconds"),
-            headers=result.headers, changed=True,
+            headers=result.headers, changed=True, api=api,
         )
         sidecar = json.dumps(entry.to_dict(), indent=2, sort_keys=True).encode()
         _atomic_write(target.with_name(target.name + ".json"), sidecar)

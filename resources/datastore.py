@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,13 +26,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from resources import settings
 from resources.errors import FetchError, SourceError
 from resources.http import RETRYABLE_STATUSES, HttpClient
-from resources.settings import data_dir
 
-DEFAULT_LDS_URL = "https://data.london.gov.uk"
-# The London Datastore's "Coronavirus (COVID-19) Cases" dataset (its public URL slug).
-DEFAULT_LDS_DATASET = "coronavirus--covid-19--cases"
 SOURCE = "london_datastore"
 
 
@@ -141,8 +137,8 @@ class DatastoreTarget(dg.ConfigurableResource):
     """Where approved tables are published: the London Datastore, or a local folder for a dry run.
     `state_dir` keeps the resource ids recorded after uploads and the audit log of every publication."""
 
-    dataset: str = DEFAULT_LDS_DATASET
-    state_dir: str = str(data_dir() / "publish")
+    dataset: str = settings.DEFAULT_LDS_DATASET
+    state_dir: str
 
     @property
     def dataset_state(self) -> Path:
@@ -156,7 +152,7 @@ class LondonDatastore(DatastoreTarget):
     """The real London Datastore. `api_key` comes only from the LDS_API_KEY environment variable (dg.EnvVar);
     `base_url` (LDS_URL) and `dataset` (LDS_DATASET) default to the real site and the COVID-19 cases dataset."""
 
-    base_url: str = DEFAULT_LDS_URL
+    base_url: str = settings.DEFAULT_LDS_URL
     api_key: str
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
@@ -247,13 +243,12 @@ class DryRunDatastore(DatastoreTarget):
         yield DryRunSession(Path(self.folder), self.dataset)
 
 
-def datastore_from_environment() -> DatastoreTarget:
-    dataset = os.environ.get("LDS_DATASET", DEFAULT_LDS_DATASET)
-    state_dir = str(data_dir() / "publish")
-    if folder := os.environ.get("LDS_DRY_RUN_DIR"):
+def datastore_from_environment(data_dir: Path) -> DatastoreTarget:
+    """The publish target the settings describe: a dry-run folder (LDS_DRY_RUN_DIR) or the London Datastore
+    (LDS_URL, LDS_DATASET), with the key left as a reference to LDS_API_KEY until the publish step runs."""
+    dataset = settings.lds_dataset()
+    if folder := settings.lds_dry_run_dir():
         return DryRunDatastore(folder=folder, dataset=dataset, state_dir=str(Path(folder) / "state"))
-    return LondonDatastore(
-        base_url=os.environ.get("LDS_URL", DEFAULT_LDS_URL), dataset=dataset, state_dir=state_dir,
-        api_key=dg.EnvVar("LDS_API_KEY"),
-    )
+    return LondonDatastore(base_url=settings.lds_url(), dataset=dataset, state_dir=str(data_dir / "publish"),
+                           api_key=dg.EnvVar("LDS_API_KEY"))
 

@@ -15,14 +15,12 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from resources.settings import data_dir
-
 
 class ParquetIOManager(dg.ConfigurableIOManager):
     """One file per asset under `<base_dir>/tables/`: `<key>.parquet` for a table, `<key>/<name>.parquet` for a
     set of tables, `<key>.json` for manifests."""
 
-    base_dir: str = str(data_dir())
+    base_dir: str
 
     def _path(self, key: dg.AssetKey, suffix: str) -> Path:
         return Path(self.base_dir, "tables", *key.path).with_suffix(suffix)

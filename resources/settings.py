@@ -1,29 +1,48 @@
 """Every setting the pipeline reads from the environment, with its default, in one place.
 
-The README's "Settings" table documents each of these; keep the two in step.
+Settings are functions, read when something is built (a resource, the definitions, a run), never when a module is
+imported: a test or a long-running process that changes the environment sees the change the next time the
+definitions are built. The README's "Settings" table documents each of these; keep the two in step.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-# The real public endpoints are the defaults; each can be pointed elsewhere (a local server in tests).
-DEFAULT_PHE_API_URL = "https://api.coronavirus.data.gov.uk/v2/data"
-DEFAULT_UKHSA_API_URL = "https://api.ukhsa-dashboard.data.gov.uk"
-# The last England workbook of the ONS COVID-19 Infection Survey (the survey ended in March 2023).
-DEFAULT_ONS_URL = (
-    "https://www.ons.gov.uk/file?uri=/peoplepopulationandcommunity/healthandsocialcare/conditionsanddiseases/"
-    "datasets/coronaviruscovid19infectionsurveydata/2023/20230310covid19infectionsurveydatasetsengland.xlsx"
-)
-DEFAULT_NHS111_URL = (
-    "https://digital.nhs.uk/data-and-information/publications/statistical/"
-    "mi-potential-covid-19-symptoms-reported-through-nhs-pathways-and-111-online/latest"
-)
+LOOKUPS_DIR = REPO_ROOT / "data" / "lookups"
 
 MODES = ("sample", "live", "replay")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One publisher's API or file server: `setting` is the environment variable that points it elsewhere (a
+    mirror, a local server in tests); the default is the real public endpoint."""
+
+    name: str
+    setting: str
+    default_url: str
+    title: str  # how the UI and the report name the format a file came in
+
+
+# The one table of upstreams. A source's variants are keyed by these names, and the archive records the name with
+# every file it keeps, so the parser for a file is chosen from where it came from.
+UPSTREAMS: dict[str, Upstream] = {u.name: u for u in (
+    Upstream("phe", "PHE_API_URL", "https://api.coronavirus.data.gov.uk/v2/data", "PHE coronavirus API v2"),
+    Upstream("ukhsa", "UKHSA_API_URL", "https://api.ukhsa-dashboard.data.gov.uk", "UKHSA data dashboard API"),
+    # The last England workbook of the ONS COVID-19 Infection Survey (the survey ended in March 2023).
+    Upstream("ons", "ONS_URL",
+             "https://www.ons.gov.uk/file?uri=/peoplepopulationandcommunity/healthandsocialcare/conditionsanddiseases/"
+             "datasets/coronaviruscovid19infectionsurveydata/2023/20230310covid19infectionsurveydatasetsengland.xlsx",
+             "ONS Infection Survey workbook"),
+    Upstream("nhs111", "NHS111_URL",
+             "https://digital.nhs.uk/data-and-information/publications/statistical/"
+             "mi-potential-covid-19-symptoms-reported-through-nhs-pathways-and-111-online/latest",
+             "NHS Digital open-data CSVs"),
+)}
 
 
 def pipeline_mode() -> str:
@@ -45,23 +64,19 @@ def data_dir() -> Path:
     return Path(os.environ.get("PIPELINE_DATA_DIR", REPO_ROOT / "storage")).resolve()
 
 
+def samples_dir() -> Path:
+    """The shipped releases sample mode serves; the benchmark points PIPELINE_SAMPLES_DIR at larger ones."""
+    return Path(os.environ.get("PIPELINE_SAMPLES_DIR", REPO_ROOT / "data" / "samples")).resolve()
+
+
 def upstream_urls() -> dict[str, str]:
-    return {
-        "phe": os.environ.get("PHE_API_URL", DEFAULT_PHE_API_URL),
-        "ukhsa": os.environ.get("UKHSA_API_URL", DEFAULT_UKHSA_API_URL),
-        "ons": os.environ.get("ONS_URL", DEFAULT_ONS_URL),
-        "nhs111": os.environ.get("NHS111_URL", DEFAULT_NHS111_URL),
-    }
+    """Base URL per upstream: its setting when set, else the real public endpoint."""
+    return {name: os.environ.get(upstream.setting, upstream.default_url) for name, upstream in UPSTREAMS.items()}
 
 
 def reports_url() -> str:
     """Base URL the report links in the Dagster UI point at (the server `make dev` starts)."""
     return os.environ.get("REPORTS_URL", f"http://127.0.0.1:{os.environ.get('REPORTS_PORT', '3001')}").rstrip("/")
-
-
-# The shipped releases sample mode serves; the benchmark points this at generated, larger ones.
-SAMPLES_DIR = Path(os.environ.get("PIPELINE_SAMPLES_DIR", REPO_ROOT / "data" / "samples")).resolve()
-LOOKUPS_DIR = REPO_ROOT / "data" / "lookups"
 
 
 def env_number(name: str, default: int | float) -> int | float:
@@ -93,6 +108,24 @@ def fetch_step_retry_delay_s() -> float:
 
 def downloads_per_host() -> int:
     return env_number("DOWNLOADS_PER_HOST", 2)
+
+
+# The London Datastore and its "Coronavirus (COVID-19) Cases" dataset (its public URL slug). LDS_API_KEY is not read
+# here: the publish resource holds only a reference to it (dg.EnvVar), resolved when the publish step runs.
+DEFAULT_LDS_URL = "https://data.london.gov.uk"
+DEFAULT_LDS_DATASET = "coronavirus--covid-19--cases"
+
+
+def lds_url() -> str:
+    return os.environ.get("LDS_URL", DEFAULT_LDS_URL)
+
+
+def lds_dataset() -> str:
+    return os.environ.get("LDS_DATASET", DEFAULT_LDS_DATASET)
+
+
+def lds_dry_run_dir() -> str | None:
+    return os.environ.get("LDS_DRY_RUN_DIR") or None
 
 
 def failure_webhook_url() -> str | None:

@@ -3,11 +3,6 @@ source against it with temporary storage."""
 
 from __future__ import annotations
 
-import os
-
-# Step retries wait a minute by default; tests keep the retries but not the wait. Set before the assets load.
-os.environ["FETCH_STEP_RETRY_DELAY_S"] = "0.05"
-
 import hashlib
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -19,14 +14,20 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from assets import SOURCE_MODULES, SOURCES
-from assets.source import SourceSpec
-from resources.archive import RawArchive
+from assets import SOURCES
+from assets.factory import build_source, fetch_retry_policy
+from assets.source import Source
+from pipelines.jobs import PUBLICATION
+from resources import build_resources
 from resources.http import HttpClient
-from resources.io_manager import ParquetIOManager
+from resources.settings import UPSTREAMS
 from resources.upstreams import Upstreams
 
+# Where each upstream (resources/settings.py UPSTREAMS) is served on the tests' local server.
 BASE_PATHS = {"phe": "/v2/data", "ukhsa": "/ukhsa", "ons": "/ons/workbook.xlsx", "nhs111": "/nhs111/latest"}
+assert set(BASE_PATHS) == set(UPSTREAMS)
+# Step retries keep their number but not their minute-long wait.
+TEST_FETCH_RETRY = fetch_retry_policy(max_retries=2, delay_s=0.05)
 
 
 @pytest.fixture(scope="session")
@@ -66,52 +67,55 @@ def route_for(url: str) -> tuple[str, str]:
     return parts.path, parts.query
 
 
-def serve_samples(server: HTTPServer, spec: SourceSpec, replace: dict[str, bytes] | None = None) -> str:
-    """Register every sample file of `spec` on the server; `replace` swaps the body served for a sample file
+def serve_samples(server: HTTPServer, source: Source, replace: dict[str, bytes] | None = None) -> str:
+    """Register every sample file of `source` on the server; `replace` swaps the body served for a sample file
     name (to inject bad input). Returns the base URL to point the source at."""
-    url = base_url(server, spec.upstream)
-    for route_url, path in spec.sample_routes(url).items():
+    url = base_url(server, source.sample.api)
+    for route_url, path in source.sample_routes(url).items():
         route, query = route_for(route_url)
         if replace and path.name in replace:
             body = replace[path.name]
             server.expect_request(route, query_string=query).respond_with_data(body, status=200)
         else:
             server.expect_request(route, query_string=query).respond_with_handler(
-                lambda request, p=path: sample_response(p, request, spec.sample_release)
+                lambda request, p=path: sample_response(p, request, source.sample.sample_release)
             )
     return url
 
 
-def source_assets(spec: SourceSpec) -> list[dg.AssetsDefinition]:
-    return next(module.assets for module in SOURCE_MODULES if module.SPEC is spec)
+def source_assets(source: Source) -> list[dg.AssetsDefinition]:
+    """The source's two assets, as the definitions build them (with short step-retry waits)."""
+    return list(build_source(source, fetch_retry=TEST_FETCH_RETRY, rebuild=PUBLICATION).assets)
 
 
-def pipeline_resources(data_dir: Path, url: str | dict[str, str], mode: str = "live") -> dict[str, object]:
-    """Resources as pipelines/definitions.py builds them, pointed at test storage and a test server."""
-    from assets.cases_report import ReportStorage
+def all_source_assets() -> list[dg.AssetsDefinition]:
+    return [asset for source in SOURCES.values() for asset in source_assets(source)]
 
-    urls = url if isinstance(url, dict) else dict.fromkeys(BASE_PATHS, url)
-    return {
-        "io_manager": ParquetIOManager(base_dir=str(data_dir)),
-        "archive": RawArchive(data_dir=str(data_dir)),
-        "http": fast_http(),
-        # The local servers serve the recorded PHE-format releases: read them in that format.
-        "upstreams": Upstreams(mode=mode, cases_api="phe", phe_api_url=urls["phe"], ukhsa_api_url=urls["ukhsa"],
-                               ons_url=urls["ons"], nhs111_url=urls["nhs111"]),
-        "reports": ReportStorage(base_dir=str(data_dir / "reports"), base_url="http://127.0.0.1:3001"),
-    }
+
+def pipeline_resources(data_dir: Path, url: str | dict[str, str], mode: str = "live", cases_api: str = "phe",
+                       **overrides) -> dict[str, object]:
+    """The definitions' resources (resources.build_resources), pointed at test storage and a test server: `url`
+    serves every upstream, or is a URL per upstream name. The local servers serve the recorded PHE-format
+    releases, so cases are read in that format unless `cases_api` says otherwise."""
+    urls = url if isinstance(url, dict) else dict.fromkeys(UPSTREAMS, url)
+    upstreams = Upstreams(mode=mode, cases_api=cases_api, urls=urls)
+    resources = build_resources(data_dir=data_dir, upstreams=upstreams, http=fast_http(),
+                                reports_url="http://127.0.0.1:3001", **overrides)
+    if "datastore" not in overrides:
+        del resources["datastore"]  # tests that publish pass their own target (a stand-in or a dry run)
+    return resources
 
 
 def serve_all_samples(server: HTTPServer, replace: dict[str, bytes] | None = None) -> dict[str, str]:
     """Every source's samples on one local server; returns the base URL per upstream."""
     urls = {upstream: base_url(server, upstream) for upstream in BASE_PATHS}
-    for spec in SOURCES.values():
-        serve_samples(server, spec, replace)
+    for source in SOURCES.values():
+        serve_samples(server, source, replace)
     return urls
 
 
 def run_source(
-    spec: SourceSpec,
+    source: Source,
     data_dir: Path,
     url: str,
     *,
@@ -120,15 +124,10 @@ def run_source(
     instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize one source's raw and clean assets, the way the per-source job does."""
-    upstreams = Upstreams(mode=mode, cases_api="phe", phe_api_url=url, ukhsa_api_url=url, ons_url=url,
-                          nhs111_url=url)
-    resources = {
-        "io_manager": ParquetIOManager(base_dir=str(data_dir)),
-        "archive": RawArchive(data_dir=str(data_dir)),
-        "http": http or fast_http(),
-        "upstreams": upstreams,
-    }
-    return dg.materialize(source_assets(spec), resources=resources, instance=instance, raise_on_error=False)
+    resources = pipeline_resources(data_dir, url, mode)
+    if http is not None:
+        resources["http"] = http
+    return dg.materialize(source_assets(source), resources=resources, instance=instance, raise_on_error=False)
 
 
 def failure_text(result: dg.ExecuteInProcessResult) -> str:
@@ -144,7 +143,7 @@ def failure_text(result: dg.ExecuteInProcessResult) -> str:
 
 
 @pytest.fixture
-def sources() -> dict[str, SourceSpec]:
+def sources() -> dict[str, Source]:
     return SOURCES
 
 

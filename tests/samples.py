@@ -8,12 +8,12 @@ import io
 import json
 from pathlib import Path
 
-from assets.source import RawFile, SourceSpec
-from resources.settings import SAMPLES_DIR
+from assets.source import RawFile, Source
+from resources.settings import samples_dir
 
 
 def sample_path(source: str, file: str) -> Path:
-    return SAMPLES_DIR / source / file
+    return samples_dir() / source / file
 
 
 def sample_rows(source: str, file: str) -> list[dict[str, str]]:
@@ -25,9 +25,9 @@ def sample_json(source: str, file: str) -> dict:
     return json.loads(sample_path(source, file).read_text(encoding="utf-8"))
 
 
-def sample_files(spec: SourceSpec) -> dict[str, RawFile]:
+def sample_files(source: Source) -> dict[str, RawFile]:
     """The shipped files keyed by request name, as the clean asset would receive them."""
-    return spec.sample_files()
+    return source.sample_files()
 
 
 def csv_bytes(rows: list[dict[str, str]]) -> bytes:
@@ -42,7 +42,7 @@ def clean_sample_tables() -> dict:
     """Every source's clean table parsed from the shipped samples (what the nightly run stores)."""
     from assets import SOURCES
 
-    return {name: spec.parse(sample_files(spec)) for name, spec in SOURCES.items()}
+    return {name: source.parse_sample() for name, source in SOURCES.items()}
 
 
 def sample_populations() -> dict[str, int]:

@@ -1,6 +1,6 @@
 """Rebuild the shipped sample releases under data/samples/ from the real reference files in data/reference/.
 
-Run from the repository root: `.venv/bin/python data/rebuild/build_samples.py`. The output is committed; this
+Run from the repository root: `.venv/bin/python -m data.rebuild.build_samples`. The output is committed; this
 script is kept so anyone can see exactly how each sample was put into its source's published format. Every
 figure comes from a real published file, except the NHS 111/999/online sample, which is synthetic (no real copy of
 those CSVs was available) and says so in its file name. See data/PROVENANCE.md.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -19,13 +18,12 @@ import numpy as np
 import openpyxl
 import pandas as pd
 
+from data.rebuild import reference_values as ref
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent
 REFERENCE = DATA / "reference"
 SAMPLES = DATA / "samples"
-sys.path.insert(0, str(HERE))
-
-import reference_values as ref  # noqa: E402
 
 # The window the PHE samples cover: the spring 2020 wave in London (about nine weeks).
 WINDOW_START = "2020-03-20"

@@ -11,13 +11,13 @@ import dagster as dg
 import pandas as pd
 from pytest_httpserver import HTTPServer
 
-from assets import ALL_SOURCE_ASSETS
 from assets.cases_report import cases_report
-from assets.datastore_tables import datastore_tables, fingerprint
-from tests.conftest import failure_text, pipeline_resources, serve_all_samples
+from assets.datastore_tables import datastore_tables
+from checks.published import fingerprint
+from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples
 from tests.samples import sample_path
 
-ASSETS = [*ALL_SOURCE_ASSETS, datastore_tables, cases_report]
+ASSETS = [*all_source_assets(), datastore_tables, cases_report]
 
 
 def report_metadata(result: dg.ExecuteInProcessResult) -> dict:

@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 
-from assets import ALL_SOURCE_ASSETS
 from assets.cases_report import cases_report
 from assets.datastore_publish import datastore_publish
-from assets.datastore_tables import PUBLISHED, datastore_tables, fingerprint, to_csv_bytes
+from assets.datastore_tables import datastore_tables
+from checks.published import PUBLISHED, fingerprint, to_csv_bytes
 from resources.datastore import DryRunDatastore, LondonDatastore
 from tests.assets.test_cases_report import revised_london_file
-from tests.conftest import failure_text, pipeline_resources, serve_all_samples
+from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples
 from tests.datastore_standin import StandIn
 
-ASSETS = [*ALL_SOURCE_ASSETS, datastore_tables, cases_report, datastore_publish]
+ASSETS = [*all_source_assets(), datastore_tables, cases_report, datastore_publish]
 KEY = "lds-test-key-5f1c2b9e-not-a-real-secret"
 
 

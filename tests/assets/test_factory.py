@@ -14,7 +14,7 @@ from werkzeug import Response
 from assets import SOURCES
 from assets.factory import SCHEMA_CHECK
 from resources.archive import RawArchive
-from resources.settings import DEFAULT_PHE_API_URL
+from resources.settings import UPSTREAMS
 from tests.conftest import failure_text, fast_http, run_source, serve_samples
 from tests.samples import csv_bytes, sample_path, sample_rows
 
@@ -23,8 +23,8 @@ REGION = SOURCES["phe_cases_by_region"]
 
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_each_source_lands_from_a_local_server(name: str, httpserver: HTTPServer, data_dir: Path) -> None:
-    spec = SOURCES[name]
-    result = run_source(spec, data_dir, serve_samples(httpserver, spec))
+    source = SOURCES[name]
+    result = run_source(source, data_dir, serve_samples(httpserver, source))
     assert result.success, failure_text(result)
     assert (data_dir / "tables" / f"{name}.parquet").exists()
     evaluations = result.get_asset_check_evaluations()
@@ -35,11 +35,9 @@ def test_each_source_lands_from_a_local_server(name: str, httpserver: HTTPServer
 
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_each_source_lands_in_sample_mode_without_a_server(name: str, data_dir: Path) -> None:
-    spec = SOURCES[name]
+    source = SOURCES[name]
     # The real public URL: sample mode must answer it from data/samples without touching the network.
-    result = run_source(spec, data_dir, "https://api.coronavirus.data.gov.uk/v2/data" if spec.upstream == "phe"
-                        else {"ons": "https://www.ons.gov.uk/file?uri=/x.xlsx",
-                              "nhs111": "https://digital.nhs.uk/publications/latest"}[spec.upstream], mode="sample")
+    result = run_source(source, data_dir, UPSTREAMS[source.sample.api].default_url, mode="sample")
     assert result.success, failure_text(result)
 
 
@@ -147,7 +145,7 @@ def test_a_server_error_that_persists_fails_the_source_naming_url(httpserver: HT
     assert not result.success
     message = failure_text(result)
     assert "[phe_cases_by_region]" in message and "HTTP 503" in message and "/v2/data?areaType=region" in message
-    assert DEFAULT_PHE_API_URL not in message
+    assert UPSTREAMS["phe"].default_url not in message
 
 
 def test_an_outage_longer_than_the_client_retries_is_retried_as_a_step(httpserver: HTTPServer, data_dir: Path) -> None:

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-import pytest
+import re
+from pathlib import Path
 
-from assets.nhs_111 import SPEC, find_data_links, follow_links, parse_nhs_111
-from assets.source import RawFile, SourceRequest
+import pytest
+from pytest_httpserver import HTTPServer
+
+from assets.nhs_111 import SOURCE, find_data_links, parse_nhs_111
+from assets.source import RawFile
 from checks.lookups import london_ccg_codes
 from checks.validation import validate_table
-from resources.errors import ParseError, SourceError
+from resources.errors import ParseError
+from tests.conftest import BASE_PATHS, failure_text, run_source
 from tests.samples import csv_bytes, sample_path, sample_rows
 
 PAGE_URL = "https://digital.nhs.uk/data-and-information/publications/statistical/mi-potential/latest"
@@ -30,10 +35,12 @@ def test_links_are_found_by_their_titles_including_the_publishers_typo() -> None
     }
 
 
-def test_a_page_without_the_links_says_which_title_is_missing() -> None:
+def test_a_page_without_the_links_says_which_title_is_missing(httpserver: HTTPServer, data_dir: Path) -> None:
     page = b'<html><body><a href="x.csv" title="NHS Pathways Potential COVID-19 Open Data">x</a></body></html>'
-    with pytest.raises(SourceError, match=r"\[nhs_111\].*no link titled '111 online potential coivd-19 open data'"):
-        follow_links(SourceRequest("page", PAGE_URL, ".html"), page, PAGE_URL)
+    httpserver.expect_request(BASE_PATHS["nhs111"]).respond_with_data(page, content_type="text/html")
+    result = run_source(SOURCE, data_dir, httpserver.url_for(BASE_PATHS["nhs111"]))
+    assert not result.success
+    assert re.search(r"\[nhs_111\].*no link titled '111 online potential coivd-19 open data'", failure_text(result))
 
 
 def test_london_counts_match_the_files() -> None:
@@ -46,7 +53,7 @@ def test_london_counts_match_the_files() -> None:
     assert table[table.site_type == "111"]["count"].sum() == calls_111
     assert table[table.site_type == "online"]["count"].sum() == assessments
     assert set(table["ccg_code"]) <= london
-    assert validate_table(table, SPEC.schema).passed
+    assert validate_table(table, SOURCE.schema).passed
 
 
 def test_header_case_and_spacing_do_not_matter_but_missing_columns_do() -> None:

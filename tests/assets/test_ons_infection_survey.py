@@ -2,22 +2,20 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 
 import openpyxl
 import pandas as pd
 import pytest
 
-from assets.ons_infection_survey import SPEC, parse_infection_survey
+from assets.ons_infection_survey import SOURCE, parse_infection_survey
 from assets.source import RawFile
 from checks.validation import validate_table
+from data.rebuild import reference_values
 from resources.errors import ParseError
 from resources.settings import REPO_ROOT
 from tests.samples import sample_files, sample_path
 
 WORKBOOK = "covid19infectionsurveydatasets20230113england.xlsx"
-sys.path.insert(0, str(REPO_ROOT / "data" / "rebuild"))
-import reference_values  # noqa: E402
 
 
 def reference_rows() -> list[dict[str, str]]:
@@ -34,7 +32,7 @@ def workbook_bytes(edit) -> bytes:
 
 
 def test_england_estimates_match_the_published_sheet() -> None:
-    table = parse_infection_survey(sample_files(SPEC))
+    table = parse_infection_survey(sample_files(SOURCE))
     table = table[table["area_code"] == "E92000001"].reset_index(drop=True)
     reference = reference_rows()
     assert len(table) == len(reference)
@@ -43,11 +41,11 @@ def test_england_estimates_match_the_published_sheet() -> None:
     assert table["people_upper"].sum() == sum(int(r["pop_est_uci"]) for r in reference)
     first = table.iloc[0]
     assert (first["period_start"], first["period_end"]) == (pd.Timestamp("2020-04-27"), pd.Timestamp("2020-05-03"))
-    assert validate_table(table, SPEC.schema).passed
+    assert validate_table(table, SOURCE.schema).passed
 
 
 def test_london_modelled_daily_series_matches_its_source() -> None:
-    table = parse_infection_survey(sample_files(SPEC))
+    table = parse_infection_survey(sample_files(SOURCE))
     london = table[table["area_code"] == "E12000007"].set_index("period_end")
     source = {
         line.split()[0]: [float(v) for v in line.split()[1:]]
@@ -62,7 +60,7 @@ def test_london_modelled_daily_series_matches_its_source() -> None:
     )
     assert set(london["estimate_kind"]) == {"modelled_daily"}
     assert (london["period_start"] == london.index).all()
-    assert validate_table(table, SPEC.schema).passed
+    assert validate_table(table, SOURCE.schema).passed
 
 
 def test_header_found_by_text_when_rows_move_and_spacing_changes() -> None:
@@ -92,9 +90,9 @@ def test_an_html_page_instead_of_the_workbook() -> None:
 
 
 def test_crossed_interval_fails_validation() -> None:
-    table = parse_infection_survey(sample_files(SPEC))
+    table = parse_infection_survey(sample_files(SOURCE))
     table.loc[5, "percent_lower"] = table.loc[5, "percent_positive"] + 1  # a London modelled row
-    outcome = validate_table(table, SPEC.schema)
+    outcome = validate_table(table, SOURCE.schema)
     assert not outcome.passed
     assert outcome.failure_count == 1
     assert "table: credible interval not ordered lower <= estimate <= upper failed for 1 row(s) (e.g. row 5)" in (

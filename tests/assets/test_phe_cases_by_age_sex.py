@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from assets.phe_cases_by_age_sex import SPEC, normalise_age_band, parse_cases_by_age_sex
+from assets.phe_cases_by_age_sex import SOURCE, normalise_age_band, parse_cases_by_age_sex
 from assets.source import RawFile
 from checks.schemas import PHE_AGE_BANDS
 from checks.validation import validate_table
@@ -12,7 +12,7 @@ from tests.samples import sample_files, sample_json
 
 
 def test_totals_per_sex_match_the_sample_json() -> None:
-    table = parse_cases_by_age_sex(sample_files(SPEC))
+    table = parse_cases_by_age_sex(sample_files(SOURCE))
     for sex in ("male", "female"):
         body = sample_json("phe_cases_by_age_sex", f"{sex}_cases.json")["body"]
         latest = max(body, key=lambda r: r["date"])
@@ -20,7 +20,7 @@ def test_totals_per_sex_match_the_sample_json() -> None:
         got = table[(table.sex == sex) & (table.date == pd.Timestamp(latest["date"]))]["cumulative_cases"].sum()
         assert got == expected
     assert set(table["age_band"]) == set(PHE_AGE_BANDS)
-    assert validate_table(table, SPEC.schema).passed
+    assert validate_table(table, SOURCE.schema).passed
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ def test_age_labels_from_every_release_normalise(label: str, band: str) -> None:
 
 
 def test_truncated_json_is_a_clear_error() -> None:
-    files = sample_files(SPEC)
+    files = sample_files(SOURCE)
     whole = files["male_cases"].content
     files["male_cases"] = RawFile("male_cases.json", whole[: len(whole) // 2])
     with pytest.raises(ParseError, match=r"male_cases\.json: is not valid JSON \(truncated\?\)"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from assets.phe_cases_by_region import SPEC, parse_cases_by_region
+from assets.phe_cases_by_region import SOURCE, parse_cases_by_region
 from assets.source import RawFile
 from checks.validation import validate_table
 from resources.errors import ParseError
@@ -11,7 +11,7 @@ from tests.samples import csv_bytes, sample_files, sample_rows
 
 
 def test_london_and_england_totals_match_the_sample_files() -> None:
-    table = parse_cases_by_region(sample_files(SPEC))
+    table = parse_cases_by_region(sample_files(SOURCE))
     london_file = sample_rows("phe_cases_by_region", "region_london.csv")
     england_file = sample_rows("phe_cases_by_region", "nation_england.csv")
 
@@ -21,11 +21,11 @@ def test_london_and_england_totals_match_the_sample_files() -> None:
     assert england["new_cases"].sum() == sum(int(r["newCasesBySpecimenDate"]) for r in england_file)
     peak = next(r for r in london_file if r["date"] == "2020-04-02")
     assert london.set_index("date").loc[pd.Timestamp("2020-04-02"), "new_cases"] == int(peak["newCasesBySpecimenDate"])
-    assert validate_table(table, SPEC.schema).passed
+    assert validate_table(table, SOURCE.schema).passed
 
 
 def test_table_is_sorted_typed_and_iso_dated() -> None:
-    table = parse_cases_by_region(sample_files(SPEC))
+    table = parse_cases_by_region(sample_files(SOURCE))
     assert list(table.columns) == ["area_code", "area_name", "date", "new_cases", "cumulative_cases", "provisional"]
     assert str(table["date"].dtype) == "datetime64[ns]"
     assert str(table["new_cases"].dtype) == "Int64"
@@ -36,7 +36,7 @@ def test_renamed_column_is_named_in_the_error() -> None:
     rows = sample_rows("phe_cases_by_region", "region_london.csv")
     for row in rows:
         row["newCases"] = row.pop("newCasesBySpecimenDate")
-    files = sample_files(SPEC) | {"region_london": RawFile("region_london.csv", csv_bytes(rows))}
+    files = sample_files(SOURCE) | {"region_london": RawFile("region_london.csv", csv_bytes(rows))}
     with pytest.raises(ParseError, match=r"region_london\.csv: missing column\(s\) 'newCasesBySpecimenDate'"):
         parse_cases_by_region(files)
 
@@ -44,7 +44,7 @@ def test_renamed_column_is_named_in_the_error() -> None:
 def test_text_in_a_count_column_is_reported_with_its_line() -> None:
     rows = sample_rows("phe_cases_by_region", "region_london.csv")
     rows[3]["newCasesBySpecimenDate"] = "n/a"
-    files = sample_files(SPEC) | {"region_london": RawFile("region_london.csv", csv_bytes(rows))}
+    files = sample_files(SOURCE) | {"region_london": RawFile("region_london.csv", csv_bytes(rows))}
     with pytest.raises(ParseError, match=r"not whole numbers \(line 5: 'n/a'\)"):
         parse_cases_by_region(files)
 
@@ -53,8 +53,8 @@ def test_negative_and_duplicate_rows_fail_validation() -> None:
     rows = sample_rows("phe_cases_by_region", "region_london.csv")
     rows[0]["newCasesBySpecimenDate"] = "-5"
     rows.append(dict(rows[1]))
-    files = sample_files(SPEC) | {"region_london": RawFile("region_london.csv", csv_bytes(rows))}
-    outcome = validate_table(parse_cases_by_region(files), SPEC.schema)
+    files = sample_files(SOURCE) | {"region_london": RawFile("region_london.csv", csv_bytes(rows))}
+    outcome = validate_table(parse_cases_by_region(files), SOURCE.schema)
     assert not outcome.passed
     summary = outcome.summary()
     assert "new_cases" in summary and "-5" in summary

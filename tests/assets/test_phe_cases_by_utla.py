@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from assets.phe_cases_by_utla import SPEC, parse_cases_by_utla
+from assets.phe_cases_by_utla import SOURCE, parse_cases_by_utla
 from assets.source import RawFile
 from checks.geography import LONDON_PHE_UTLA_CODES, fold_city_into_hackney
 from checks.validation import validate_table
@@ -10,7 +10,7 @@ from tests.samples import csv_bytes, sample_files, sample_rows
 
 
 def test_borough_totals_match_the_file() -> None:
-    table = parse_cases_by_utla(sample_files(SPEC))
+    table = parse_cases_by_utla(sample_files(SOURCE))
     rows = sample_rows("phe_cases_by_utla", "utla_all.csv")
     assert sorted(table["area_code"].unique()) == sorted(LONDON_PHE_UTLA_CODES)
     on_day = [r for r in rows if r["date"] == "2020-05-06"]
@@ -21,7 +21,7 @@ def test_borough_totals_match_the_file() -> None:
         next(r for r in on_day if r["areaCode"] == "E09000008")["cumCasesBySpecimenDate"]
     )
     assert set(table.loc[table["area_code"] == "E09000012", "area_name"]) == {"Hackney and City of London"}
-    assert validate_table(table, SPEC.schema).passed
+    assert validate_table(table, SOURCE.schema).passed
 
 
 def test_areas_outside_london_are_dropped() -> None:
@@ -46,7 +46,7 @@ def test_a_release_listing_city_of_london_separately_is_folded_into_hackney() ->
     hackney_rows = table[table["area_code"] == "E09000012"].set_index("date")
     assert hackney_rows.loc[pd.Timestamp(hackney["date"]), "new_cases"] == before + 3
     assert set(hackney_rows["area_name"]) == {"Hackney and City of London"}
-    assert validate_table(table, SPEC.schema).passed
+    assert validate_table(table, SOURCE.schema).passed
 
 
 def test_folding_keeps_a_missing_part_missing() -> None:

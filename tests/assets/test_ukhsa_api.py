@@ -19,10 +19,8 @@ from assets.phe_cases_by_region import parse_cases_by_region
 from assets.source import RawFile
 from assets.ukhsa_api import CASES_BY_DAY, read_page, records
 from resources.archive import RawArchive
-from resources.io_manager import ParquetIOManager
 from resources.settings import REPO_ROOT
-from resources.upstreams import Upstreams
-from tests.conftest import failure_text, fast_http, source_assets
+from tests.conftest import failure_text, pipeline_resources, source_assets
 from tests.samples import sample_files, sample_rows
 
 REGION = SOURCES["phe_cases_by_region"]
@@ -81,12 +79,7 @@ class PagedApi:
 
 
 def run_live(api: PagedApi, data_dir: Path) -> dg.ExecuteInProcessResult:
-    resources = {
-        "io_manager": ParquetIOManager(base_dir=str(data_dir)),
-        "archive": RawArchive(data_dir=str(data_dir)),
-        "http": fast_http(),
-        "upstreams": Upstreams(mode="live", ukhsa_api_url=api.base),
-    }
+    resources = pipeline_resources(data_dir, {"ukhsa": api.base}, cases_api="ukhsa")
     return dg.materialize(source_assets(REGION), resources=resources, raise_on_error=False)
 
 

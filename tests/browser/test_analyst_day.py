@@ -62,8 +62,8 @@ def day(tmp_path_factory, upstream: HTTPServer) -> Iterator[tuple[DagsterUI, Sta
 def set_broken(server: HTTPServer, broken: bool) -> None:
     """Answer the broken source's URL with 500 (or the real file again). Handlers are matched in order, so the
     500 goes first."""
-    spec = SOURCES[BROKEN]
-    route, query = route_for(next(iter(spec.sample_routes(server.url_for(BASE_PATHS[spec.upstream])))))
+    source = SOURCES[BROKEN]
+    route, query = route_for(next(iter(source.sample_routes(server.url_for(BASE_PATHS[source.sample.api])))))
     server.clear()
     if broken:
         server.expect_request(route, query_string=query).respond_with_handler(

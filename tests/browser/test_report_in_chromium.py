@@ -12,10 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets import ALL_SOURCE_ASSETS
 from assets.cases_report import cases_report
 from assets.datastore_tables import datastore_tables
-from tests.conftest import failure_text, pipeline_resources
+from tests.conftest import all_source_assets, failure_text, pipeline_resources
 from tests.samples import expected_headline
 
 pytestmark = pytest.mark.browser
@@ -32,7 +31,7 @@ REAL_URLS = {
 @pytest.fixture(scope="module")
 def report_url(tmp_path_factory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("storage")
-    result = dg.materialize([*ALL_SOURCE_ASSETS, datastore_tables, cases_report],
+    result = dg.materialize([*all_source_assets(), datastore_tables, cases_report],
                             resources=pipeline_resources(data_dir, REAL_URLS, mode="sample"), raise_on_error=False)
     assert result.success, failure_text(result)
     [path] = list((data_dir / "reports").glob("cases_report_*.html"))

@@ -13,13 +13,16 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from assets import SOURCES
-from pipelines.automation import daily_sources_schedule, ons_weekly_schedule, release_sensor, run_failure_notifier
-from pipelines.definitions import defs
+from pipelines.automation import daily_sources_schedule, ons_weekly_schedule, run_failure_notifier
+from pipelines.definitions import build_definitions
 from pipelines.jobs import DAILY_SOURCES
+from resources.settings import UPSTREAMS
 from resources.upstreams import Upstreams
 from tests.conftest import failure_text, run_source, serve_all_samples, serve_samples
 
 LONDON = ZoneInfo("Europe/London")
+defs = build_definitions()
+release_sensor = defs.resolve_sensor_def("release_sensor")
 
 
 @pytest.mark.parametrize(
@@ -54,8 +57,7 @@ def evaluate(cursor: str | None, upstreams: Upstreams):
 
 
 def live(urls: dict[str, str]) -> Upstreams:
-    return Upstreams(mode="live", cases_api="phe", phe_api_url=urls["phe"], ukhsa_api_url=urls["ukhsa"],
-                     ons_url=urls["ons"], nhs111_url=urls["nhs111"])
+    return Upstreams(mode="live", cases_api="phe", urls=urls)
 
 
 def test_release_sensor_runs_a_source_once_per_new_release(httpserver: HTTPServer) -> None:
@@ -82,7 +84,7 @@ def test_release_sensor_runs_a_source_once_per_new_release(httpserver: HTTPServe
 
 def test_release_sensor_skips_with_a_reason_when_the_server_is_down() -> None:
     down = "http://127.0.0.1:9/nothing-listens"
-    requests, reason, _ = evaluate(None, live(dict.fromkeys(("phe", "ukhsa", "ons", "nhs111"), down)))
+    requests, reason, _ = evaluate(None, live(dict.fromkeys(UPSTREAMS, down)))
     assert requests == []
     assert "could not check" in reason and "phe_cases_by_region" in reason and "connection failed" in reason
 

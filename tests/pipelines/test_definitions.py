@@ -11,8 +11,10 @@ from pathlib import Path
 import dagster as dg
 
 from assets import SOURCES
-from pipelines.definitions import defs
+from pipelines.definitions import build_definitions
 from resources.settings import REPO_ROOT
+
+defs = build_definitions()
 
 
 def test_source_assets_grouped_by_source_and_every_asset_described() -> None:

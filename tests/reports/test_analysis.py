@@ -8,7 +8,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from assets.datastore_tables import AGE_SEX, BOROUGHS, HEALTHCARE, LONDON_ENGLAND, build_datastore_tables
+from assets.datastore_tables import build_datastore_tables
+from checks.published import AGE_SEX, BOROUGHS, HEALTHCARE, LONDON_ENGLAND
 from reports.analysis import (
     ReportSettings,
     SourceStatus,

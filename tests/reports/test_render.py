@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from assets.datastore_tables import BOROUGHS, build_datastore_tables, fingerprint, validate_published
+from assets.datastore_tables import build_datastore_tables
+from checks.published import BOROUGHS, fingerprint, validate_published
 from reports.analysis import ReportSettings, SourceStatus, Warning, compare_tables, headlines
 from reports.render import ReportInputs, render_report
 from tests.samples import clean_sample_tables

@@ -17,7 +17,7 @@ def result(body: bytes) -> HttpResult:
 
 def test_store_writes_bytes_and_sidecar(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
-    entry = archive.store("phe_cases_by_region", "region_london", ".csv", result(b"a,b\n1,2\n"))
+    entry = archive.store("phe_cases_by_region", "region_london", ".csv", result(b"a,b\n1,2\n"), api="phe")
     stored = tmp_path / entry.path
     assert stored.read_bytes() == b"a,b\n1,2\n"
     assert stored.parent.parent.name == "phe_cases_by_region"
@@ -27,12 +27,13 @@ def test_store_writes_bytes_and_sidecar(tmp_path: Path) -> None:
     assert sidecar["bytes"] == 8
     assert sidecar["headers"]["ETag"] == '"abc"'
     assert sidecar["fetched_at"]
+    assert sidecar["api"] == "phe"  # which upstream's format, so the right parser reads it later
 
 
 def test_identical_bytes_add_no_new_entry(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
-    first = archive.store("nhs_111", "page", ".html", result(b"<html></html>"))
-    second = archive.store("nhs_111", "page", ".html", result(b"<html></html>"))
+    first = archive.store("nhs_111", "page", ".html", result(b"<html></html>"), api="nhs111")
+    second = archive.store("nhs_111", "page", ".html", result(b"<html></html>"), api="nhs111")
     assert second.path == first.path
     assert second.changed is False
     assert len(list((tmp_path / "raw" / "nhs_111").rglob("*.html"))) == 1
@@ -40,8 +41,8 @@ def test_identical_bytes_add_no_new_entry(tmp_path: Path) -> None:
 
 def test_new_bytes_are_a_new_entry_and_old_ones_stay(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
-    first = archive.store("nhs_111", "page", ".html", result(b"<html>1</html>"))
-    second = archive.store("nhs_111", "page", ".html", result(b"<html>2</html>"))
+    first = archive.store("nhs_111", "page", ".html", result(b"<html>1</html>"), api="nhs111")
+    second = archive.store("nhs_111", "page", ".html", result(b"<html>2</html>"), api="nhs111")
     assert first.path != second.path
     assert (tmp_path / first.path).read_bytes() == b"<html>1</html>"
     assert archive.latest("nhs_111", "page") == second
@@ -49,7 +50,7 @@ def test_new_bytes_are_a_new_entry_and_old_ones_stay(tmp_path: Path) -> None:
 
 def test_read_notices_a_damaged_file(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
-    entry = archive.store("phe_healthcare", "nhs_region_london", ".csv", result(b"x,y\n"))
+    entry = archive.store("phe_healthcare", "nhs_region_london", ".csv", result(b"x,y\n"), api="phe")
     (tmp_path / entry.path).write_bytes(b"tampered")
     with pytest.raises(OSError, match="does not match its recorded sha256"):
         archive.read(entry)
@@ -57,9 +58,10 @@ def test_read_notices_a_damaged_file(tmp_path: Path) -> None:
 
 def test_replay_reads_the_last_complete_fetch_only(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
-    old = archive.store("phe_cases_by_region", "ukhsa_london_cases_p5", ".json", result(b'{"old": "page"}'))
+    old = archive.store("phe_cases_by_region", "ukhsa_london_cases_p5", ".json", result(b'{"old": "page"}'),
+                        api="ukhsa")
     archive.record_fetch("phe_cases_by_region", [old])
-    newer = archive.store("phe_cases_by_region", "region_london", ".csv", result(b"a,b\n"))
+    newer = archive.store("phe_cases_by_region", "region_london", ".csv", result(b"a,b\n"), api="phe")
     archive.record_fetch("phe_cases_by_region", [newer])
     assert archive.latest_for_source("phe_cases_by_region") == [newer]
     assert archive.latest_for_source("never_fetched") == []
