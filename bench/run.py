@@ -126,7 +126,7 @@ def bench_fetch(samples: Path) -> dict:
         def ours() -> None:
             with tempfile.TemporaryDirectory() as tmp, http.session() as session:
                 result = http.get(session, "bench", server.url_for("/v2/data?areaType=utla&format=csv"))
-                RawArchive(data_dir=tmp).store("bench", "utla_all", ".csv", result)
+                RawArchive(data_dir=tmp).store("bench", "utla_all", ".csv", result, api="phe")
 
         def sdk() -> None:
             api = Cov19API(filters=["areaType=utla"], structure={"areaCode": "areaCode", "date": "date",
