@@ -6,6 +6,8 @@ from __future__ import annotations
 from assets import (
     nhs_111,
     ons_infection_survey,
+    phe_admissions_by_age,
+    phe_cases_by_age,
     phe_cases_by_age_sex,
     phe_cases_by_region,
     phe_cases_by_utla,
@@ -16,8 +18,10 @@ from assets.source import Source
 SOURCE_MODULES = (
     phe_cases_by_region,
     phe_cases_by_utla,
+    phe_cases_by_age,
     phe_cases_by_age_sex,
     phe_healthcare,
+    phe_admissions_by_age,
     ons_infection_survey,
     nhs_111,
 )

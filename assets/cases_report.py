@@ -13,7 +13,7 @@ from assets.source import Status
 from checks.geography import LONDON_REGION
 from checks.published import fingerprint, validate_published
 from checks.validation import validate_table
-from reports.analysis import ReportSettings, SourceStatus, compare_tables, find_warnings, headlines
+from reports.analysis import ReportSettings, SourceStatus, compare_tables, cross_checks, find_warnings, headlines
 from reports.render import ReportInputs, render_report
 from resources.archive import ArchivedFile
 from resources.report_storage import ReportStorage
@@ -30,6 +30,8 @@ class ReportConfig(dg.Config):
     jump_factor: float = 4.0
     jump_min_cases: int = 25
     zero_case_days: int = 3
+    cross_check_tolerance_pct: float = 5.0
+    cross_check_min_cases: int = 20
 
 
 def _released(entries: list[ArchivedFile]) -> date | None:
@@ -54,6 +56,8 @@ def source_remark(name: str, mode: str) -> str:
 
 
 def source_status(name: str, clean: pd.DataFrame, raw_files: list[dict], remark: str = "") -> SourceStatus:
+    """A source's row in the report: freshness, and what is special about this release (ended or retired, and
+    the notes on how its table was read, e.g. a derived cumulative count)."""
     source = SOURCES[name]
     entries = [ArchivedFile.from_dict(d) for d in raw_files]
     latest = clean[source.presentation.date_column].max() if len(clean) else None
@@ -66,7 +70,7 @@ def source_status(name: str, clean: pd.DataFrame, raw_files: list[dict], remark:
         released=_released(entries),
         changed=any(e.changed for e in entries),
         expected_lag_days=source.freshness.expected_lag_days,
-        remark=remark,
+        remark=" ".join([remark, *(f"Note: {note}." for note in clean.attrs.get("notes", []))]).strip(),
     )
 
 
@@ -120,6 +124,7 @@ def cases_report(
         reporting_delay_days=reporting_delay(clean["phe_cases_by_region"], config.reporting_delay_days),
         jump_factor=config.jump_factor,
         jump_min_cases=config.jump_min_cases, zero_case_days=config.zero_case_days,
+        cross_check_tolerance_pct=config.cross_check_tolerance_pct, cross_check_min_cases=config.cross_check_min_cases,
     )
     version = fingerprint(tables)
     store = reports.store()
@@ -136,6 +141,7 @@ def cases_report(
         sources=[source_status(name, clean[name], raw[name], source_remark(name, upstreams.mode))
                  for name in SOURCES],
         warnings=find_warnings(tables, settings),
+        cross_checks=cross_checks(tables, settings),
         changes=compare_tables(previous[1] if previous else None, tables),
         previous_version=previous[0] if previous else None,
         validations=validations,

@@ -15,11 +15,12 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from checks.published import PUBLISHED, fingerprint, to_csv_bytes, validate_published
-from resources.datastore import DatastoreTarget, find_resource, md5_matches
+from checks.published import PUBLISHED, fingerprint, validate_published
+from resources.datastore import DatastoreTarget, TableCheck, check_tables, find_resource, md5_matches
 from resources.report_storage import ReportStorage
 
 CHANGELOG_PREFIX = "<p>Last updated by the London COVID-19 pipeline"
+TABLES_CHECK = "api_tables_follow"
 
 
 class PublishConfig(dg.Config):
@@ -44,10 +45,10 @@ class FilePlan:
     outcome: str = "planned"
 
 
-def table_dates(table: pd.DataFrame) -> tuple[str | None, str | None]:
-    column = "date" if "date" in table else "period_end" if "period_end" in table else None
-    if column is None or table.empty:
+def table_dates(name: str, table: pd.DataFrame) -> tuple[str | None, str | None]:
+    if table.empty:
         return None, None
+    column = PUBLISHED[name].date_column
     return f"{table[column].min():%Y-%m-%d}", f"{table[column].max():%Y-%m-%d}"
 
 
@@ -57,7 +58,7 @@ def plan_publication(tables: dict[str, pd.DataFrame], dataset: dict, known_ids: 
     resources = dataset.get("resources") or {}
     plans = []
     for name, published in PUBLISHED.items():
-        content = to_csv_bytes(tables[name])
+        content = published.to_bytes(tables[name])
         file_name = published.file_name
         rid = known_ids.get(file_name) if known_ids.get(file_name) in resources else None
         if rid is None and (found := find_resource(dataset, file_name)):
@@ -68,10 +69,24 @@ def plan_publication(tables: dict[str, pd.DataFrame], dataset: dict, known_ids: 
             action = "skip"
         else:
             action = "replace"
-        first, last = table_dates(tables[name])
+        first, last = table_dates(name, tables[name])
         plans.append(FilePlan(name, file_name, hashlib.md5(content).hexdigest(), len(content), action, rid,
                               first, last))
     return plans
+
+
+def table_checks(dataset: dict, plans: list[FilePlan], tables: dict[str, pd.DataFrame], table_url) -> list[TableCheck]:
+    """What each API table of a published file should serve now: the file's rows and latest date. Tables are
+    listed per resource in the dataset JSON (`tables`); a resource added in this run has none yet."""
+    resources = dataset.get("resources") or {}
+    checks = []
+    for plan in plans:
+        for ref in (resources.get(plan.resource_id) or {}).get("tables") or {}:
+            table, published = tables[plan.table], PUBLISHED[plan.table]
+            latest = table[published.date_column].max() if len(table) else None
+            checks.append(TableCheck(plan.file_name, ref, table_url(ref), published.date_column, len(table),
+                                     None if latest is None else f"{latest:%Y-%m-%d}"))
+    return checks
 
 
 def changelog_description(description: str, version: str, when: datetime) -> str:
@@ -94,6 +109,11 @@ def _files_markdown(plans: list[FilePlan]) -> str:
     deps=["cases_report"],
     kinds={"api"},
     pool="london_datastore",
+    check_specs=[dg.AssetCheckSpec(
+        TABLES_CHECK, asset="datastore_publish",
+        description="After a publish, every API table of a published file (the Datastore's queryable copy) serves "
+        "the rows and latest date just sent. A table that did not follow needs an editor to redeploy it.",
+    )],
 )
 def datastore_publish(
     context: dg.AssetExecutionContext,
@@ -106,8 +126,11 @@ def datastore_publish(
     `publish` job from the Launchpad with `approved_by` (your name) and `report_version` (the version
     at the top of the cases report you checked). It refuses, sending nothing, if the tables stored now are not
     exactly the ones that report showed, if they fail validation, or if LDS_API_KEY is missing. Unchanged files
-    are skipped; changed ones replace their resource in place. The metadata is the audit record: who approved,
-    which version, every file sent or skipped with its MD5 and resource id, and the Datastore's answers."""
+    are skipped; changed ones replace their resource in place (the GLA's files replace the GLA's resources of the
+    same title; nothing is ever added twice). Then each file's API tables are read back: one that does not serve
+    what was just sent fails the `api_tables_follow` check (a warning) with what to do. The metadata is the audit
+    record: who approved, which version, every file sent or skipped with its MD5 and resource id, the Datastore's
+    answers and the API tables' state."""
     approved_by, version = config.approved_by.strip(), config.report_version.strip()
     if not approved_by:
         raise dg.Failure("approved_by is empty: type your name in the Launchpad. Nothing was sent.")
@@ -135,7 +158,7 @@ def datastore_publish(
         dataset = lds.get_dataset()
         plans = plan_publication(datastore_tables, dataset, known_ids)
         for plan in plans:
-            content = to_csv_bytes(datastore_tables[plan.table])
+            content = PUBLISHED[plan.table].to_bytes(datastore_tables[plan.table])
             if plan.action == "skip":
                 plan.outcome = "skipped: the Datastore already holds these bytes"
                 context.log.info(f"{plan.file_name}: unchanged (md5 {plan.md5}), skipped")
@@ -168,18 +191,30 @@ def datastore_publish(
             ]
             lds.patch_dataset(patch)
             context.log.info("dataset description and last-updated time patched")
+        tables = table_checks(dataset, plans, datastore_tables, lds.table_url)
+        if tables:
+            context.log.info(f"reading back {len(tables)} API table(s) to check they follow the files just sent")
+            check_tables(lds.table_summary, tables, datastore.table_follow_timeout_s, datastore.table_poll_interval_s)
+            for check in tables:
+                (context.log.info if check.follows else context.log.warning)(check.describe())
         target = lds.target
 
     audit = {
         "approved_by": approved_by, "report_version": version, "dataset": datastore.dataset, "target": target,
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"), "run_id": context.run.run_id,
         "files": [asdict(p) for p in plans], "responses": responses,
+        "api_tables": [{**asdict(check), "follows": check.follows, "message": check.describe()} for check in tables],
     }
     audit_log = datastore.dataset_state / "audit.jsonl"
     audit_log.parent.mkdir(parents=True, exist_ok=True)
     with audit_log.open("a") as handle:
         handle.write(json.dumps(audit) + "\n")
+    stale = [check for check in tables if not check.follows]
+    tables_md = "\n".join(f"- {'follows' if c.follows else '**DID NOT FOLLOW**'}: {c.describe()}" for c in tables)
     return dg.MaterializeResult(metadata={
+        "api_tables": dg.MetadataValue.md(tables_md or "no published file has an API table"),
+        "api_tables_not_following": dg.MetadataValue.text(", ".join(f"{c.file_name} ({c.ref})" for c in stale)
+                                                          or "none"),
         "approved_by": dg.MetadataValue.text(approved_by),
         "report_version": dg.MetadataValue.text(version),
         "target": dg.MetadataValue.text(target),
@@ -188,4 +223,7 @@ def datastore_publish(
         "files": dg.MetadataValue.md(_files_markdown(plans)),
         "datastore_responses": dg.MetadataValue.json(responses),
         "audit_log": dg.MetadataValue.path(str(audit_log)),
-    })
+    }, check_results=[dg.AssetCheckResult(
+        check_name=TABLES_CHECK, passed=not stale, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"tables": dg.MetadataValue.md(tables_md or "no published file has an API table")},
+    )])

@@ -199,6 +199,10 @@ def _source_assets(source: Source, fetch_retry: dg.RetryPolicy) -> list[dg.Asset
         date_column = source.presentation.date_column
         metadata = table_metadata(table, date_column)
         metadata["format"] = dg.MetadataValue.text(variant.format_name)
+        notes = table.attrs.get("notes", [])
+        metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {note}" for note in notes) or "as published")
+        for note in notes:
+            context.log.info(f"{source.name}: {note}")
         if "provisional" in table and table["provisional"].any():
             metadata["provisional_from"] = dg.MetadataValue.text(
                 f"{table.loc[table['provisional'].fillna(False), date_column].min():%Y-%m-%d}")

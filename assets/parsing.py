@@ -16,6 +16,20 @@ import pyarrow.csv as pacsv
 from resources.errors import ParseError
 
 
+def add_note(frame: pd.DataFrame, note: str) -> None:
+    """Record something the analyst should know about how a table was read (a derived or missing column); the clean
+    asset shows the notes in its metadata and the report beside the source."""
+    frame.attrs["notes"] = [*frame.attrs.get("notes", []), note]
+
+
+def concat_noted(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """pd.concat that keeps every part's notes (pandas drops attrs that differ between the parts)."""
+    notes = [note for frame in frames for note in frame.attrs.get("notes", [])]
+    table = pd.concat(frames, ignore_index=True)
+    table.attrs = {"notes": notes} if notes else {}
+    return table
+
+
 def check_not_error_page(content: bytes, file: str, expected: str) -> None:
     """Reject an empty body or an HTML page served where data was expected (a common 200-status failure)."""
     # Only the start is looked at (a copy of a whole large file would cost more than reading it).
@@ -72,6 +86,21 @@ def _header(content: bytes, file: str) -> list[str]:
     return next(csv.reader([first]))
 
 
+def drop_repeated_headers(content: bytes) -> bytes:
+    """Remove copies of the header line further down the file. Archives that saved one API response per area one
+    after another (the PHE API's v1 CSVs) repeat the header before every area's rows."""
+    end = content.find(b"\n")
+    if end < 0:
+        return content
+    header = content[:end].rstrip(b"\r").removeprefix(b"\xef\xbb\xbf")
+    body = content[end:]
+    for ending in (b"\r\n", b"\n"):
+        repeated = b"\n" + header + ending
+        while repeated in body:
+            body = body.replace(repeated, b"\n")
+    return content[:end] + body
+
+
 def read_csv_typed(
     content: bytes,
     file: str,
@@ -79,17 +108,22 @@ def read_csv_typed(
     *,
     header_key: Callable[[str], str] = str.strip,
     keep_rows: tuple[str, Collection[str]] | None = None,
+    optional: Collection[str] = (),
 ) -> pd.DataFrame:
     """Read the CSV columns named in `columns` (by `header_key` of the header, e.g. case-folded) with pyarrow,
     keep only rows whose `keep_rows` column is in the given set, and type each column as its kind says: "text",
-    "int" (nullable Int64), "float", "date_iso" or "date_dmy". Several times faster than reading everything as
-    text with pandas; when pyarrow rejects a value, the line-by-line checks above name the line and the value."""
+    "int" (nullable Int64), "float", "date_iso" or "date_dmy". Columns in `optional` may be absent: they come back
+    empty. Repeated header lines are dropped. Several times faster than reading everything as text with pandas;
+    when pyarrow rejects a value, the line-by-line checks above name the line and the value."""
     check_not_error_page(content, file, "CSV")
     found = {header_key(name): name for name in _header(content, file)}
-    missing = [key for key in columns if key not in found]
+    missing = [key for key in columns if key not in found and key not in optional]
     if missing:
         raise ParseError(file, f"missing column(s) {', '.join(map(repr, missing))}; found "
                                f"{', '.join(map(repr, found.values()))}")
+    absent_kinds = {key: kind for key, kind in columns.items() if key not in found}
+    columns = {key: kind for key, kind in columns.items() if key in found}
+    content = drop_repeated_headers(content)
     try:
         table = pacsv.read_csv(
             io.BytesIO(content),
@@ -132,7 +166,20 @@ def read_csv_typed(
     for key, kind in columns.items():
         if kind in DATE_FORMATS:
             frame[key] = frame[key].astype("datetime64[ns]")
+    for key in absent_kinds:
+        frame[key] = empty_column(absent_kinds[key], len(frame))
     return frame
+
+
+def empty_column(kind: str, length: int) -> pd.Series | pd.api.extensions.ExtensionArray:
+    """A column of `length` missing values typed as `kind` says (see read_csv_typed)."""
+    if kind == "int":
+        return pd.array([pd.NA] * length, dtype="Int64")
+    if kind == "float":
+        return pd.Series([float("nan")] * length, dtype="float64")
+    if kind in DATE_FORMATS:
+        return pd.Series([pd.NaT] * length, dtype="datetime64[ns]")
+    return pd.Series([None] * length, dtype="object")
 
 
 def _explain_bad_column(table: pa.Table, key: str, kind: str, file: str) -> None:

@@ -8,14 +8,11 @@ the London region (nested metrics, each requested alone as JSON).
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.parsing import check_not_error_page
-from assets.phe_api import phe_v2_url
+from assets.phe_api import nested_metric, phe_v2_url
 from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Status, Variant
 from checks.geography import LONDON_REGION
 from checks.schemas import PHE_AGE_BANDS, PheCasesByAgeSex
@@ -32,52 +29,24 @@ def build_requests(base_url: str) -> list[SourceRequest]:
     ]
 
 
-def normalise_age_band(label: str) -> str:
-    """'0_to_4', '0_4' and '00_04' all become '00_04'; '90+' stays. Unknown labels are returned unchanged
-    (validation then names them)."""
-    match = re.fullmatch(r"(\d+)_(?:to_)?(\d+)", label.strip())
-    if match:
-        return f"{int(match[1]):02d}_{int(match[2]):02d}"
-    return label.strip()
-
-
 def parse_sex_file(file: RawFile, sex: str) -> pd.DataFrame:
-    check_not_error_page(file.content, file.name, "JSON")
-    try:
-        payload = json.loads(file.content)
-    except json.JSONDecodeError as exc:
-        raise ParseError(file.name, f"is not valid JSON (truncated?): {exc}") from exc
-    body = payload.get("body") if isinstance(payload, dict) else None
-    if not isinstance(body, list) or not body:
-        raise ParseError(file.name, "has no 'body' list of records (expected the v2 JSON envelope)")
-    metric = f"{sex}Cases"
-    rows = []
-    for record in body:
-        if metric not in record or "date" not in record:
-            raise ParseError(file.name, f"a record lacks 'date' or '{metric}': {str(record)[:120]}")
-        for band in record[metric] or []:
-            rows.append((record["date"], normalise_age_band(str(band.get("age", ""))), band.get("value"),
-                         band.get("rate")))
-    frame = pd.DataFrame(rows, columns=["date", "age_band", "value", "rate"])
-    unknown = sorted(set(frame["age_band"]) - set(PHE_AGE_BANDS) - {"00_59", "60+", "unassigned"})
+    frame = nested_metric(file.content, file.name, f"{sex}Cases", {"value": "int", "rate": "float"},
+                          (LONDON_REGION, "London", "region"))
+    unknown = sorted(set(frame["age"]) - set(PHE_AGE_BANDS) - {"00_59", "60+", "unassigned"})
     if unknown:
         raise ParseError(file.name, f"unknown age band label(s) {unknown}")
     # 00_59 and 60+ are aggregates of the five-year bands; keeping them would double-count.
-    frame = frame[frame["age_band"].isin(PHE_AGE_BANDS)]
-    dates = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
-    if dates.isna().any():
-        raise ParseError(file.name, f"dates not in YYYY-MM-DD: {frame['date'][dates.isna()].head(3).tolist()}")
-    values = pd.to_numeric(frame["value"], errors="coerce")
-    if values.isna().any() or (values % 1 != 0).any():
-        raise ParseError(file.name, f"'value' is missing or not a whole number for {int(values.isna().sum())} band(s)")
+    frame = frame[frame["age"].isin(PHE_AGE_BANDS)]
+    if frame["value"].isna().any():
+        raise ParseError(file.name, f"'value' is missing for {int(frame['value'].isna().sum())} band(s)")
     return pd.DataFrame(
         {
             "area_code": LONDON_REGION,
-            "date": dates.astype("datetime64[ns]"),
+            "date": frame["date"],
             "sex": sex,
-            "age_band": frame["age_band"],
-            "cumulative_cases": values.astype("Int64"),
-            "cumulative_rate": pd.to_numeric(frame["rate"], errors="coerce").astype("float64"),
+            "age_band": frame["age"],
+            "cumulative_cases": frame["value"].astype("Int64"),
+            "cumulative_rate": frame["rate"].astype("float64"),
         }
     )
 

@@ -2,8 +2,10 @@
 
 One row per area and date. `area_code` is E12000007 (London region) or E92000001 (England); `new_cases` counts
 people with a first positive test on that specimen date; `cumulative_cases` is the running total the source
-publishes. Recent days are incomplete for about five days while test results arrive. Source: PHE coronavirus
-dashboard API v2 (`areaType=region` and `areaType=nation`), sample mode serves a recorded release.
+publishes, or, where a release has none, the running total of `new_cases` over its whole daily history (the
+metadata's notes say which). Recent days are incomplete for about five days while test results arrive. Source:
+PHE coronavirus dashboard API (`areaType=region` and `areaType=nation`; a file of several regions or nations is
+fine, London and England are kept), or the UKHSA data dashboard API in live mode.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.phe_api import CASES_METRICS, parse_v2_csv, phe_v2_url
+from assets.parsing import concat_noted
+from assets.phe_api import CASES_METRICS, fill_cumulative, parse_v2_csv, phe_v2_url
 from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
 from assets.ukhsa_api import CASES_BY_DAY, records, ukhsa_requests, ukhsa_variant, wide
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.schemas import PheCasesByRegion
+from resources.errors import ParseError
 
 
 def build_requests(base_url: str) -> list[SourceRequest]:
@@ -30,8 +34,14 @@ def build_requests(base_url: str) -> list[SourceRequest]:
 
 
 def parse_cases_by_region(files: Mapping[str, RawFile]) -> pd.DataFrame:
-    frames = [parse_v2_csv(f.content, f.name, CASES_METRICS) for f in files.values()]
-    return pd.concat(frames, ignore_index=True).sort_values(["area_code", "date"], ignore_index=True)
+    frames = []
+    for file in files.values():
+        frame = parse_v2_csv(file.content, file.name, CASES_METRICS, areas={LONDON_REGION, ENGLAND},
+                             optional={"cumCasesBySpecimenDate"})
+        if frame.empty:
+            raise ParseError(file.name, f"has no rows for London ({LONDON_REGION}) or England ({ENGLAND})")
+        frames.append(fill_cumulative(frame, file.name))
+    return concat_noted(frames).sort_values(["area_code", "date"], ignore_index=True)
 
 
 def build_live_requests(base_url: str) -> list[SourceRequest]:
@@ -40,10 +50,10 @@ def build_live_requests(base_url: str) -> list[SourceRequest]:
 
 
 def parse_cases_by_region_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
-    """UKHSA pages -> the same table; the API has no cumulative count, so `cumulative_cases` stays empty."""
+    """UKHSA pages -> the same table; the API has no cumulative count, so it is rebuilt where it can be."""
     table = wide(records(files), {CASES_BY_DAY: "new_cases"})
     table.insert(4, "cumulative_cases", pd.array([pd.NA] * len(table), dtype="Int64"))
-    return table.sort_values(["area_code", "date"], ignore_index=True)
+    return fill_cumulative(table, "the UKHSA API").sort_values(["area_code", "date"], ignore_index=True)
 
 
 SOURCE = Source(
@@ -52,7 +62,7 @@ SOURCE = Source(
     schema=PheCasesByRegion,
     variants=(
         ukhsa_variant(build_live_requests, parse_cases_by_region_live, parallel_requests=2),
-        Variant(api="phe", build_requests=build_requests, parse=parse_cases_by_region, sample_release="2020-05-21"),
+        Variant(api="phe", build_requests=build_requests, parse=parse_cases_by_region, sample_release="2020-11-20"),
     ),
     freshness=Freshness(expected_lag_days=7),
 )

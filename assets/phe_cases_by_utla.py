@@ -3,7 +3,9 @@
 One row per area and date for the 32 areas PHE reports in London, E09000002 to E09000033. City of London has no
 row of its own: it is inside E09000012 "Hackney and City of London", as on the official dashboard. When a release
 lists City of London separately, its counts are added to Hackney's so every release has the same 32 areas.
-Source: PHE coronavirus dashboard API v2 (`areaType=utla`, all of England; London is kept).
+`cumulative_cases` is the source's running total or, where a release has none, the running total of `new_cases`
+over its whole daily history (the metadata's notes say which). Source: PHE coronavirus dashboard API
+(`areaType=utla`, all UK areas; London's are kept), or the UKHSA data dashboard API in live mode.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.phe_api import CASES_METRICS, parse_v2_csv, phe_v2_url
+from assets.phe_api import CASES_METRICS, fill_cumulative, parse_v2_csv, phe_v2_url
 from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
 from assets.ukhsa_api import CASES_BY_DAY, records, ukhsa_requests, ukhsa_variant, wide
 from checks.geography import LONDON_BOROUGH_CODES, LONDON_BOROUGH_NAMES, fold_city_into_hackney
@@ -27,11 +29,12 @@ def build_requests(base_url: str) -> list[SourceRequest]:
 
 def parse_cases_by_utla(files: Mapping[str, RawFile]) -> pd.DataFrame:
     file = files["utla_all"]
-    london = parse_v2_csv(file.content, file.name, CASES_METRICS, areas=LONDON_BOROUGH_CODES)
+    london = parse_v2_csv(file.content, file.name, CASES_METRICS, areas=LONDON_BOROUGH_CODES,
+                          optional={"cumCasesBySpecimenDate"})
     if london.empty:
         raise ParseError(file.name, "has no London areas (E09...): is this the upper-tier local authority file?")
     london = fold_city_into_hackney(london, list(CASES_METRICS.values()))
-    return london.sort_values(["area_code", "date"], ignore_index=True)
+    return fill_cumulative(london, file.name).sort_values(["area_code", "date"], ignore_index=True)
 
 
 def build_live_requests(base_url: str) -> list[SourceRequest]:
@@ -46,7 +49,7 @@ def parse_cases_by_utla_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
     table = wide(records(files), {CASES_BY_DAY: "new_cases"})
     table.insert(4, "cumulative_cases", pd.array([pd.NA] * len(table), dtype="Int64"))
     table = fold_city_into_hackney(table[table["area_code"].isin(LONDON_BOROUGH_CODES)], list(CASES_METRICS.values()))
-    return table.sort_values(["area_code", "date"], ignore_index=True)
+    return fill_cumulative(table, "the UKHSA API").sort_values(["area_code", "date"], ignore_index=True)
 
 
 SOURCE = Source(
@@ -56,7 +59,7 @@ SOURCE = Source(
     schema=PheCasesByUtla,
     variants=(
         ukhsa_variant(build_live_requests, parse_cases_by_utla_live, parallel_requests=4),
-        Variant(api="phe", build_requests=build_requests, parse=parse_cases_by_utla, sample_release="2020-05-18"),
+        Variant(api="phe", build_requests=build_requests, parse=parse_cases_by_utla, sample_release="2020-11-20"),
     ),
     freshness=Freshness(expected_lag_days=7),
 )

@@ -91,12 +91,23 @@ def cases_by_age_sex(out: Path, days: list[date], rng: np.random.Generator) -> N
         path.write_text(json.dumps({"length": len(body), "body": body}, separators=(",", ":")))
 
 
+def cases_by_age(out: Path, days: list[date], rng: np.random.Generator) -> None:
+    bands = [f"{low:02d}_{low + 4:02d}" for low in range(0, 90, 5)] + ["90+", "unassigned"]
+    cases = rng.poisson(40, (len(days), len(bands)))
+    rows = [("E12000007", "London", "region", d.isoformat(), band, int(n), "", "")
+            for d, row in zip(days, cases, strict=True) for band, n in zip(bands, row, strict=True)][::-1]
+    _v2_csv(out / "phe_cases_by_age" / "region_london_age.csv", ["areaCode", "areaName", "areaType", "date", "age",
+            "cases", "rollingSum", "rollingRate"], rows)
+
+
 def healthcare(out: Path, days: list[date], rng: np.random.Generator) -> None:
-    rows = [("E40000003", "London", "nhsRegion", d.isoformat(), int(a), int(h), int(m))
-            for d, a, h, m in zip(days, rng.poisson(120, len(days)), rng.poisson(1500, len(days)),
-                                  rng.poisson(150, len(days)), strict=True)][::-1]
-    _v2_csv(out / "phe_healthcare" / "nhs_region_london.csv", ["areaCode", "areaName", "areaType", "date",
-            "newAdmissions", "hospitalCases", "covidOccupiedMVBeds"], rows)
+    for file, code, name, kind, scale in (("nhs_region_london.csv", "E40000003", "London", "nhsRegion", 1),
+                                          ("nation_england.csv", "E92000001", "England", "nation", 6)):
+        rows = [(code, name, kind, d.isoformat(), int(m), int(h), int(a))
+                for d, a, h, m in zip(days, rng.poisson(120 * scale, len(days)), rng.poisson(1500 * scale, len(days)),
+                                      rng.poisson(150 * scale, len(days)), strict=True)][::-1]
+        _v2_csv(out / "phe_healthcare" / file, ["areaCode", "areaName", "areaType", "date", "covidOccupiedMVBeds",
+                "hospitalCases", "newAdmissions"], rows)
 
 
 def ons(out: Path, days: list[date], rng: np.random.Generator) -> None:
@@ -165,6 +176,7 @@ def generate(scale: str, out: Path, seed: int = 2026) -> Path:
     days = _days(date(2020, 3, 1), 4 * 365)
     cases_by_utla(out, days, rng)
     cases_by_region(out, days, rng)
+    cases_by_age(out, days, rng)
     cases_by_age_sex(out, days, rng)
     healthcare(out, days, rng)
     ons(out, days, rng)

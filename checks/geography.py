@@ -57,5 +57,6 @@ def fold_city_into_hackney(
     combined = combined.reset_index()
     for column in value_columns:
         combined[column] = combined[column].astype(frame[column].dtype)
-    out = pd.concat([frame[~is_pair], combined], ignore_index=True)
-    return out[frame.columns]
+    out = pd.concat([frame[~is_pair], combined], ignore_index=True)[frame.columns]
+    out.attrs = dict(frame.attrs)  # notes on how the table was read survive the fold
+    return out

@@ -18,6 +18,8 @@ PHE_AGE_BANDS = (
     "00_04", "05_09", "10_14", "15_19", "20_24", "25_29", "30_34", "35_39", "40_44", "45_49",
     "50_54", "55_59", "60_64", "65_69", "70_74", "75_79", "80_84", "85_89", "90+",
 )
+# PHE's age bands for hospital admissions (cumAdmissionsByAge), normalised the same way.
+PHE_ADMISSION_AGE_BANDS = ("00_05", "06_17", "18_64", "65_84", "85+")
 NHS_111_SITE_TYPES = ("111", "999", "online")
 NHS_111_SEXES = ("female", "male", "unknown")
 
@@ -68,8 +70,30 @@ class PheCasesByAgeSex(_DatedTable):
         unique = ["date", "sex", "age_band"]
 
 
-class PheHealthcare(_DatedTable):
+class PheCasesByAge(_DatedTable):
+    area_code: Series[str] = pa.Field(isin=[LONDON_REGION])
+    area_name: Series[str]
+    age_band: Series[str] = pa.Field(isin=[*PHE_AGE_BANDS, "unassigned"])
+    cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    rolling_sum: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    rolling_rate: Series[float] = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        unique = ["date", "age_band"]
+
+
+class PheAdmissionsByAge(_DatedTable):
     area_code: Series[str] = pa.Field(isin=[LONDON_NHS_REGION])
+    age_band: Series[str] = pa.Field(isin=list(PHE_ADMISSION_AGE_BANDS))
+    cumulative_admissions: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    cumulative_rate: Series[float] = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        unique = ["date", "age_band"]
+
+
+class PheHealthcare(_DatedTable):
+    area_code: Series[str] = pa.Field(isin=[LONDON_NHS_REGION, ENGLAND])
     new_admissions: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
     hospital_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
     covid_occupied_mv_beds: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
@@ -188,3 +212,86 @@ class PublishedOnsPositivity(OnsInfectionSurvey):
 class PublishedNhs111(Nhs111Triages):
     class Config:
         ordered = True
+
+
+# --- The GLA's own files (the contract existing Datastore users read; see checks/published.py) ----------------------
+# Labels as the GLA wrote them, in the GLA's order.
+GLA_AGE_BANDS = (*(f"{low} - {low + 4} years" for low in range(0, 90, 5)), "90+ years", "unassigned")
+GLA_ADMISSION_AGE_BANDS = ("0 - 5 years", "6 - 17 years", "18 - 64 years", "65 - 84 years", "85+ years")
+GLA_HEALTHCARE_TYPES = (
+    "Patients admitted to Hospital", "Patients in Hospital", "Patients in mechanical ventilation beds",
+)
+LONDON_AND_REST = ("London", "Rest of England")
+
+
+class GlaBoroughCases(pa.DataFrameModel):
+    area_name: Series[str]
+    area_code: Series[str] = pa.Field(isin=list(LONDON_PHE_UTLA_CODES))
+    date: Series[pa.DateTime]
+    new_cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    total_cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
+
+    class Config:
+        strict = True
+        ordered = True
+        unique = ["area_code", "date"]
+
+
+class GlaLondonEngland(pa.DataFrameModel):
+    date: Series[pa.DateTime]
+    area_name: Series[str] = pa.Field(isin=list(LONDON_AND_REST))
+    # Empty only where Rest of England would be negative (England and London disagree): the report says where.
+    new_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    total_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        strict = True
+        ordered = True
+        unique = ["area_name", "date"]
+
+
+class GlaCasesAge(pa.DataFrameModel):
+    area_name: Series[str] = pa.Field(isin=["London"])
+    area_code: Series[str] = pa.Field(isin=[LONDON_REGION])
+    date: Series[pa.DateTime]
+    cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    rolling_sum: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    rolling_rate: Series[float] = pa.Field(ge=0)
+    age_band: Series[str] = pa.Field(isin=list(GLA_AGE_BANDS))
+    # Empty for `unassigned` only.
+    age_lower: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    age_higher: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    population: Series[pd.Int64Dtype] = pa.Field(gt=0, nullable=True)
+
+    class Config:
+        strict = True
+        ordered = True
+        unique = ["date", "age_band"]
+
+
+class GlaHealthcare(pa.DataFrameModel):
+    date: Series[pa.DateTime]
+    area_name: Series[str] = pa.Field(isin=list(LONDON_AND_REST))
+    healthcare_type: Series[str] = pa.Field(isin=list(GLA_HEALTHCARE_TYPES))
+    patients: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        strict = True
+        ordered = True
+        unique = ["date", "area_name", "healthcare_type"]
+
+
+class GlaAdmissionsAge(pa.DataFrameModel):
+    area_name: Series[str] = pa.Field(isin=["London"])
+    area_code: Series[str] = pa.Field(isin=[LONDON_NHS_REGION])
+    age: Series[str] = pa.Field(isin=list(GLA_ADMISSION_AGE_BANDS))
+    age_lower: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    age_higher: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    week_ending: Series[pa.DateTime]
+    weekly_admissions: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    weekly_rate: Series[float] = pa.Field(ge=0, nullable=True)
+
+    class Config:
+        strict = True
+        ordered = True
+        unique = ["age", "week_ending"]

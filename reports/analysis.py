@@ -14,7 +14,18 @@ import pandas as pd
 
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.lookups import populations
-from checks.published import AGE_SEX, BOROUGHS, HEALTHCARE, LONDON_ENGLAND, NHS_111, PUBLISHED
+from checks.published import (
+    AGE_SEX,
+    BOROUGH_RATES,
+    GLA_BOROUGHS,
+    GLA_CASES_AGE,
+    GLA_LONDON_ENGLAND,
+    HEALTHCARE,
+    LONDON_ENGLAND_RATES,
+    NHS_111,
+    PUBLISHED,
+    rest_of_england,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,9 @@ class ReportSettings:
     jump_min_cases: int = 25
     zero_case_days: int = 3
     incomplete_ratio: float = 1 / 3
+    # Cross-checks between tables of one release: a difference counts beyond both of these.
+    cross_check_tolerance_pct: float = 5.0
+    cross_check_min_cases: int = 20
 
 
 @dataclass(frozen=True)
@@ -128,7 +142,7 @@ def headline(table: pd.DataFrame, area_code: str, settings: ReportSettings) -> H
 
 
 def headlines(tables: Mapping[str, pd.DataFrame], settings: ReportSettings) -> list[Headline]:
-    return [headline(tables[LONDON_ENGLAND], code, settings) for code in (LONDON_REGION, ENGLAND)]
+    return [headline(tables[LONDON_ENGLAND_RATES], code, settings) for code in (LONDON_REGION, ENGLAND)]
 
 
 # --- warnings ---------------------------------------------------------------------------------------------------
@@ -139,7 +153,7 @@ def zero_case_warnings(boroughs: pd.DataFrame, settings: ReportSettings) -> list
     recent = boroughs[boroughs["date"].isin(days)]
     totals = recent.groupby(["area_code", "area_name"])["new_cases"].sum()
     return [
-        Warning("no_recent_cases", BOROUGHS,
+        Warning("no_recent_cases", BOROUGH_RATES,
                 f"{name} ({code}) reported no cases on each of the latest {len(days)} days "
                 f"({_day(days[0]):%d %b} to {_day(days[-1]):%d %b %Y}): check the source has this borough's data.")
         for (code, name), total in totals.items() if total == 0
@@ -151,13 +165,18 @@ def jump_warnings(table: pd.DataFrame, table_name: str, settings: ReportSettings
     for (code, name), area in table.sort_values("date").groupby(["area_code", "area_name"]):
         cases = area.set_index("date")["new_cases"].astype("float64")
         previous = cases.shift(1, freq="D").reindex(cases.index)
-        # Only rises: falls are what incomplete recent days and weekends look like, and have their own warning.
-        jumped = (cases >= settings.jump_min_cases) & (cases > previous * settings.jump_factor)
+        # Against the previous day and the week before it: real series dip every weekend, and a Monday several
+        # times a Sunday is how specimen dates look, not a fault. Only rises: falls are what incomplete recent
+        # days look like, and have their own warning.
+        week_mean = cases.rolling("7D", closed="left").mean().reindex(cases.index)
+        baseline = pd.concat([previous, week_mean], axis=1).max(axis=1)
+        jumped = (cases >= settings.jump_min_cases) & (cases > baseline * settings.jump_factor)
         for day in cases.index[jumped.fillna(False)]:
             warnings.append(Warning(
                 "day_on_day_jump", table_name,
-                f"{name} ({code}): {int(previous[day])} cases on {_day(day - pd.Timedelta(days=1)):%d %b} then "
-                f"{int(cases[day])} on {_day(day):%d %b %Y}, a change beyond {settings.jump_factor:g}x.",
+                f"{name} ({code}): {int(previous[day])} cases on {_day(day - pd.Timedelta(days=1)):%d %b} (a "
+                f"daily average of {week_mean[day]:.0f} over the week before) then {int(cases[day])} on "
+                f"{_day(day):%d %b %Y}, a rise beyond {settings.jump_factor:g}x.",
             ))
     return warnings
 
@@ -204,7 +223,7 @@ def incomplete_day_warnings(table: pd.DataFrame, settings: ReportSettings) -> li
         week_before = area.get(pd.Timestamp(line.complete_day) - pd.Timedelta(days=7))
         if week_before and line.cases_on_day < week_before * settings.incomplete_ratio:
             warnings.append(Warning(
-                "incomplete_recent_days", LONDON_ENGLAND,
+                "incomplete_recent_days", LONDON_ENGLAND_RATES,
                 f"{line.area_name}: {line.cases_on_day} cases on {line.complete_day:%d %b %Y}, the latest day "
                 f"counted as complete, against {int(week_before)} a week earlier. Recent days may still be "
                 f"inside the reporting delay ({settings.reporting_delay_days} days assumed): treat as provisional.",
@@ -212,8 +231,98 @@ def incomplete_day_warnings(table: pd.DataFrame, settings: ReportSettings) -> li
     return warnings
 
 
+# --- cross-checks between tables of the same release -------------------------------------------------------------
+
+
+def _sum_mismatch_warnings(parts: pd.Series, whole: pd.Series, kind: str, table: str, what: str,
+                           settings: ReportSettings) -> list[Warning]:
+    """Days (outside the reporting delay) on which a sum of parts differs from the whole it should add up to by
+    more than the tolerance; one warning listing them."""
+    both = pd.concat({"parts": parts, "whole": whole}, axis=1).dropna()
+    if both.empty:
+        return []
+    settled = both[both.index <= both.index.max() - pd.Timedelta(days=settings.reporting_delay_days)]
+    difference = settled["parts"] - settled["whole"]
+    beyond = (difference.abs() > settings.cross_check_min_cases) & (
+        difference.abs() > settled["whole"].abs() * settings.cross_check_tolerance_pct / 100)
+    days = settled.index[beyond]
+    if not len(days):
+        return []
+    shown = ", ".join(f"{day:%d %b %Y} ({int(settled.at[day, 'parts']):,} against {int(settled.at[day, 'whole']):,})"
+                      for day in days[:5]) + (" ..." if len(days) > 5 else "")
+    return [Warning(kind, table, f"{what} on {len(days)} day(s) outside the reporting delay, by more than "
+                                 f"{settings.cross_check_tolerance_pct:g}% and {settings.cross_check_min_cases} "
+                                 f"cases: {shown}. Check both come from the same release.")]
+
+
+def london_total(tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+    regions = tables[LONDON_ENGLAND_RATES]
+    return regions[regions["area_code"] == LONDON_REGION].set_index("date")["new_cases"].astype("float64")
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """One comparison between published tables of the same release, shown in the report whether it passed or not."""
+
+    name: str
+    description: str
+    warnings: list[Warning]
+
+    @property
+    def passed(self) -> bool:
+        return not self.warnings
+
+
+def cross_checks(tables: Mapping[str, pd.DataFrame], settings: ReportSettings) -> list[CrossCheck]:
+    """The published files of one release should agree: the 32 boroughs add up to London, the age bands add up to
+    London, London never exceeds England (Rest of England would be negative), and the GLA files' cumulative
+    totals never fall."""
+    boroughs = tables[BOROUGH_RATES].groupby("date")["new_cases"].sum().astype("float64")
+    by_age = tables[GLA_CASES_AGE].groupby("date")["cases"].sum().astype("float64")
+    london = london_total(tables)
+    tolerance = (f"within {settings.cross_check_tolerance_pct:g}% or {settings.cross_check_min_cases} cases a day, "
+                 f"outside the {settings.reporting_delay_days}-day reporting delay")
+    return [
+        CrossCheck("boroughs_vs_london", f"The 32 boroughs add up to London ({tolerance})",
+                   _sum_mismatch_warnings(boroughs, london, "boroughs_vs_london", GLA_BOROUGHS,
+                                          "The 32 boroughs' cases do not add up to London's", settings)),
+        CrossCheck("age_bands_vs_london", f"London's age bands add up to London ({tolerance})",
+                   _sum_mismatch_warnings(by_age, london, "age_bands_vs_london", GLA_CASES_AGE,
+                                          "London's cases by age band do not add up to London's cases", settings)),
+        CrossCheck("rest_of_england_not_negative", "England has at least London's cases, daily and cumulative",
+                   rest_of_england_warnings(tables[LONDON_ENGLAND_RATES])),
+        CrossCheck("totals_never_fall", "total_cases never falls in the boroughs' and London/England files", [
+            *cumulative_warnings(tables[GLA_BOROUGHS], GLA_BOROUGHS, ["area_name"], _first),
+            *cumulative_warnings(tables[GLA_LONDON_ENGLAND], GLA_LONDON_ENGLAND, ["area_name"], _first),
+        ]),
+    ]
+
+
+def _first(key: tuple | str) -> str:
+    return key[0] if isinstance(key, tuple) else key
+
+
+def rest_of_england_warnings(regions: pd.DataFrame) -> list[Warning]:
+    """Days on which London has more cases (daily or cumulative) than England: Rest of England would be negative,
+    so phe_cases_london_england.csv leaves it empty there."""
+    wide = regions.pivot(index="date", columns="area_code", values="new_cases")
+    if LONDON_REGION not in wide or ENGLAND not in wide:
+        return []
+    _, daily = rest_of_england(wide[ENGLAND], wide[LONDON_REGION])
+    totals = regions.pivot(index="date", columns="area_code", values="total_cases")
+    _, cumulative = rest_of_england(totals[ENGLAND], totals[LONDON_REGION])
+    days = sorted(set(daily) | set(cumulative))
+    if not days:
+        return []
+    shown = ", ".join(f"{_day(day):%d %b %Y}" for day in days[:5]) + (" ..." if len(days) > 5 else "")
+    return [Warning("rest_of_england_negative", GLA_LONDON_ENGLAND,
+                    f"London has more cases than England on {len(days)} day(s) ({shown}): England and London "
+                    "disagree in this release. Rest of England is left empty on those days rather than set to "
+                    "zero; check the source before approving.")]
+
+
 def find_warnings(tables: Mapping[str, pd.DataFrame], settings: ReportSettings) -> list[Warning]:
-    boroughs, regions = tables[BOROUGHS], tables[LONDON_ENGLAND]
+    boroughs, regions = tables[BOROUGH_RATES], tables[LONDON_ENGLAND_RATES]
     names = pd.concat([boroughs, regions]).drop_duplicates("area_code").set_index("area_code")["area_name"]
 
     def by_area(key: tuple) -> str:
@@ -225,17 +334,18 @@ def find_warnings(tables: Mapping[str, pd.DataFrame], settings: ReportSettings) 
 
     return [
         *zero_case_warnings(boroughs, settings),
-        *jump_warnings(regions, LONDON_ENGLAND, settings),
-        *jump_warnings(boroughs, BOROUGHS, settings),
-        *cumulative_warnings(regions, LONDON_ENGLAND, ["area_code"], by_area),
-        *cumulative_warnings(boroughs, BOROUGHS, ["area_code"], by_area),
+        *jump_warnings(regions, LONDON_ENGLAND_RATES, settings),
+        *jump_warnings(boroughs, BOROUGH_RATES, settings),
+        *cumulative_warnings(regions, LONDON_ENGLAND_RATES, ["area_code"], by_area),
+        *cumulative_warnings(boroughs, BOROUGH_RATES, ["area_code"], by_area),
         *cumulative_warnings(tables[AGE_SEX], AGE_SEX, ["sex", "age_band"], by_band),
-        *missing_date_warnings(regions, LONDON_ENGLAND, ["area_code"], by_area),
-        *missing_date_warnings(boroughs, BOROUGHS, ["area_code"], by_area),
+        *missing_date_warnings(regions, LONDON_ENGLAND_RATES, ["area_code"], by_area),
+        *missing_date_warnings(boroughs, BOROUGH_RATES, ["area_code"], by_area),
         *missing_date_warnings(tables[AGE_SEX], AGE_SEX, None, lambda key: "London cases by age and sex"),
         *missing_date_warnings(tables[HEALTHCARE], HEALTHCARE, None, lambda key: "London healthcare"),
         *missing_date_warnings(tables[NHS_111], NHS_111, None, lambda key: "NHS 111/999/online"),
         *incomplete_day_warnings(regions, settings),
+        *(warning for check in cross_checks(tables, settings) for warning in check.warnings),
     ]
 
 

@@ -9,8 +9,16 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from checks.published import AGE_SEX, BOROUGHS, HEALTHCARE, LONDON_ENGLAND, NHS_111, ONS_POSITIVITY
-from checks.schemas import PHE_AGE_BANDS
+from checks.published import (
+    AGE_SEX,
+    BOROUGH_RATES,
+    GLA_CASES_AGE,
+    GLA_HEALTHCARE,
+    LONDON_ENGLAND_RATES,
+    NHS_111,
+    ONS_POSITIVITY,
+)
+from checks.schemas import GLA_AGE_BANDS, GLA_HEALTHCARE_TYPES, LONDON_AND_REST, PHE_AGE_BANDS
 
 LAYOUT = {
     "template": "plotly_white",
@@ -60,6 +68,21 @@ def borough_heatmap(table: pd.DataFrame) -> go.Figure:
 
 
 def age_band_heatmap(table: pd.DataFrame) -> go.Figure:
+    """London's 7-day case rate per 100,000 by age band, from phe_cases_age_london.csv."""
+    bands = [band for band in GLA_AGE_BANDS if band != "unassigned"]
+    wide = table.pivot(index="age_band", columns="date", values="rolling_rate").reindex(bands)
+    figure = go.Figure(go.Heatmap(
+        z=wide.to_numpy(dtype="float64"), x=list(wide.columns), y=list(wide.index), colorscale="Blues",
+        colorbar={"title": {"text": "per 100,000"}},
+        hovertemplate="%{y}<br>7 days to %{x|%d %b %Y}: %{z} per 100,000<extra></extra>",
+    ))
+    figure = _finish(figure, "London: cases in the 7 days to each date per 100,000 people, by age band",
+                     "Specimen date", "Age band")
+    figure.update_yaxes(rangemode=None)
+    return figure
+
+
+def age_sex_heatmap(table: pd.DataFrame) -> go.Figure:
     totals = table.groupby(["age_band", "date"])["total_cases"].sum().unstack("date")
     daily = totals.diff(axis=1).iloc[:, 1:].reindex(list(PHE_AGE_BANDS))
     figure = go.Figure(go.Heatmap(
@@ -67,23 +90,33 @@ def age_band_heatmap(table: pd.DataFrame) -> go.Figure:
         colorbar={"title": {"text": "cases"}},
         hovertemplate="age %{y}<br>%{x|%d %b %Y}: %{z} new cases<extra></extra>",
     ))
-    figure = _finish(figure, "London: new cases by age band (day-on-day change in the cumulative count)",
-                     "Specimen date", "Age band")
+    figure = _finish(figure, "London: new cases by age band, both sexes (day-on-day change in the cumulative "
+                             "count by sex and age)", "Specimen date", "Age band")
     figure.update_yaxes(rangemode=None)
     return figure
 
 
 def healthcare_lines(table: pd.DataFrame) -> go.Figure:
-    figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_scatter(x=table["date"], y=table["hospital_cases"], name="Patients in hospital", mode="lines",
-                       secondary_y=False)
-    figure.add_scatter(x=table["date"], y=table["covid_occupied_mv_beds"], name="Patients on mechanical ventilation",
-                       mode="lines", secondary_y=False)
-    figure.add_bar(x=table["date"], y=table["new_admissions"], name="Admissions", opacity=0.5, secondary_y=True)
-    figure.update_layout(title="London (NHS region): hospital admissions and patients", **LAYOUT)
-    figure.update_xaxes(title_text="Date")
-    figure.update_yaxes(title_text="Patients", rangemode="tozero", secondary_y=False)
-    figure.update_yaxes(title_text="Admissions per day", rangemode="tozero", secondary_y=True)
+    """London (NHS region) and Rest of England from phe_healthcare.csv, one panel each: patients in hospital and
+    in mechanical ventilation beds as lines, admissions as bars on the right axis."""
+    admitted, in_hospital, ventilated = GLA_HEALTHCARE_TYPES
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, subplot_titles=LONDON_AND_REST,
+                           specs=[[{"secondary_y": True}], [{"secondary_y": True}]], vertical_spacing=0.1)
+    for row, area in enumerate(LONDON_AND_REST, start=1):
+        wide = table[table["area_name"] == area].pivot(index="date", columns="healthcare_type", values="patients")
+        first = row == 1
+        figure.add_scatter(x=wide.index, y=wide[in_hospital], name="Patients in hospital", mode="lines",
+                           line={"color": "#1f77b4"}, legendgroup="hospital", showlegend=first, row=row, col=1)
+        figure.add_scatter(x=wide.index, y=wide[ventilated], name="Patients in mechanical ventilation beds",
+                           mode="lines", line={"color": "#d62728"}, legendgroup="mv", showlegend=first, row=row,
+                           col=1)
+        figure.add_bar(x=wide.index, y=wide[admitted], name="Admissions", opacity=0.5, marker={"color": "#7f7f7f"},
+                       legendgroup="admitted", showlegend=first, row=row, col=1, secondary_y=True)
+        figure.update_yaxes(title_text="Patients", rangemode="tozero", row=row, col=1, secondary_y=False)
+        figure.update_yaxes(title_text="Admissions per day", rangemode="tozero", row=row, col=1, secondary_y=True)
+    figure.update_layout(title="Hospital admissions and patients: London (NHS region) and the rest of England",
+                         **{**LAYOUT, "height": 640})
+    figure.update_xaxes(title_text="Date", row=2, col=1)
     return figure
 
 
@@ -114,10 +147,11 @@ def nhs_111_lines(table: pd.DataFrame) -> go.Figure:
 
 def build_charts(tables: Mapping[str, pd.DataFrame], provisional_from: date | None) -> dict[str, go.Figure]:
     return {
-        "london_england_rate": london_england_rate(tables[LONDON_ENGLAND], provisional_from),
-        "borough_heatmap": borough_heatmap(tables[BOROUGHS]),
-        "age_band_heatmap": age_band_heatmap(tables[AGE_SEX]),
-        "healthcare": healthcare_lines(tables[HEALTHCARE]),
+        "london_england_rate": london_england_rate(tables[LONDON_ENGLAND_RATES], provisional_from),
+        "borough_heatmap": borough_heatmap(tables[BOROUGH_RATES]),
+        "age_band_heatmap": age_band_heatmap(tables[GLA_CASES_AGE]),
+        "age_sex_heatmap": age_sex_heatmap(tables[AGE_SEX]),
+        "healthcare": healthcare_lines(tables[GLA_HEALTHCARE]),
         "ons_positivity": ons_positivity_band(tables[ONS_POSITIVITY]),
         "nhs_111": nhs_111_lines(tables[NHS_111]),
     }

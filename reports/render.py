@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.offline
 
 from checks.validation import ValidationOutcome
-from reports.analysis import Headline, SourceStatus, TableChange, Warning
+from reports.analysis import CrossCheck, Headline, SourceStatus, TableChange, Warning
 from reports.charts import build_charts
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -27,6 +27,7 @@ class ReportInputs:
     headlines: Sequence[Headline]
     sources: Sequence[SourceStatus]
     warnings: Sequence[Warning]
+    cross_checks: Sequence[CrossCheck]
     changes: Sequence[TableChange]
     previous_version: str | None
     validations: Mapping[str, ValidationOutcome]

@@ -5,6 +5,12 @@
                                                           temporal_coverage_from, temporal_coverage_to)
     POST  {LDS_URL}/api/dataset/{id}/resources/{resource_id}  replace that resource's file (multipart: file)
     PATCH {LDS_URL}/api/dataset/{id}                          JSON Patch (application/json-patch+json)
+    GET   {LDS_URL}/api/table/{ref}?sql=SELECT ... FROM dataset   a CSV resource's queryable table (read only)
+
+A CSV resource can carry "API tables" (the dataset JSON lists their refs under the resource's `tables`) that the
+platform builds from the file. No public API call that rebuilds one has been found (not in DataPress's API
+documentation, the GLA's ldndatar2 or lds-data-py, nor the `datapress` client), so after a publish the tables are
+read back and compared with the files just sent, and one that did not follow is reported for an editor to redeploy.
 
 The API key travels only in the Authorization header. It is never logged, put in metadata or in an error
 message: anything that could echo it is redacted first.
@@ -19,8 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,7 +71,8 @@ class DatastoreSession:
 
     def __init__(self, http: HttpClient, base_url: str, dataset: str, api_key: str) -> None:
         self.http, self.dataset, self._key = http, dataset, api_key
-        self.dataset_url = f"{base_url.rstrip('/')}/api/dataset/{dataset}"
+        self.base_url = base_url.rstrip("/")
+        self.dataset_url = f"{self.base_url}/api/dataset/{dataset}"
         self.session = http.session()
         self.session.headers["Authorization"] = api_key
 
@@ -123,8 +131,69 @@ class DatastoreSession:
         return self._call("PATCH", self.dataset_url, data=json.dumps(operations).encode(),
                           headers={"Content-Type": "application/json-patch+json"})
 
+    def table_url(self, ref: str) -> str:
+        return f"{self.base_url}/api/table/{ref}"
+
+    def table_summary(self, ref: str, date_column: str) -> tuple[int, str | None]:
+        """Rows and latest date the API table `ref` serves now (one SQL query, as the platform's clients read it)."""
+        sql = f"SELECT COUNT(*) AS row_count, MAX({date_column}) AS latest_date FROM dataset"
+        answer = self._call("GET", self.table_url(ref), params={"sql": sql})
+        rows = answer.get("rows") if isinstance(answer, dict) else None
+        if not rows or not isinstance(rows[0], dict) or "row_count" not in rows[0]:
+            raise DatastoreError(self.table_url(ref), f"answered without the row count asked for: {str(answer)[:200]}")
+        latest = rows[0].get("latest_date")
+        return int(rows[0]["row_count"]), None if latest is None else str(latest)[:10]
+
     def close(self) -> None:
         self.session.close()
+
+
+@dataclass
+class TableCheck:
+    """Whether one API table serves the file just published (`follows`), as last read."""
+
+    file_name: str
+    ref: str
+    url: str
+    date_column: str
+    expected_rows: int
+    expected_latest: str | None
+    rows: int | None = None
+    latest: str | None = None
+    problem: str = ""
+
+    @property
+    def follows(self) -> bool:
+        return self.rows == self.expected_rows and self.latest == self.expected_latest
+
+    def describe(self) -> str:
+        if self.follows:
+            return f"{self.file_name}: API table {self.ref} follows ({self.rows:,} rows, latest {self.latest})"
+        now = self.problem or f"still serves {self.rows:,} rows up to {self.latest}"
+        return (f"{self.file_name}: API table {self.ref} did not follow: it {now}, not the {self.expected_rows:,} "
+                f"rows up to {self.expected_latest} just published. The file itself is published. Ask a dataset "
+                "editor to redeploy this table in the London Datastore's admin pages (no public API call does it), "
+                f"then check {self.url}.")
+
+
+def check_tables(read: Callable[[str, str], tuple[int, str | None]], checks: list[TableCheck], timeout_s: float,
+                 interval_s: float) -> list[TableCheck]:
+    """Read each table back until it serves what was sent or `timeout_s` passes (the platform may rebuild a table
+    a little after its file is replaced). `read(ref, date_column)` is the table query; a failed read is recorded,
+    not raised: the files are published whatever the tables do."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for check in checks:
+            if check.follows:
+                continue
+            try:
+                check.rows, check.latest = read(check.ref, check.date_column)
+                check.problem = ""
+            except DatastoreError as error:
+                check.problem = f"could not be read ({error.problem})"
+        if all(c.follows for c in checks) or time.monotonic() >= deadline:
+            return checks
+        time.sleep(interval_s)
 
 
 def find_resource(dataset: Mapping, title: str) -> tuple[str, dict] | None:
@@ -139,6 +208,9 @@ class DatastoreTarget(dg.ConfigurableResource):
 
     dataset: str = settings.DEFAULT_LDS_DATASET
     state_dir: str
+    # How long to keep reading a resource's API tables back after a publish before reporting one that did not follow.
+    table_follow_timeout_s: float = 120.0
+    table_poll_interval_s: float = 10.0
 
     @property
     def dataset_state(self) -> Path:
@@ -223,6 +295,12 @@ class DryRunSession:
         self._log("POST", f"/resources/{resource_id}", {}, content, file_name)
         return self._resource(self._state(), resource_id, file_name, content, {})
 
+    def table_url(self, ref: str) -> str:
+        return f"dry-run://table/{ref}"
+
+    def table_summary(self, ref: str, date_column: str) -> tuple[int, str | None]:
+        raise DatastoreError(self.table_url(ref), "a dry run has no API tables")
+
     def patch_dataset(self, operations: list[dict]) -> dict:
         self._log("PATCH", "", {"json_patch": operations})
         state = self._state()
@@ -247,8 +325,10 @@ def datastore_from_environment(data_dir: Path) -> DatastoreTarget:
     """The publish target the settings describe: a dry-run folder (LDS_DRY_RUN_DIR) or the London Datastore
     (LDS_URL, LDS_DATASET), with the key left as a reference to LDS_API_KEY until the publish step runs."""
     dataset = settings.lds_dataset()
+    tables = {"table_follow_timeout_s": settings.lds_table_timeout_s(),
+              "table_poll_interval_s": settings.lds_table_poll_s()}
     if folder := settings.lds_dry_run_dir():
-        return DryRunDatastore(folder=folder, dataset=dataset, state_dir=str(Path(folder) / "state"))
+        return DryRunDatastore(folder=folder, dataset=dataset, state_dir=str(Path(folder) / "state"), **tables)
     return LondonDatastore(base_url=settings.lds_url(), dataset=dataset, state_dir=str(data_dir / "publish"),
-                           api_key=dg.EnvVar("LDS_API_KEY"))
+                           api_key=dg.EnvVar("LDS_API_KEY"), **tables)
 

@@ -128,6 +128,15 @@ def lds_dry_run_dir() -> str | None:
     return os.environ.get("LDS_DRY_RUN_DIR") or None
 
 
+def lds_table_timeout_s() -> float:
+    """How long a publish keeps reading the files' API tables back before reporting one that did not follow."""
+    return env_number("LDS_TABLE_TIMEOUT_S", 120.0)
+
+
+def lds_table_poll_s() -> float:
+    return env_number("LDS_TABLE_POLL_S", 10.0)
+
+
 def failure_webhook_url() -> str | None:
     return os.environ.get("FAILURE_WEBHOOK_URL") or None
 

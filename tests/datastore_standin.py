@@ -2,12 +2,17 @@
 
 It checks the API key, keeps datasets and their resources with MD5 hashes, implements add / replace / JSON Patch
 as the real API answers them (shape from the GLA's recorded response), and injects faults on request: a status
-(500, 401, ...) or a dropped connection on the Nth request, slow answers, or every request refused.
+(500, 401, ...) or a dropped connection on the Nth request, slow answers, or every request refused. Resources can
+be pre-loaded (the GLA's files as they stand on the real dataset) and given API tables (`/api/table/<ref>`,
+answering `$limit`/`$offset` pages and the `SELECT COUNT(*) ..., MAX(col) ... FROM dataset` query), which either
+follow a replaced file or keep serving the old one, as a table the platform did not redeploy would.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import re
 import socket
@@ -17,8 +22,12 @@ from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 DATASET_PATH = re.compile(r"^/api/dataset/(?P<dataset>[^/]+)(?:/resources(?:/(?P<resource>[^/]+))?)?/?$")
+TABLE_PATH = re.compile(r"^/api/table/(?P<ref>[^/]+)/?$")
+SUMMARY_SQL = re.compile(r"^SELECT COUNT\(\*\) AS (\w+), MAX\((\w+)\) AS (\w+) FROM dataset$", re.I)
+TABLE_PAGE = 5000
 
 
 @dataclass
@@ -41,6 +50,8 @@ class StandIn:
     datasets: dict[str, dict] = field(default_factory=dict)
     log: list[Recorded] = field(default_factory=list)
     content: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (dataset, resource id) -> file bytes
+    # API tables: ref -> {"dataset", "resource_id", "follows" (rebuilt when the file is replaced), "content"}
+    tables: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.datasets.setdefault(self.dataset, {
@@ -72,6 +83,25 @@ class StandIn:
 
     def uploads(self) -> list[Recorded]:
         return [r for r in self.log if r.method == "POST" and r.status == 200]
+
+    def preload(self, resource_id: str, title: str, content: bytes, tables: dict[str, bool] | None = None) -> None:
+        """A resource already on the dataset (as the GLA left it), with API tables: ref -> whether the table
+        follows a replaced file."""
+        resources = self.resources()
+        resources[resource_id] = {"order": len(resources), "title": title, "format": "csv",
+                                  "hash": hashlib.md5(content).hexdigest(), "size": len(content),
+                                  "url": f"{self.url}/download/{self.dataset}/{resource_id}/{title}"}
+        self.content[(self.dataset, resource_id)] = content
+        for ref, follows in (tables or {}).items():
+            resources[resource_id].setdefault("tables", {})[ref] = {"name": title.removesuffix(".csv")}
+            self.tables[ref] = {"dataset": self.dataset, "resource_id": resource_id, "follows": follows,
+                                "content": content}
+
+    def table_rows(self, ref: str) -> list[dict]:
+        """The rows the API table serves now, as the platform would: every cell text, NA read as empty."""
+        text = self.tables[ref]["content"].decode("utf-8")
+        return [{k: (None if v in ("", "NA") else v) for k, v in row.items()}
+                for row in csv.DictReader(io.StringIO(text, newline=""))]
 
 
 def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
@@ -123,6 +153,9 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 return fault, {"error": f"injected fault {fault}"}
             if standin.refuse_all_with:
                 return standin.refuse_all_with, {"error": "refused"}
+            table = TABLE_PATH.match(self.path.split("?")[0])
+            if table is not None and method == "GET":  # API tables are public: no key needed
+                return self._table(table["ref"])
             if self.headers.get("Authorization") != standin.api_key:
                 return 401, {"error": "Unauthorized"}
             if match is None or match["dataset"] not in standin.datasets:
@@ -136,6 +169,23 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 if method == "POST" and "/resources" in self.path:
                     return self._upload(dataset, match["resource"], body)
             return 405, {"error": "Method not allowed"}
+
+        def _table(self, ref: str) -> tuple[int, object]:
+            if ref not in standin.tables:
+                return 404, {"error": f"no table {ref}"}
+            rows = standin.table_rows(ref)
+            query = parse_qs(urlsplit(self.path).query)
+            if "sql" in query:
+                summary = SUMMARY_SQL.match(query["sql"][0].strip())
+                if summary is None:
+                    return 400, {"error": "the stand-in answers only SELECT COUNT(*) AS n, MAX(col) AS m FROM dataset"}
+                count_as, column, max_as = summary.groups()
+                dates = [row[column] for row in rows if row.get(column)]
+                return 200, {"rows": [{count_as: len(rows), max_as: max(dates) if dates else None}]}
+            limit = int(query.get("$limit", [TABLE_PAGE])[0])
+            offset = int(query.get("$offset", ["0"])[0])
+            return 200, {"rows": rows[offset:offset + limit], "fields": list(rows[0]) if rows else [],
+                         "info": {"pages": -(-len(rows) // limit), "count": len(rows)}}
 
         def _patch(self, dataset: dict, body: bytes) -> tuple[int, object]:
             if not self.headers.get("Content-Type", "").startswith("application/json-patch+json"):
@@ -179,6 +229,9 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                              "url": f"{standin.url}/download/{dataset['id']}/{resource_id}/{file_name}"})
             dataset["updatedAt"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
             standin.content[(dataset["id"], resource_id)] = content
+            for table in standin.tables.values():
+                if table["resource_id"] == resource_id and table["dataset"] == dataset["id"] and table["follows"]:
+                    table["content"] = content
             return 200, {**dataset, "readonly": {
                 "updates": [{"op": "replace", "path": f"/resources/{resource_id}/hash", "value": resource["hash"]}],
                 "resource_id": resource_id, "resource": resource}}

@@ -17,8 +17,11 @@ def sample_path(source: str, file: str) -> Path:
 
 
 def sample_rows(source: str, file: str) -> list[dict[str, str]]:
+    """The file's rows as text. Real releases that concatenated one response per area repeat the header line
+    before each area: those lines are not rows."""
     with sample_path(source, file).open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+        reader = csv.DictReader(handle)
+        return [row for row in reader if list(row.values()) != reader.fieldnames]
 
 
 def sample_json(source: str, file: str) -> dict:
@@ -58,15 +61,16 @@ def sample_populations() -> dict[str, int]:
 
 
 def expected_headline(file: str, reporting_delay_days: int) -> dict:
-    """The report's headline numbers for one area, computed straight from a cases-by-region sample file."""
+    """The report's headline numbers for one area (the file's first: London, or England in the file of the four
+    nations), computed straight from a cases-by-region sample file."""
     from datetime import date, timedelta
 
     rows = sample_rows("phe_cases_by_region", file)
-    cases = {date.fromisoformat(r["date"]): int(r["newCasesBySpecimenDate"]) for r in rows}
+    code = rows[0]["areaCode"]
+    cases = {date.fromisoformat(r["date"]): int(r["newCasesBySpecimenDate"]) for r in rows if r["areaCode"] == code}
     complete = max(cases) - timedelta(days=reporting_delay_days)
     week = sum(cases[complete - timedelta(days=i)] for i in range(7))
     before = sum(cases[complete - timedelta(days=i)] for i in range(7, 14))
-    code = rows[0]["areaCode"]
     return {"complete_day": complete, "cases_on_day": cases[complete], "seven_day_total": week,
             "previous_seven_day_total": before, "change": week - before,
             "seven_day_rate": round(week / sample_populations()[code] * 100_000, 1), "area_code": code}

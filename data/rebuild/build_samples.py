@@ -49,41 +49,48 @@ def _write_v2_csv(path: Path, rows: list[dict], metrics: list[str]) -> None:
     path.write_text(out.getvalue(), encoding="utf-8")
 
 
+# The PHE samples stand for one release day, 20 November 2020: the upper-tier and nation files are that day's real
+# files (copied as published, not built here), and what is rebuilt below is put together from the same day's
+# figures where it can be, so the tables agree with one another as a real release's did.
+RELEASE_DAY = "2020-11-20"
+
+
 def build_cases_by_region() -> None:
-    metrics = ["newCasesBySpecimenDate", "cumCasesBySpecimenDate"]
-    london = []
-    cumulative = 0
-    for day, cases in zip(
-        _days(ref.LONDON_CASES_FIRST_DATE, len(ref.LONDON_DAILY_CASES)), ref.LONDON_DAILY_CASES, strict=True
-    ):
-        cumulative += cases
-        if WINDOW_START <= day <= WINDOW_END:
-            london.append(
-                {"areaCode": "E12000007", "areaName": "London", "areaType": "region", "date": day,
-                 "newCasesBySpecimenDate": cases, "cumCasesBySpecimenDate": cumulative}
-            )
-    _write_v2_csv(SAMPLES / "phe_cases_by_region" / "region_london.csv", london, metrics)
-
-    nation = pd.read_csv(REFERENCE / "v1_csv_SDK_getcsv_nation_cases_deaths_release_2023-12-14T180005.csv")
-    england = nation[(nation.areaName == "England") & nation.date.between(WINDOW_START, WINDOW_END)]
-    rows = england[["areaCode", "areaName", "areaType", "date", *metrics]].to_dict("records")
-    _write_v2_csv(SAMPLES / "phe_cases_by_region" / "nation_england.csv", rows, metrics)
+    """London's daily cases = the sum of the release's 32 London areas (PHE's London region is their sum). No
+    cumulative column: the real files of that day carry none for London, and the pipeline rebuilds it."""
+    utla = pd.read_csv(SAMPLES / "phe_cases_by_utla" / "utla_all.csv", dtype=str)
+    utla = utla[utla.areaCode.str.startswith("E09", na=False)]
+    daily = utla.assign(n=utla.newCasesBySpecimenDate.astype(int)).groupby("date")["n"].sum()
+    london = [{"areaCode": "E12000007", "areaName": "London", "areaType": "region", "date": day,
+               "newCasesBySpecimenDate": int(cases)} for day, cases in daily.items()]
+    _write_v2_csv(SAMPLES / "phe_cases_by_region" / "region_london.csv", london, ["newCasesBySpecimenDate"])
 
 
-def build_cases_by_utla() -> None:
-    names = pd.read_csv(REFERENCE / "phe_dashboard_geoglist_all_areas.csv")
-    names = dict(zip(names[names.areaType == "utla"].areaCode, names[names.areaType == "utla"].areaName, strict=True))
-    rows = []
-    for line in ref.LONDON_BOROUGH_CASES.strip().splitlines():
-        day, *pairs = line.split()
-        for number, pair in enumerate(pairs, start=2):
-            code = f"E090000{number:02d}"
-            new_cases, total_cases = (int(v) for v in pair.split(","))
-            rows.append({"areaCode": code, "areaName": names[code], "areaType": "utla", "date": day,
-                         "newCasesBySpecimenDate": new_cases, "cumCasesBySpecimenDate": total_cases})
-    _write_v2_csv(
-        SAMPLES / "phe_cases_by_utla" / "utla_all.csv", rows, ["newCasesBySpecimenDate", "cumCasesBySpecimenDate"]
-    )
+# PHE's age bands as the v2 API wrote them, in the GLA's band order (the GLA's label -> PHE's).
+GLA_TO_PHE_AGE = {f"{lo} - {hi} years": f"{lo:02d}_{hi:02d}" for lo, hi in zip(range(0, 90, 5), range(4, 90, 5),
+                                                                                  strict=True)}
+GLA_TO_PHE_AGE |= {"90+ years": "90+", "unassigned": "unassigned"}
+
+
+def build_cases_by_age() -> None:
+    """London's cases by age band, as the v2 CSV `newCasesBySpecimenDateAgeDemographics` exploded them
+    (areaCode,areaName,areaType,date,age,cases,rollingSum,rollingRate), from the GLA's own published copy of these
+    PHE figures (data/reference/gla_published/phe_cases_age_london.csv, April 2022), cut to the dates before the
+    release day. rollingRate is empty for `unassigned` (no population), as in PHE's real files."""
+    gla = pd.read_csv(REFERENCE / "gla_published" / "phe_cases_age_london.csv", dtype=str, keep_default_na=False)
+    gla = gla[gla.date < RELEASE_DAY]
+    order = {label: i for i, label in enumerate(GLA_TO_PHE_AGE)}
+    gla = gla.assign(order=gla.age_band.map(order)).sort_values(["date", "order"], ascending=[False, True])
+    path = SAMPLES / "phe_cases_by_age" / "region_london_age.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["areaCode", "areaName", "areaType", "date", "age", "cases", "rollingSum", "rollingRate"])
+    for row in gla.itertuples():
+        rate = "" if row.age_band == "unassigned" else row.rolling_rate
+        writer.writerow(["E12000007", "London", "region", row.date, GLA_TO_PHE_AGE[row.age_band], row.cases,
+                         row.rolling_sum, rate])
+    path.write_text(out.getvalue(), encoding="utf-8")
 
 
 def build_cases_by_age_sex() -> None:
@@ -105,29 +112,20 @@ def build_cases_by_age_sex() -> None:
 
 
 def build_healthcare() -> None:
-    admissions = pd.read_csv(REFERENCE / "v1_cumAdmissionsByAge_nhsRegion_London_E40000003_PIVOTED_wide.tsv", sep="\t")
-    bands = [c for c in admissions.columns if c not in ("code", "date", "type", "gender")]
-    cumulative = admissions.set_index("date")[bands].sum(axis=1)
-    new_admissions = cumulative.diff()
-    in_hospital = dict(
-        zip(_days(ref.LONDON_HOSPITAL_FIRST_DATE, len(ref.LONDON_PEOPLE_IN_HOSPITAL)), ref.LONDON_PEOPLE_IN_HOSPITAL,
-            strict=True)
-    )
-    rows = []
-    for day, count in in_hospital.items():
-        admitted = new_admissions.get(day)
-        rows.append(
-            {"areaCode": "E40000003", "areaName": "London", "areaType": "nhsRegion", "date": day,
-             "newAdmissions": None if admitted is None or pd.isna(admitted) else int(admitted),
-             "hospitalCases": count,
-             # No real London series for patients on mechanical ventilation was available: left empty (null),
-             # as the API itself returned empty cells for days without a value.
-             "covidOccupiedMVBeds": None}
-        )
-    _write_v2_csv(
-        SAMPLES / "phe_healthcare" / "nhs_region_london.csv", rows,
-        ["newAdmissions", "hospitalCases", "covidOccupiedMVBeds"],
-    )
+    """England's healthcare series in the v2 CSV layout the pipeline requests, from carlinmack/covid-graphs' copies of
+    the v1 API's England output (a release of about 16 November 2021; their script kept `date,value` only). London's
+    file is a real v2 API response, shipped as published (data/PROVENANCE.md)."""
+    series = {}
+    files = {"newAdmissions": "hospitalisations_newAdmissions", "hospitalCases": "inHospital_hospitalCases",
+             "covidOccupiedMVBeds": "inVentilationBeds_covidOccupiedMVBeds"}
+    for metric, file in files.items():
+        path = REFERENCE / "healthcare" / f"carlinmack_England.{file}_0017ef77.csv"
+        series[metric] = dict(line.split(",") for line in path.read_text().split())
+    metrics = sorted(series)  # the v2 server wrote metric columns in alphabetical order
+    days = sorted(set().union(*series.values()))
+    rows = [{"areaCode": "E92000001", "areaName": "England", "areaType": "nation", "date": day,
+             **{m: series[m].get(day) for m in metrics}} for day in days]
+    _write_v2_csv(SAMPLES / "phe_healthcare" / "nation_england.csv", rows, metrics)
 
 
 def _iso_week_period(label: str) -> str:
@@ -256,7 +254,7 @@ def build_nhs_111_synthetic() -> None:
 
 if __name__ == "__main__":
     build_cases_by_region()
-    build_cases_by_utla()
+    build_cases_by_age()
     build_cases_by_age_sex()
     build_healthcare()
     build_ons_workbook()

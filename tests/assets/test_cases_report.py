@@ -68,11 +68,16 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     # The first report is kept as it was: one file per version, never overwritten.
     assert first_report.read_text() == first_html
     assert f"Compared with report <code>{meta['report_version']}</code>" in second_html
-    assert "Largest revisions in phe_cases_london_england.csv" in second_html
-    section = second_html.split("Largest revisions in phe_cases_london_england.csv")[1]
+    assert "Largest revisions in phe_cases_rates_london_england.csv" in second_html
+    section = second_html.split("Largest revisions in phe_cases_rates_london_england.csv")[1]
     first_row = re.search(r"<tbody>\s*<tr>(.*?)</tr>", section, re.S)[1]
     cells = re.findall(r"<td>(.*?)</td>", first_row)
     assert cells[:2] == ["E12000007", "2020-05-01"] and cells[-1] == "100"
+    # In the GLA's file the same revision moves London up and the rest of England down by as much.
+    section = second_html.split("Largest revisions in phe_cases_london_england.csv")[1].split("</table>")[0]
+    rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section, re.S)]
+    assert sorted((row[0], row[1], row[-1]) for row in rows[:2]) == [
+        ("London", "2020-05-01", "100"), ("Rest of England", "2020-05-01", "-100")]
 
 
 def test_days_the_source_flags_as_delayed_set_the_provisional_window() -> None:

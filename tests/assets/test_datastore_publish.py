@@ -14,8 +14,9 @@ from pytest_httpserver import HTTPServer
 from assets.cases_report import cases_report
 from assets.datastore_publish import datastore_publish
 from assets.datastore_tables import datastore_tables
-from checks.published import PUBLISHED, fingerprint, to_csv_bytes
+from checks.published import PUBLISHED, fingerprint
 from resources.datastore import DryRunDatastore, LondonDatastore
+from resources.settings import REPO_ROOT
 from tests.assets.test_cases_report import revised_london_file
 from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples
 from tests.datastore_standin import StandIn
@@ -76,21 +77,22 @@ def test_approved_publish_uploads_every_table_once_then_nothing(built: str, stan
     assert len(standin.uploads()) == len(PUBLISHED)
     tables = stored_tables(data_dir)
     for resource in standin.resources().values():
-        assert resource["hash"] == hashlib.md5(to_csv_bytes(tables[resource["title"][:-4]])).hexdigest()
+        name = resource["title"].removesuffix(".csv")
+        assert resource["hash"] == hashlib.md5(PUBLISHED[name].to_bytes(tables[name])).hexdigest()
     assert f"report version {built}" in standin.datasets[standin.dataset]["description"]
     meta = publish_metadata(result)
     assert (meta["approved_by"], meta["report_version"], meta["files_sent"], meta["files_skipped"]) == (
-        "Ana Analyst", built, 6, 0)
+        "Ana Analyst", built, len(PUBLISHED), 0)
     assert set(meta["datastore_responses"]) == set(standin.titles())
     audit = [json.loads(line) for line in (data_dir / "publish" / standin.dataset / "audit.jsonl").open()]
-    assert audit[-1]["approved_by"] == "Ana Analyst" and len(audit[-1]["files"]) == 6
+    assert audit[-1]["approved_by"] == "Ana Analyst" and len(audit[-1]["files"]) == len(PUBLISHED)
 
     requests_before = len(standin.log)
     again = publish(data_dir, real_target(standin, data_dir), built)
     assert again.success, failure_text(again)
     assert len(standin.uploads()) == len(PUBLISHED)  # nothing new uploaded
     assert [r.method for r in standin.log[requests_before:]] == ["GET"]  # read the dataset, nothing else
-    assert publish_metadata(again)["files_skipped"] == 6
+    assert publish_metadata(again)["files_skipped"] == len(PUBLISHED)
 
 
 def test_a_changed_table_replaces_its_resource_in_place(built, standin, data_dir, httpserver):
@@ -105,8 +107,10 @@ def test_a_changed_table_replaces_its_resource_in_place(built, standin, data_dir
     result = publish(data_dir, real_target(standin, data_dir), new_version)
     assert result.success, failure_text(result)
     sent = standin.uploads()[uploads_before:]
-    assert [r.title for r in sent] == ["phe_cases_london_england.csv"]
-    assert sent[0].path.endswith(f"/resources/{ids['phe_cases_london_england.csv']}")  # same resource, replaced
+    # London's figure for one day changed: the GLA's London/England file and our rates file, nothing else.
+    assert sorted(r.title for r in sent) == ["phe_cases_london_england.csv", "phe_cases_rates_london_england.csv"]
+    for upload in sent:
+        assert upload.path.endswith(f"/resources/{ids[upload.title]}")  # same resource, replaced
     assert {r["title"]: rid for rid, r in standin.resources().items()} == ids  # no duplicate, no new id
 
 
@@ -161,7 +165,7 @@ def test_interrupted_publish_finishes_on_rerun_without_duplicates(built, standin
     second = publish(data_dir, real_target(standin, data_dir), built)
     assert second.success, failure_text(second)
     meta = publish_metadata(second)
-    assert (meta["files_sent"], meta["files_skipped"]) == (4, 2)
+    assert (meta["files_sent"], meta["files_skipped"]) == (len(PUBLISHED) - 2, 2)
     assert standin.titles() == sorted(f"{name}.csv" for name in PUBLISHED)
 
 
@@ -194,9 +198,61 @@ def test_dry_run_writes_what_would_be_sent_without_a_key(built, data_dir, tmp_pa
     [run_folder] = [p for p in folder.iterdir() if p.is_dir() and p.name != "state"]
     log = [json.loads(line) for line in (run_folder / "requests.jsonl").open()]
     uploads = [entry for entry in log if entry["method"] == "POST"]
-    assert len(uploads) == 6 and log[-1]["method"] == "PATCH"
+    assert len(uploads) == len(PUBLISHED) and log[-1]["method"] == "PATCH"
     tables = stored_tables(data_dir)
     for entry in uploads:
         sent = (run_folder / entry["file"]).read_bytes()
-        assert sent == to_csv_bytes(tables[entry["fields"]["title"][:-4]])
+        name = entry["fields"]["title"].removesuffix(".csv")
+        assert sent == PUBLISHED[name].to_bytes(tables[name])
     assert publish_metadata(result)["target"].startswith("dry run: ")
+
+
+# The five files the GLA keeps on the dataset (as the GLA left them), with their Datastore ids and API tables: the
+# boroughs' table follows a replaced file, the age file's table does not (it was never redeployed).
+GLA_RESOURCES = {
+    "phe_cases_london_boroughs.csv": ("151e497c", {"s8c9t_j4fs2": True}),
+    "phe_cases_london_england.csv": ("7a3c305c", {}),
+    "phe_cases_age_london.csv": ("d15e692d", {"a6e_lon_tbl": False}),
+    "phe_healthcare.csv": ("hc0a1b2c", {}),
+    "phe_healthcare_admissions_age.csv": ("ad037e43", {}),
+}
+
+
+def preload_gla(standin: StandIn) -> None:
+    for title, (resource_id, tables) in GLA_RESOURCES.items():
+        standin.preload(resource_id, title, (REPO_ROOT / "data" / "reference" / "gla_published" / title).read_bytes(),
+                        tables)
+
+
+def test_the_first_publish_replaces_the_gla_s_files_adds_ours_and_reads_the_api_tables_back(built, standin,
+                                                                                            data_dir):
+    preload_gla(standin)
+    target = real_target(standin, data_dir, table_follow_timeout_s=0.3, table_poll_interval_s=0.1)
+    result = publish(data_dir, target, built)
+    assert result.success, failure_text(result)
+
+    resources = standin.resources()
+    titles = [r["title"] for r in resources.values()]
+    assert sorted(titles) == sorted(t.file_name for t in PUBLISHED.values())  # no title twice
+    tables = stored_tables(data_dir)
+    for title, (resource_id, _) in GLA_RESOURCES.items():
+        assert resources[resource_id]["title"] == title  # replaced in place, under the GLA's id
+        name = title.removesuffix(".csv")
+        assert standin.content[(standin.dataset, resource_id)] == PUBLISHED[name].to_bytes(tables[name])
+    adds = [r for r in standin.uploads() if r.path.endswith("/resources")]
+    assert sorted(r.title for r in adds) == sorted(t.file_name for t in PUBLISHED.values() if not t.gla)
+
+    # The boroughs' API table now serves the new file; the age file's still serves the GLA's old one.
+    assert len(standin.table_rows("s8c9t_j4fs2")) == len(tables["phe_cases_london_boroughs"])
+    meta = publish_metadata(result)
+    assert meta["api_tables_not_following"] == "phe_cases_age_london.csv (a6e_lon_tbl)"
+    assert "redeploy" in meta["api_tables"] and "/api/table/a6e_lon_tbl" in meta["api_tables"]
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "api_tables_follow" and not check.passed
+    assert check.severity == dg.AssetCheckSeverity.WARN
+    audit = json.loads((data_dir / "publish" / standin.dataset / "audit.jsonl").read_text().splitlines()[-1])
+    assert {(t["ref"], t["follows"]) for t in audit["api_tables"]} == {("s8c9t_j4fs2", True), ("a6e_lon_tbl", False)}
+
+    uploads = len(standin.uploads())
+    again = publish(data_dir, real_target(standin, data_dir, table_follow_timeout_s=0.0), built)
+    assert again.success and len(standin.uploads()) == uploads  # a second approval sends nothing

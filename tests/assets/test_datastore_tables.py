@@ -7,9 +7,9 @@ import pytest
 
 from assets.datastore_tables import build_datastore_tables
 from checks.published import (
-    BOROUGHS,
+    BOROUGH_RATES,
     HEALTHCARE,
-    LONDON_ENGLAND,
+    LONDON_ENGLAND_RATES,
     PUBLISHED,
     fingerprint,
     to_csv_bytes,
@@ -35,18 +35,21 @@ def test_borough_rates_and_rolling_sums_match_the_source_file(tables) -> None:
     by_date = {r["date"]: int(r["newCasesBySpecimenDate"]) for r in rows}
     week = [by_date[f"2020-05-{d:02d}"] for d in range(4, 11)]
     population = sample_populations()["E09000008"]
-    croydon = tables[BOROUGHS].set_index(["area_code", "date"]).loc[("E09000008", pd.Timestamp("2020-05-10"))]
+    rates = tables[BOROUGH_RATES]
+    croydon = rates.set_index(["area_code", "date"]).loc[("E09000008", pd.Timestamp("2020-05-10"))]
     assert croydon["new_cases"] == by_date["2020-05-10"]
     assert croydon["new_cases_rate"] == round(by_date["2020-05-10"] / population * 100_000, 1)
     assert croydon["rolling_7day_cases"] == sum(week)
     assert croydon["rolling_7day_rate"] == round(sum(week) / population * 100_000, 1)
-    first_days = tables[BOROUGHS][tables[BOROUGHS]["date"] < pd.Timestamp("2020-04-30")]
-    assert first_days["rolling_7day_cases"].isna().all()  # fewer than seven days of data: left empty
+    # Croydon's series starts on its first row in the file: fewer than seven days of data are left empty.
+    first_days = rates[(rates["area_code"] == "E09000008")].sort_values("date").head(6)
+    assert first_days["rolling_7day_cases"].isna().all()
+    assert str(first_days["date"].min().date()) == min(by_date)
 
 
 def test_hackney_rate_uses_hackney_and_city_population(tables) -> None:
     population = sample_populations()["E09000012"]
-    hackney = tables[BOROUGHS][tables[BOROUGHS]["area_code"] == "E09000012"].iloc[0]
+    hackney = tables[BOROUGH_RATES][tables[BOROUGH_RATES]["area_code"] == "E09000012"].iloc[-1]
     assert hackney["area_name"] == "Hackney and City of London"
     assert hackney["new_cases_rate"] == round(hackney["new_cases"] / population * 100_000, 1)
 
@@ -57,15 +60,16 @@ def test_csv_is_utf8_without_index_with_iso_dates_and_blank_missing_values(table
     assert header == (
         "date,area_name,area_code,new_admissions,rolling_7day_admissions,hospital_cases,covid_occupied_mv_beds"
     )
-    assert first.startswith("2020-03-20,London,E40000003,")
-    assert first.endswith(",819,")  # hospital cases, then an empty ventilation count
-    reread = pd.read_csv(io.StringIO(to_csv_bytes(tables[LONDON_ENGLAND]).decode()))
-    assert len(reread) == len(tables[LONDON_ENGLAND])
+    [raw] = [r for r in sample_rows("phe_healthcare", "nhs_region_london.csv") if r["date"] == "2020-03-19"]
+    assert raw["hospitalCases"] == raw["covidOccupiedMVBeds"] == ""  # the first day has admissions only
+    assert first == f"2020-03-19,London,E40000003,{raw['newAdmissions']},,,"
+    reread = pd.read_csv(io.StringIO(to_csv_bytes(tables[LONDON_ENGLAND_RATES]).decode()))
+    assert len(reread) == len(tables[LONDON_ENGLAND_RATES])
     assert "Unnamed: 0" not in reread.columns
 
 
 def test_fingerprint_is_stable_and_changes_with_any_value(tables) -> None:
     assert fingerprint(tables) == fingerprint(build_datastore_tables(clean_sample_tables()))
     changed = {name: table.copy() for name, table in tables.items()}
-    changed[BOROUGHS].loc[0, "new_cases"] += 1
+    changed[BOROUGH_RATES].loc[0, "new_cases"] += 1
     assert fingerprint(changed) != fingerprint(tables)

@@ -71,7 +71,7 @@ def negative_count() -> bytes:
 BAD_INPUTS = {
     "html_error_page": (lambda: b"<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1></body></html>",
                         "got an HTML page where a CSV file was expected"),
-    "truncated_body": (truncated, "could not be read as CSV: CSV parse error: Expected 6 columns"),
+    "truncated_body": (truncated, "could not be read as CSV: CSV parse error: Expected 5 columns"),
     "renamed_column": (renamed_column, "missing column(s) 'newCasesBySpecimenDate'"),
     "empty_file": (lambda: b"", "the file is empty"),
     "duplicated_rows": (duplicated_rows, "failed validation"),

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from assets.phe_cases_by_age_sex import SOURCE, normalise_age_band, parse_cases_by_age_sex
+from assets.phe_api import normalise_age_band
+from assets.phe_cases_by_age_sex import SOURCE, parse_cases_by_age_sex
 from assets.source import RawFile
 from checks.schemas import PHE_AGE_BANDS
 from checks.validation import validate_table

@@ -13,14 +13,42 @@ from tests.samples import csv_bytes, sample_files, sample_rows
 def test_london_and_england_totals_match_the_sample_files() -> None:
     table = parse_cases_by_region(sample_files(SOURCE))
     london_file = sample_rows("phe_cases_by_region", "region_london.csv")
-    england_file = sample_rows("phe_cases_by_region", "nation_england.csv")
+    # The release's nation file holds the four nations: only England is kept.
+    england_file = [r for r in sample_rows("phe_cases_by_region", "nation_england.csv") if r["areaName"] == "England"]
 
     london = table[table.area_code == "E12000007"]
     england = table[table.area_code == "E92000001"]
+    assert set(table.area_code) == {"E12000007", "E92000001"}
     assert london["new_cases"].sum() == sum(int(r["newCasesBySpecimenDate"]) for r in london_file)
     assert england["new_cases"].sum() == sum(int(r["newCasesBySpecimenDate"]) for r in england_file)
     peak = next(r for r in london_file if r["date"] == "2020-04-02")
     assert london.set_index("date").loc[pd.Timestamp("2020-04-02"), "new_cases"] == int(peak["newCasesBySpecimenDate"])
+    # England's cumulative count is the one the release published.
+    latest = max(england_file, key=lambda r: r["date"])
+    assert england.set_index("date").loc[pd.Timestamp(latest["date"]), "cumulative_cases"] == int(
+        latest["cumCasesBySpecimenDate"])
+    assert validate_table(table, SOURCE.schema).passed
+
+
+def test_a_cumulative_count_the_release_lacks_is_rebuilt_from_its_whole_history_and_said_so() -> None:
+    table = parse_cases_by_region(sample_files(SOURCE))
+    london_file = sorted(sample_rows("phe_cases_by_region", "region_london.csv"), key=lambda r: r["date"])
+    assert "cumCasesBySpecimenDate" not in london_file[0]
+    running, expected = 0, {}
+    for row in london_file:
+        running += int(row["newCasesBySpecimenDate"])
+        expected[pd.Timestamp(row["date"])] = running
+    london = table[table.area_code == "E12000007"].set_index("date")["cumulative_cases"]
+    assert london.to_dict() == expected
+    assert any("cumulative_cases derived" in note and "region_london.csv" in note for note in table.attrs["notes"])
+
+
+def test_a_window_too_late_to_rebuild_a_cumulative_count_leaves_it_empty_and_says_so() -> None:
+    rows = [r for r in sample_rows("phe_cases_by_region", "region_london.csv") if r["date"] >= "2020-10-01"]
+    files = sample_files(SOURCE) | {"region_london": RawFile("region_london.csv", csv_bytes(rows))}
+    table = parse_cases_by_region(files)
+    assert table.loc[table.area_code == "E12000007", "cumulative_cases"].isna().all()
+    assert any("left empty" in note and "01 Oct 2020" in note for note in table.attrs["notes"])
     assert validate_table(table, SOURCE.schema).passed
 
 

@@ -19,6 +19,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from assets import SOURCES
+from checks.published import PUBLISHED
 from tests.browser.ui import DagsterUI, start_ui
 from tests.conftest import BASE_PATHS, route_for, serve_all_samples
 from tests.datastore_standin import StandIn
@@ -144,7 +145,7 @@ def test_the_analysts_day(day, upstream: HTTPServer, browser, artifacts: Path) -
     publish = wait_for_run(ui, run_id_from(page))
     page.screenshot(path=str(artifacts / "day_4_published.png"))
     assert publish["status"] == "SUCCESS", publish
-    assert len(standin.resources()) == 6
+    assert len(standin.resources()) == len(PUBLISHED)
     assert all(r.status == 200 for r in standin.log)
 
 

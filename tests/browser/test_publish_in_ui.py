@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from checks.published import PUBLISHED
 from tests.browser.conftest import UI_API_KEY
 from tests.browser.test_report_link_in_ui import nightly, open_report_from_asset_page
 from tests.browser.ui import DagsterUI
@@ -40,10 +41,8 @@ def test_analyst_approves_in_the_launchpad(ui: DagsterUI, standin, browser, arti
     page.wait_for_url("**/runs/**", timeout=30_000)
     page.get_by_text("RUN_SUCCESS").first.wait_for(timeout=120_000)
     page.screenshot(path=str(artifacts / "ui_publish_run.png"))
-    assert sorted(r["title"] for r in standin.resources().values()) == [
-        "nhs_111_999_online_london.csv", "ons_positivity_london.csv", "phe_cases_age_sex_london.csv",
-        "phe_cases_london_boroughs.csv", "phe_cases_london_england.csv", "phe_healthcare_london.csv",
-    ]
+    assert sorted(r["title"] for r in standin.resources().values()) == sorted(
+        table.file_name for table in PUBLISHED.values())
 
     page.goto(f"{ui.url}/assets/datastore_publish", wait_until="load")
     page.get_by_text("approved_by").first.wait_for(timeout=30_000)

@@ -19,7 +19,11 @@ from tests.samples import expected_headline
 
 pytestmark = pytest.mark.browser
 
-CHARTS = ("london_england_rate", "borough_heatmap", "age_band_heatmap", "healthcare", "ons_positivity", "nhs_111")
+CHARTS = ("london_england_rate", "borough_heatmap", "age_band_heatmap", "age_sex_heatmap", "healthcare",
+          "ons_positivity", "nhs_111")
+# plotly names axis-title text nodes xtitle, ytitle, y2title, x2title ... (one per axis of every panel).
+AXIS_TITLES = ("els => els.filter(e => /^[xy]\\d*title$/.test(e.getAttribute('class') || ''))"
+               ".map(e => [e.getAttribute('class'), e.textContent])")
 REAL_URLS = {
     "phe": "https://api.coronavirus.data.gov.uk/v2/data",
     "ukhsa": "https://api.ukhsa-dashboard.data.gov.uk",
@@ -53,8 +57,8 @@ def test_report_renders_in_chromium(browser, report_url: str, artifacts: Path) -
     for chart in CHARTS:
         container = page.locator(f'[data-testid="chart-{chart}"]')
         container.locator(".main-svg").first.wait_for(state="visible", timeout=15_000)
-        titles = container.locator(".xtitle, .ytitle").all_text_contents()
-        assert len([t for t in titles if t.strip()]) >= 2, f"{chart} lacks axis titles: {titles}"
+        titles = [(kind, text) for kind, text in container.locator("text").evaluate_all(AXIS_TITLES) if text.strip()]
+        assert {kind[0] for kind, _ in titles} == {"x", "y"}, f"{chart} lacks axis titles: {titles}"
         assert container.locator(".gtitle").first.text_content().strip(), f"{chart} lacks a title"
 
     for file in ("region_london.csv", "nation_england.csv"):

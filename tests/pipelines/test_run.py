@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from assets import SOURCES
+from checks.published import PUBLISHED
 from resources.settings import REPO_ROOT
 
 
@@ -39,4 +40,4 @@ def test_nightly_run_on_samples_leaves_tables_archive_and_report(tmp_path: Path)
     version = version_line.removeprefix("report_version: ")
     assert report.exists() and report.parent == storage / "reports" and version in report.name
     published = {p.stem for p in (storage / "tables" / "datastore_tables").glob("*.parquet")}
-    assert len(published) == 6
+    assert published == set(PUBLISHED)

@@ -8,8 +8,8 @@ from datetime import date
 import pytest
 
 from assets.datastore_tables import build_datastore_tables
-from checks.published import BOROUGHS, fingerprint, validate_published
-from reports.analysis import ReportSettings, SourceStatus, Warning, compare_tables, headlines
+from checks.published import BOROUGH_RATES, PUBLISHED, fingerprint, validate_published
+from reports.analysis import ReportSettings, SourceStatus, Warning, compare_tables, cross_checks, headlines
 from reports.render import ReportInputs, render_report
 from tests.samples import clean_sample_tables
 
@@ -19,7 +19,7 @@ def page() -> str:
     tables = build_datastore_tables(clean_sample_tables())
     settings = ReportSettings()
     changed = {name: table.copy() for name, table in tables.items()}
-    changed[BOROUGHS].loc[3, "new_cases"] += 7
+    changed[BOROUGH_RATES].loc[3, "new_cases"] += 7
     return render_report(ReportInputs(
         version=fingerprint(tables), run_id="run-123", generated_at="24 Nov 2026 18:00 UTC", mode="sample",
         tables=tables, headlines=headlines(tables, settings),
@@ -30,16 +30,17 @@ def page() -> str:
                          date(2021, 5, 27), True, 3),
         ],
         warnings=[Warning("missing_dates", "phe_healthcare_london", "London healthcare: 1 day(s) missing")],
+        cross_checks=cross_checks(changed, settings),
         changes=compare_tables(changed, tables), previous_version="abc123abc123",
         validations=validate_published(tables), reporting_delay_days=settings.reporting_delay_days,
     ))
 
 
 def test_page_is_self_contained(page: str) -> None:
-    # plotly.js carries one banner line: the library is embedded, and only once for the six charts.
+    # plotly.js carries one banner line: the library is embedded, and only once for all the charts.
     assert len(re.findall(r"plotly\.js v\d+\.\d+\.\d+", page)) == 1
     assert not re.search(r"<script[^>]+src=", page), "no script may be fetched from elsewhere"
-    assert page.count("Plotly.newPlot") == 6
+    assert page.count("Plotly.newPlot") == len(CHARTS)
 
 
 def test_version_run_and_stale_source_are_visible(page: str) -> None:
@@ -52,12 +53,22 @@ def test_version_run_and_stale_source_are_visible(page: str) -> None:
 def test_warnings_changes_and_validation_are_listed(page: str) -> None:
     assert "Warnings (1)" in page and "London healthcare: 1 day(s) missing" in page
     assert "Compared with report <code>abc123abc123</code>" in page
-    assert "Largest revisions in phe_cases_london_boroughs.csv" in page
-    assert page.count(">passed<") == 6
+    assert "Largest revisions in phe_cases_rates_london_boroughs.csv" in page
+    assert page.count(">passed<") == len(PUBLISHED)
 
 
-def test_six_charts_each_with_axis_titles(page: str) -> None:
-    for chart in ("london_england_rate", "borough_heatmap", "age_band_heatmap", "healthcare", "ons_positivity",
-                  "nhs_111"):
+def test_cross_checks_are_listed_with_their_results(page: str) -> None:
+    # The page was rendered for tables with one borough's count raised by 7: within the tolerance, so all agree.
+    for check in ("boroughs_vs_london", "age_bands_vs_london", "rest_of_england_not_negative", "totals_never_fall"):
+        row = re.search(rf'data-testid="cross-check-{check}"><td>(.*?)</td>\s*<td class="(\w+)">(.*?)</td>', page)
+        assert row and row[2] == "ok" and row[3] == "agrees", check
+
+
+CHARTS = ("london_england_rate", "borough_heatmap", "age_band_heatmap", "age_sex_heatmap", "healthcare",
+          "ons_positivity", "nhs_111")
+
+
+def test_every_chart_is_there_with_axis_titles(page: str) -> None:
+    for chart in CHARTS:
         assert f'data-testid="chart-{chart}"' in page
     assert page.count('"title":{"text":"Specimen date"}') >= 3
