@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DAGSTER_PORT ?= 3000
 
-.PHONY: setup run test dev lint validate clean-data help browser approve bench
+.PHONY: setup run test dev lint validate clean-data help browser approve bench parse
 
 help:
 	@echo "make run       set up .venv if needed, then run the nightly job on the shipped samples (no network)"
@@ -14,6 +14,7 @@ help:
 	@echo "make dev       Dagster UI (webserver + daemon) on http://127.0.0.1:$(DAGSTER_PORT), reports on :$(REPORTS_PORT)"
 	@echo "make approve BY=<name> VERSION=<report_version>  publish the approved tables (DRY_RUN=<dir> to rehearse)"
 	@echo "make bench     benchmark at three scales (prints a table, writes bench-results.json)"
+	@echo "make parse SOURCE=<name> FILE=<path or URL>  read one file through a source's parser (API=<format>)"
 	@echo "make validate  load and check the Dagster definitions"
 	@echo "make lint      ruff"
 
@@ -59,6 +60,12 @@ approve: setup
 
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+
+# Try a file a publisher released through a source's parser, touching nothing stored (README, "Trying a file").
+# FILE is handed over in single quotes, so names with spaces can be quoted inside it with double quotes.
+parse: setup
+	@$(if $(and $(SOURCE),$(FILE)),true,echo 'usage: make parse SOURCE=<source> FILE=<path or URL> [API=<format>]'; exit 2)
+	@$(PY) -m pipelines.parse "$(SOURCE)" '$(FILE)' $(if $(API),--api "$(API)")
 
 # Figures, not tests: prints a table and writes bench-results.json (README, "Performance").
 bench: setup

@@ -137,6 +137,7 @@ def _source_assets(source: Source, fetch_retry: dg.RetryPolicy) -> list[dg.Asset
             context.log.warning(f"{source.name}: {note}")
         base_url = upstreams.base_url(variant.api)
         context.log.info(f"{source.name}: fetching from the {variant.format_name} in {mode} mode: {base_url}")
+        missing: list[str] = []
         try:
             entries = fetch_source(
                 source, variant, http=http, archive=archive, mode=mode, base_url=base_url,
@@ -144,6 +145,7 @@ def _source_assets(source: Source, fetch_retry: dg.RetryPolicy) -> list[dg.Asset
                     f"{source.name}: {e.file_name} {e.bytes:,} bytes ({'new' if e.changed else 'unchanged'}) "
                     f"from {e.url}"
                 ),
+                on_missing=lambda request, error: missing.append(f"{request.url}: {error.problem}"),
             )
         except FetchError as error:
             if error.status is not None and error.status not in RETRYABLE_STATUSES:
@@ -162,7 +164,11 @@ def _source_assets(source: Source, fetch_retry: dg.RetryPolicy) -> list[dg.Asset
             "bytes": dg.MetadataValue.int(sum(e.bytes for e in entries)),
             "changed": dg.MetadataValue.bool(any(e.changed for e in entries)),
             "manifest": dg.MetadataValue.md(manifest_markdown(entries)),
+            # Series the upstream does not hold (404): left out, and the clean asset's notes say what that means.
+            "not_found": dg.MetadataValue.md("\n".join(f"- {m}" for m in missing) or "none"),
         }
+        for problem in missing:
+            context.log.warning(f"{source.name}: not found, left out: {problem}")
         for e in entries:
             metadata[f"archived_{e.request}"] = dg.MetadataValue.path(str(archive.root / e.path))
         return dg.Output([e.to_dict() for e in entries], metadata=metadata)

@@ -107,11 +107,12 @@ def read_csv_typed(
     columns: Mapping[str, str],
     *,
     header_key: Callable[[str], str] = str.strip,
-    keep_rows: tuple[str, Collection[str]] | None = None,
+    keep_rows: tuple[str, Collection[str]] | Callable[[pa.Table], pa.ChunkedArray] | None = None,
     optional: Collection[str] = (),
 ) -> pd.DataFrame:
     """Read the CSV columns named in `columns` (by `header_key` of the header, e.g. case-folded) with pyarrow,
-    keep only rows whose `keep_rows` column is in the given set, and type each column as its kind says: "text",
+    keep only rows whose `keep_rows` column is in the given set (or, given a function, the rows it marks True in the
+    table of text columns, absent optional columns left out), and type each column as its kind says: "text",
     "int" (nullable Int64), "float", "date_iso" or "date_dmy". Columns in `optional` may be absent: they come back
     empty. Repeated header lines are dropped. Several times faster than reading everything as text with pandas;
     when pyarrow rejects a value, the line-by-line checks above name the line and the value."""
@@ -143,12 +144,15 @@ def read_csv_typed(
     def trimmed(table: pa.Table, key: str) -> pa.Table:
         return table.set_column(table.column_names.index(key), key, pc.utf8_trim_whitespace(table[key]))
 
-    if keep_rows:  # filter first, so the other columns are only cleaned and typed for the rows kept
+    # Filter first, so the other columns are only cleaned and typed for the rows kept.
+    if callable(keep_rows):
+        table = table.filter(keep_rows(table))
+    elif keep_rows:
         column, allowed = keep_rows
         table = trimmed(table, column)
         table = table.filter(pc.is_in(table[column], value_set=pa.array(sorted(allowed), pa.string())))
     for key, kind in columns.items():
-        if kind == "text" and not (keep_rows and key == keep_rows[0]):
+        if kind == "text" and not (isinstance(keep_rows, tuple) and key == keep_rows[0]):
             table = trimmed(table, key)
     converted = {}
     for key, kind in columns.items():

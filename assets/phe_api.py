@@ -16,6 +16,8 @@ from collections.abc import Collection, Mapping, Sequence
 from urllib.parse import urlencode
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from assets.parsing import add_note, check_not_error_page, read_csv_typed, to_date, to_float, to_int
 from resources.errors import ParseError
@@ -35,23 +37,81 @@ def phe_v2_url(base_url: str, area_type: str, metrics: Sequence[str], fmt: str, 
     return f"{base_url}?{urlencode(params)}"
 
 
+# The dashboard's own CSV downloads of 2020 (before the API) named the same columns for people.
+LEGACY_HEADERS = {"area code": "areaCode", "area name": "areaName", "area type": "areaType", "specimen date": "date",
+                  "daily lab-confirmed cases": "newCasesBySpecimenDate",
+                  "cumulative lab-confirmed cases": "cumCasesBySpecimenDate"}
+# Area types as the API and the 2020 downloads wrote them ("utla", "Upper tier local authority").
+AREA_TYPES = {"uppertierlocalauthority": "utla", "lowertierlocalauthority": "ltla"}
+
+
+def _header_key(name: str) -> str:
+    key = " ".join(name.split())
+    return LEGACY_HEADERS.get(key.lower(), key)
+
+
+def _area_type(value: str) -> str:
+    key = "".join(value.split()).lower()
+    return AREA_TYPES.get(key, key)
+
+
 def parse_v2_csv(
     content: bytes, file: str, metrics: dict[str, str], areas: Collection[str] | None = None,
-    optional: Collection[str] = (),
+    optional: Collection[str] = (), area_types: Collection[str] | None = None,
 ) -> pd.DataFrame:
-    """A v1/v2 CSV as a typed frame: area_code, area_name, date, each metric (renamed via `metrics`) as Int64, and
-    `provisional`, empty: the PHE API did not flag days inside the reporting delay. `areas` keeps only those
-    area codes (read before the other columns are typed, so a file of all England costs little more than
-    London's share of it). A metric in `optional` may be missing from the file: its column comes back empty."""
-    raw = read_csv_typed(
-        content, file, {"areaCode": "text", "areaName": "text", "date": "date_iso", **dict.fromkeys(metrics, "int")},
-        keep_rows=("areaCode", areas) if areas is not None else None, optional=optional,
-    )
+    """A PHE file of daily metrics as a typed frame: area_code, area_name, date, each metric (renamed via `metrics`)
+    as Int64, and `provisional`, empty: the PHE API did not flag days inside the reporting delay. Reads v1/v2 CSV
+    (any column order, the 2020 downloads' headers too) and v1/v2 JSON. `areas` keeps only those area codes (read
+    before the other columns are typed, so a file of all England costs little more than London's share of it);
+    `area_types` keeps only those area types where the file says (the 2020 downloads list every borough twice, as
+    an upper- and a lower-tier authority). A metric in `optional` may be missing: its column comes back empty."""
+    if content.lstrip()[:1] in (b"{", b"["):
+        raw = _flat_json(content, file, metrics, optional)
+        keep = pd.Series(True, index=raw.index)
+        if areas is not None:
+            keep &= raw["areaCode"].isin(list(areas))
+        if area_types is not None and raw["areaType"].notna().any():
+            keep &= raw["areaType"].fillna("").map(_area_type).isin(list(area_types))
+        raw = raw[keep]
+    else:
+        def wanted(table: pa.Table) -> pa.ChunkedArray:
+            mask = pc.is_in(pc.utf8_trim_whitespace(table["areaCode"]), value_set=pa.array(sorted(areas))) \
+                if areas is not None else pa.chunked_array([pa.array([True] * table.num_rows)])
+            if area_types is not None and "areaType" in table.column_names:
+                kinds = pc.utf8_lower(pc.replace_substring(pc.fill_null(table["areaType"], ""), " ", ""))
+                for long, short in AREA_TYPES.items():
+                    kinds = pc.replace_substring(kinds, long, short)
+                mask = pc.and_(mask, pc.is_in(kinds, value_set=pa.array(sorted(area_types))))
+            return pc.fill_null(mask, False)
+
+        raw = read_csv_typed(
+            content, file, {"areaCode": "text", "areaName": "text", "areaType": "text", "date": "date_iso",
+                            **dict.fromkeys(metrics, "int")},
+            header_key=_header_key, keep_rows=wanted, optional={"areaType", *optional},
+        )
     frame = raw.rename(columns={"areaCode": "area_code", "areaName": "area_name", **metrics})
     frame = frame[["area_code", "area_name", "date", *metrics.values()]]
     frame["provisional"] = pd.array([pd.NA] * len(frame), dtype="boolean")
     frame = frame.reset_index(drop=True)
     frame.attrs = {}  # a missing optional metric is for the caller to explain (fill_cumulative)
+    return frame
+
+
+def _flat_json(content: bytes, file: str, metrics: Mapping[str, str], optional: Collection[str]) -> pd.DataFrame:
+    """v1 `{"data": [...]}` or v2 `{"body": [...]}` records keyed by metric name, as a frame of text and numbers."""
+    records = json_records(content, file)
+    rows = []
+    for record in records:
+        code, name, kind = _area_of(record)
+        rows.append({"areaCode": code, "areaName": name, "areaType": kind, "date": record.get("date"),
+                     **{metric: record.get(metric) for metric in metrics}})
+    frame = pd.DataFrame(rows)
+    missing = [m for m in metrics if m not in optional and not any(m in record for record in records)]
+    if missing or "date" not in frame or frame["date"].isna().any():
+        raise ParseError(file, f"records lack {', '.join(map(repr, missing or ['date']))}")
+    frame["date"] = to_date(frame, "date", file)
+    for metric in metrics:
+        frame[metric] = to_int(frame, metric, file)
     return frame
 
 

@@ -52,7 +52,9 @@ def parse_sex_file(file: RawFile, sex: str) -> pd.DataFrame:
 
 
 def parse_cases_by_age_sex(files: Mapping[str, RawFile]) -> pd.DataFrame:
-    frames = [parse_sex_file(files[f"{sex}_cases"], sex) for sex in SEXES]
+    frames = [parse_sex_file(files[f"{sex}_cases"], sex) for sex in SEXES if f"{sex}_cases" in files]
+    if not frames:
+        raise ParseError(", ".join(f.name for f in files.values()), "holds neither maleCases nor femaleCases")
     table = pd.concat(frames, ignore_index=True)
     table["area_code"] = table["area_code"].astype(str)
     table["sex"] = table["sex"].astype(str)

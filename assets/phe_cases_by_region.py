@@ -14,10 +14,10 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.parsing import concat_noted
+from assets.parsing import add_note, concat_noted
 from assets.phe_api import CASES_METRICS, fill_cumulative, parse_v2_csv, phe_v2_url
 from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
-from assets.ukhsa_api import CASES_BY_DAY, records, ukhsa_requests, ukhsa_variant, wide
+from assets.ukhsa_api import CASES_BY_DAY, records, series_notes, ukhsa_requests, ukhsa_variant, wide
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.schemas import PheCasesByRegion
 from resources.errors import ParseError
@@ -37,7 +37,7 @@ def parse_cases_by_region(files: Mapping[str, RawFile]) -> pd.DataFrame:
     frames = []
     for file in files.values():
         frame = parse_v2_csv(file.content, file.name, CASES_METRICS, areas={LONDON_REGION, ENGLAND},
-                             optional={"cumCasesBySpecimenDate"})
+                             optional={"cumCasesBySpecimenDate"}, area_types={"region", "nation"})
         if frame.empty:
             raise ParseError(file.name, f"has no rows for London ({LONDON_REGION}) or England ({ENGLAND})")
         frames.append(fill_cumulative(frame, file.name))
@@ -53,6 +53,8 @@ def parse_cases_by_region_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
     """UKHSA pages -> the same table; the API has no cumulative count, so it is rebuilt where it can be."""
     table = wide(records(files), {CASES_BY_DAY: "new_cases"})
     table.insert(4, "cumulative_cases", pd.array([pd.NA] * len(table), dtype="Int64"))
+    for note in series_notes(files, build_live_requests("")):
+        add_note(table, note)
     return fill_cumulative(table, "the UKHSA API").sort_values(["area_code", "date"], ignore_index=True)
 
 

@@ -14,10 +14,11 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from assets.parsing import add_note
 from assets.phe_api import CASES_METRICS, fill_cumulative, parse_v2_csv, phe_v2_url
 from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
-from assets.ukhsa_api import CASES_BY_DAY, records, ukhsa_requests, ukhsa_variant, wide
-from checks.geography import LONDON_BOROUGH_CODES, LONDON_BOROUGH_NAMES, fold_city_into_hackney
+from assets.ukhsa_api import CASES_BY_DAY, records, series_notes, ukhsa_requests, ukhsa_variant, wide
+from checks.geography import CITY_OF_LONDON, LONDON_BOROUGH_CODES, LONDON_BOROUGH_NAMES, fold_city_into_hackney
 from checks.schemas import PheCasesByUtla
 from resources.errors import ParseError
 
@@ -30,7 +31,7 @@ def build_requests(base_url: str) -> list[SourceRequest]:
 def parse_cases_by_utla(files: Mapping[str, RawFile]) -> pd.DataFrame:
     file = files["utla_all"]
     london = parse_v2_csv(file.content, file.name, CASES_METRICS, areas=LONDON_BOROUGH_CODES,
-                          optional={"cumCasesBySpecimenDate"})
+                          optional={"cumCasesBySpecimenDate"}, area_types={"utla"})
     if london.empty:
         raise ParseError(file.name, "has no London areas (E09...): is this the upper-tier local authority file?")
     london = fold_city_into_hackney(london, list(CASES_METRICS.values()))
@@ -38,17 +39,23 @@ def parse_cases_by_utla(files: Mapping[str, RawFile]) -> pd.DataFrame:
 
 
 def build_live_requests(base_url: str) -> list[SourceRequest]:
-    """33 series: the UKHSA API lists City of London and Hackney separately (folded together when parsed)."""
+    """33 series. UKHSA's own data and code name E09000012 plain "Hackney" as an upper-tier authority and hold City
+    of London (E09000001) as a lower-tier one: it is fetched as such and folded into Hackney, as PHE's series was.
+    A series the API does not hold is left out and named in the notes."""
     return ukhsa_requests(base_url, [
-        (f"{code.lower()}_cases", "Upper Tier Local Authority", name, CASES_BY_DAY)
+        (f"{code.lower()}_cases", "Lower Tier Local Authority" if code == CITY_OF_LONDON else
+         "Upper Tier Local Authority", name, CASES_BY_DAY)
         for code, name in LONDON_BOROUGH_NAMES.items()
     ])
 
 
 def parse_cases_by_utla_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
+    notes = series_notes(files, build_live_requests(""))
     table = wide(records(files), {CASES_BY_DAY: "new_cases"})
     table.insert(4, "cumulative_cases", pd.array([pd.NA] * len(table), dtype="Int64"))
     table = fold_city_into_hackney(table[table["area_code"].isin(LONDON_BOROUGH_CODES)], list(CASES_METRICS.values()))
+    for note in notes:
+        add_note(table, note)
     return fill_cumulative(table, "the UKHSA API").sort_values(["area_code", "date"], ignore_index=True)
 
 

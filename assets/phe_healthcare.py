@@ -19,7 +19,15 @@ import pandas as pd
 from assets.parsing import add_note, concat_noted
 from assets.phe_api import parse_v2_csv, phe_v2_url
 from assets.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
-from assets.ukhsa_api import ADMISSIONS_BY_DAY, OCCUPIED_BEDS_BY_DAY, records, ukhsa_requests, ukhsa_variant, wide
+from assets.ukhsa_api import (
+    ADMISSIONS_BY_DAY,
+    OCCUPIED_BEDS_BY_DAY,
+    records,
+    series_notes,
+    ukhsa_requests,
+    ukhsa_variant,
+    wide,
+)
 from checks.geography import ENGLAND, LONDON_NHS_REGION
 from checks.schemas import PheHealthcare
 from resources.errors import ParseError
@@ -45,7 +53,7 @@ def parse_healthcare(files: Mapping[str, RawFile]) -> pd.DataFrame:
     frames = []
     for file in files.values():
         frame = parse_v2_csv(file.content, file.name, HEALTHCARE_METRICS, areas={LONDON_NHS_REGION, ENGLAND},
-                             optional=set(HEALTHCARE_METRICS))
+                             optional=set(HEALTHCARE_METRICS), area_types={"nhsregion", "nation"})
         if frame.empty:
             raise ParseError(file.name, f"has no rows for NHS region London ({LONDON_NHS_REGION}) or England "
                                         f"({ENGLAND})")
@@ -71,6 +79,8 @@ def parse_healthcare_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
     table.insert(5, "covid_occupied_mv_beds", pd.array([pd.NA] * len(table), dtype="Int64"))
     table = table.drop(columns=["area_name"]).sort_values(["area_code", "date"], ignore_index=True)
     add_note(table, "covid_occupied_mv_beds is empty: the UKHSA API has no mechanical ventilation measure")
+    for note in series_notes(files, build_live_requests("")):
+        add_note(table, note)
     return table
 
 

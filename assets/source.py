@@ -19,7 +19,7 @@ import pandera.pandas as pa
 import requests
 
 from resources.archive import ArchivedFile, RawArchive
-from resources.errors import ParseError, SourceError
+from resources.errors import FetchError, ParseError, SourceError
 from resources.http import HttpClient
 from resources.sample_transport import SampleReplayAdapter
 from resources.settings import UPSTREAMS, samples_dir
@@ -31,12 +31,14 @@ MAX_PAGES_PER_CHAIN = 500
 @dataclass(frozen=True)
 class SourceRequest:
     """One download of a source: `name` is stable (used for the archive and the parser), `sample` is the shipped
-    file that answers it in sample mode."""
+    file that answers it in sample mode. An `optional` request answered 404 (an API that does not hold that
+    geography or metric) is left out rather than failing the source; the parser says what is missing."""
 
     name: str
     url: str
     extension: str
     sample: str | None = None
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ def _fetch_chain(
     archive: RawArchive,
     session: requests.Session,
     on_file: Callable[[ArchivedFile], None],
+    on_missing: Callable[[SourceRequest, FetchError], None],
 ) -> list[ArchivedFile]:
     """One request and whatever it links to (the next page, the files a page lists), in order."""
     pending, entries, seen = [first], [], set()
@@ -219,7 +222,13 @@ def _fetch_chain(
             raise SourceError(source.name, request.url, f"more than {MAX_PAGES_PER_CHAIN} pages; stopping")
         seen.add(request.url)
         previous = archive.latest(source.name, request.name)
-        result = http.get(session, source.name, request.url, _conditional_headers(previous))
+        try:
+            result = http.get(session, source.name, request.url, _conditional_headers(previous))
+        except FetchError as error:
+            if request.optional and error.status == 404:
+                on_missing(request, error)
+                return entries
+            raise
         if result.not_modified and previous is not None:
             entry = replace(previous, changed=False)
         else:
@@ -243,6 +252,7 @@ def fetch_source(
     mode: str,
     base_url: str,
     on_file: Callable[[ArchivedFile], None] = lambda entry: None,
+    on_missing: Callable[[SourceRequest, FetchError], None] = lambda request, error: None,
 ) -> list[ArchivedFile]:
     """Download every file of `variant`, archive each before anything parses it, and return the archive entries.
 
@@ -261,7 +271,7 @@ def fetch_source(
     session = source_session(source, http, mode, base_url)
 
     def chain(first: SourceRequest) -> list[ArchivedFile]:
-        return _fetch_chain(source, variant, first, http, archive, session, on_file)
+        return _fetch_chain(source, variant, first, http, archive, session, on_file, on_missing)
 
     try:
         if workers == 1:

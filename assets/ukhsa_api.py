@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import pandas as pd
 
@@ -43,7 +43,8 @@ def ukhsa_url(base_url: str, geography_type: str, geography: str, metric: str, p
 def ukhsa_requests(base_url: str, series: Sequence[tuple[str, str, str, str]]) -> list[SourceRequest]:
     """One chain of pages per (name, geography type, geography, metric); this is its first page. Request names
     start `ukhsa_`, so the archive keeps these files apart from the same source's files in other formats."""
-    return [SourceRequest(f"ukhsa_{name}_p1", ukhsa_url(base_url, kind, geography, metric), ".json")
+    # Optional: a geography or metric the API does not hold answers 404, and is reported rather than failing.
+    return [SourceRequest(f"ukhsa_{name}_p1", ukhsa_url(base_url, kind, geography, metric), ".json", optional=True)
             for name, kind, geography, metric in series]
 
 
@@ -66,6 +67,22 @@ def follow_pages(request: SourceRequest, content: bytes, url: str) -> list[Sourc
     return [SourceRequest(PAGE_SUFFIX.sub(f"_p{number}", request.name), page["next"], ".json")]
 
 
+def series_notes(files: Mapping[str, RawFile], series: Sequence[SourceRequest]) -> list[str]:
+    """What the analyst should know about series the API did not give: not found (404) or no results."""
+    notes = []
+    for first in series:
+        chain = PAGE_SUFFIX.sub("", first.name)
+        pages = [file for name, file in files.items() if PAGE_SUFFIX.sub("", name) == chain]
+        parts = dict(zip(*[iter(unquote(urlsplit(first.url).path).split("/")[-6:])] * 2, strict=True))
+        what = (f"{parts.get('metrics')} for {parts.get('geographies')} "
+                f"({parts.get('geography_types')})")
+        if not pages:
+            notes.append(f"the UKHSA API does not hold {what} (404): left out")
+        elif not any(read_page(page.content, page.name)["results"] for page in pages):
+            notes.append(f"the UKHSA API has no data for {what} (empty results): left out")
+    return notes
+
+
 def records(files: Mapping[str, RawFile]) -> pd.DataFrame:
     """Every result of every page, for the whole-population stratum only (age and sex 'all')."""
     rows = []
@@ -80,7 +97,9 @@ def records(files: Mapping[str, RawFile]) -> pd.DataFrame:
                          result["metric_value"], bool(result.get("in_reporting_delay_period", False)), file.name))
     frame = pd.DataFrame(rows, columns=["area_code", "area_name", "metric", "date", "value", "provisional", "file"])
     if frame.empty:
-        raise ParseError(", ".join(f.name for f in files.values()), "hold no results for the whole population")
+        where = ", ".join(f.name for f in files.values()) or "the UKHSA API"
+        raise ParseError(where, "holds no results for the whole population in any series (every series was not "
+                                "found or empty)")
     dates = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
     if dates.isna().any():
         bad = frame[dates.isna()].iloc[0]

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from assets.nhs_111 import SAMPLE_FILES
 from checks.geography import LONDON_PHE_UTLA_CODES
-from checks.lookups import london_ccgs
+from checks.lookups import ccg_lookup
 from data.rebuild.build_samples import write_ons_workbook
 from resources.settings import REPO_ROOT
 
@@ -135,7 +136,9 @@ def ons(out: Path, days: list[date], rng: np.random.Generator) -> None:
 
 
 def nhs_111(out: Path, days: list[date], rng: np.random.Generator) -> None:
-    london = list(london_ccgs()[["ccg_code", "ccg_name"]].itertuples(index=False, name=None))
+    lookup = ccg_lookup()
+    london = list(lookup.loc[(lookup["region"] == "E40000003") & lookup["code"].str.startswith("E38"),
+                             ["code", "name"]].itertuples(index=False, name=None))
     ccgs = london + [(f"{i:02d}X", f"NHS Generated CCG {i}") for i in range(N_CCGS - len(london))]
     bands = ["0-18 years", "19-69 years", "70-120 years"]
     folder = out / "nhs_111"
@@ -155,8 +158,9 @@ def nhs_111(out: Path, days: list[date], rng: np.random.Generator) -> None:
                     calls.writerow(["999", dmy, sex, band, code, name, counts[i + 1]])
                     web.writerow([dmy, sex, band, code, name, counts[i + 2]])
                     i += 3
-    (folder / "NHS_Pathways_SYNTHETIC_sample.csv").write_text(pathways.getvalue(), encoding="utf-8")
-    (folder / "111_Online_SYNTHETIC_sample.csv").write_text(online.getvalue(), encoding="utf-8")
+    # Under the names the shipped page links to (generated figures, for timing only; storage/bench is not shipped).
+    (folder / SAMPLE_FILES["pathways"]).write_text(pathways.getvalue(), encoding="utf-8")
+    (folder / SAMPLE_FILES["online"]).write_text(online.getvalue(), encoding="utf-8")
     shutil.copy(SHIPPED / "nhs_111" / "page.html", folder / "page.html")
 
 

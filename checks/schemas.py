@@ -11,7 +11,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from checks.geography import ENGLAND, LONDON_NHS_REGION, LONDON_PHE_UTLA_CODES, LONDON_REGION
-from checks.lookups import london_ccg_codes
+from checks.lookups import london_merged_ccgs
 
 # PHE's age bands for cases, zero-padded as the v2 API writes them.
 PHE_AGE_BANDS = (
@@ -21,7 +21,7 @@ PHE_AGE_BANDS = (
 # PHE's age bands for hospital admissions (cumAdmissionsByAge), normalised the same way.
 PHE_ADMISSION_AGE_BANDS = ("00_05", "06_17", "18_64", "65_84", "85+")
 NHS_111_SITE_TYPES = ("111", "999", "online")
-NHS_111_SEXES = ("female", "male", "unknown")
+NHS_111_SEXES = ("female", "male", "unknown", "indeterminate")
 
 
 class _DatedTable(pa.DataFrameModel):
@@ -106,7 +106,7 @@ class PheHealthcare(_DatedTable):
 class OnsInfectionSurvey(pa.DataFrameModel):
     area_code: Series[str] = pa.Field(str_matches=r"^[EKNSW]\d{8}$")
     area_name: Series[str]
-    estimate_kind: Series[str] = pa.Field(isin=["official_weekly", "modelled_daily"])
+    estimate_kind: Series[str] = pa.Field(isin=["official_weekly", "modelled_daily", "regional_estimate"])
     period_start: Series[pa.DateTime]
     period_end: Series[pa.DateTime]
     percent_positive: Series[float] = pa.Field(ge=0, le=100)
@@ -139,8 +139,11 @@ class Nhs111Triages(_DatedTable):
     site_type: Series[str] = pa.Field(isin=list(NHS_111_SITE_TYPES))
     sex: Series[str] = pa.Field(isin=list(NHS_111_SEXES))
     age_band: Series[str]
-    ccg_code: Series[str] = pa.Field(isin=list(london_ccg_codes()))
+    # The CCG as the release published it (ONS E38 code, or an NHS ODS code), and the April 2021 London CCG it is in.
+    ccg_code: Series[str] = pa.Field(str_matches=r"^(E38\d{6}|[0-9A-Z]{3,5})$")
     ccg_name: Series[str]
+    merged_ccg_code: Series[str] = pa.Field(isin=sorted(london_merged_ccgs()))
+    merged_ccg_name: Series[str]
     count: Series[pd.Int64Dtype] = pa.Field(ge=0)
 
     class Config:

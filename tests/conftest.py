@@ -7,7 +7,7 @@ import hashlib
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 import pytest
@@ -63,8 +63,9 @@ def sample_response(path: Path, request: Request, released: str) -> Response:
 
 
 def route_for(url: str) -> tuple[str, str]:
+    """The (decoded) path and query a local server matches a URL on."""
     parts = urlsplit(url)
-    return parts.path, parts.query
+    return unquote(parts.path), parts.query
 
 
 def serve_samples(server: HTTPServer, source: Source, replace: dict[str, bytes] | None = None) -> str:

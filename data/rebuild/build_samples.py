@@ -2,8 +2,8 @@
 
 Run from the repository root: `.venv/bin/python -m data.rebuild.build_samples`. The output is committed; this
 script is kept so anyone can see exactly how each sample was put into its source's published format. Every
-figure comes from a real published file, except the NHS 111/999/online sample, which is synthetic (no real copy of
-those CSVs was available) and says so in its file name. See data/PROVENANCE.md.
+figure comes from a real published file; samples that are real files as published are copied, not built here.
+See data/PROVENANCE.md.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import openpyxl
 import pandas as pd
 
@@ -227,36 +226,10 @@ SYNTHETIC_CCGS = [
 SYNTHETIC_AGE_BANDS = ["0-18 years", "19-69 years", "70-120 years"]
 
 
-def build_nhs_111_synthetic() -> None:
-    """A format-only stand-in: seeded random counts in the documented NHS Digital column layout."""
-    rng = np.random.default_rng(20210401)
-    days = _days("2021-04-01", 56)
-    pathways = io.StringIO()
-    writer = csv.writer(pathways, lineterminator="\r\n")
-    writer.writerow(["SiteType", "Call Date", "Sex", "AgeBand", "CCGCode", "CCGName", "TriageCount"])
-    online = io.StringIO()
-    online_writer = csv.writer(online, lineterminator="\r\n")
-    online_writer.writerow(["journeydate", "sex", "ageband", "ccgcode", "ccgname", "Total"])
-    for day in days:
-        dmy = date.fromisoformat(day).strftime("%d/%m/%Y")
-        for code, name in SYNTHETIC_CCGS:
-            for sex in ("Female", "Male"):
-                for band in SYNTHETIC_AGE_BANDS:
-                    for site in ("111", "999"):
-                        count = int(rng.poisson(12 if site == "111" else 3))
-                        writer.writerow([site, dmy, sex, band, code, name, count])
-                    online_writer.writerow([dmy, sex, band, code, name, int(rng.poisson(8))])
-    folder = SAMPLES / "nhs_111"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "NHS_Pathways_SYNTHETIC_sample.csv").write_text(pathways.getvalue(), encoding="utf-8")
-    (folder / "111_Online_SYNTHETIC_sample.csv").write_text(online.getvalue(), encoding="utf-8")
-
-
 if __name__ == "__main__":
     build_cases_by_region()
     build_cases_by_age()
     build_cases_by_age_sex()
     build_healthcare()
     build_ons_workbook()
-    build_nhs_111_synthetic()
     print(f"samples written under {SAMPLES}")

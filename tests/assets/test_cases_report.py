@@ -49,7 +49,8 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     first_report = Path(meta["path"])
     assert first_report.name == f"cases_report_{meta['report_version']}.html"
     assert meta["report_url"] == f"http://127.0.0.1:3001/{first_report.name}"
-    assert meta["warnings"] == 0 and meta["stale_sources"] == "none"
+    # The shipped NHS 111 files are the first 300 rows of the 1 April 2020 release, all of 18 March: rightly stale.
+    assert meta["warnings"] == 0 and meta["stale_sources"] == "nhs_111"
     assert "| London |" in meta["headline"] and "| England |" in meta["headline"]
     first_html = first_report.read_text()
     assert "This is the first report" in first_html

@@ -68,7 +68,9 @@ class PagedApi:
             return Response("slow down", status=429, headers={"Retry-After": "1"})
         if fault == "malformed":
             return Response('{"count": 62, "next": "http://', status=200, content_type="application/json")
-        results = self.series[geography]
+        if fault == 404:  # as the API answers a geography it does not hold
+            return Response('{"detail": "Not found."}', status=404, content_type="application/json")
+        results = [] if fault == "empty" else self.series[geography]
         chunk = results[(page - 1) * PER_PAGE: page * PER_PAGE]
         more = page * PER_PAGE < len(results)
         next_page = 1 if fault == "loop" else page + 1
@@ -148,3 +150,29 @@ def test_real_ukhsa_records_are_read() -> None:
     assert (first["area_code"], f"{first['date']:%Y-%m-%d}", first["value"]) == (
         real[0]["geography_code"], real[0]["date"], real[0]["metric_value"])
     assert read_page(page, "page.json")["next"] is None
+
+
+@pytest.mark.parametrize(("fault", "said"), [(404, "does not hold"), ("empty", "has no data for")])
+def test_a_series_the_api_does_not_hold_is_named_not_fatal(fault, said, httpserver: HTTPServer,
+                                                            data_dir: Path) -> None:
+    api = PagedApi(httpserver)
+    api.faults[("England", 1)] = fault
+    result = run_live(api, data_dir)
+    assert result.success, failure_text(result)
+    table = pd.read_parquet(data_dir / "tables" / "phe_cases_by_region.parquet")
+    assert set(table["area_code"]) == {"E12000007"}
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(REGION.name)]
+    notes = event.materialization.metadata["notes"].value
+    assert f"the UKHSA API {said} COVID-19_cases_casesByDay for England (Nation)" in notes
+    if fault == 404:
+        [raw] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "raw"]
+        assert "geographies/England" in raw.materialization.metadata["not_found"].value
+
+
+def test_city_of_london_is_asked_for_as_the_lower_tier_authority_ukhsa_holds_it_as() -> None:
+    from assets.phe_cases_by_utla import build_live_requests
+
+    urls = {r.name: r.url for r in build_live_requests("https://api.example")}
+    assert "/geography_types/Lower%20Tier%20Local%20Authority/geographies/City%20of%20London/" in urls[
+        "ukhsa_e09000001_cases_p1"]
+    assert "/geography_types/Upper%20Tier%20Local%20Authority/geographies/Hackney/" in urls["ukhsa_e09000012_cases_p1"]
