@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DAGSTER_PORT ?= 3000
+# The report server builds its Launchpad links from it (reports/serve.py).
+export DAGSTER_PORT
 
 .PHONY: setup run test dev lint validate clean-data help browser approve bench parse
 
@@ -54,9 +56,10 @@ dev: setup
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -w workspace.yaml
 
 # The same approval the Launchpad takes: make approve BY="Ana Analyst" VERSION=<report_version> [DRY_RUN=<dir>]
+# It prints one message; VERBOSE=1 adds Dagster's step log and any stack trace.
 approve: setup
 	@test -n "$(BY)" -a -n "$(VERSION)" || { echo 'usage: make approve BY="<your name>" VERSION=<report_version> [DRY_RUN=<dir>]'; exit 2; }
-	$(PY) -m pipelines.approve --by "$(BY)" --version "$(VERSION)" $(if $(DRY_RUN),--dry-run "$(DRY_RUN)")
+	@$(PY) -m pipelines.approve --by "$(BY)" --version "$(VERSION)" $(if $(DRY_RUN),--dry-run "$(DRY_RUN)") $(if $(filter 1 true yes,$(VERBOSE)),--verbose)
 
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml

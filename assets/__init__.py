@@ -13,7 +13,7 @@ from assets import (
     phe_cases_by_utla,
     phe_healthcare,
 )
-from assets.source import Source
+from assets.source import Source, Status
 
 SOURCE_MODULES = (
     phe_cases_by_region,
@@ -26,3 +26,5 @@ SOURCE_MODULES = (
     nhs_111,
 )
 SOURCES: dict[str, Source] = {module.SOURCE.name: module.SOURCE for module in SOURCE_MODULES}
+# Sources with no live release left: in live mode they re-read their last archived (or shipped) release.
+RETIRED = frozenset(name for name, source in SOURCES.items() if source.status is Status.RETIRED)

@@ -7,16 +7,19 @@ from email.utils import parsedate_to_datetime
 import dagster as dg
 import pandas as pd
 
-from assets import SOURCES
+from assets import RETIRED, SOURCES
 from assets.factory import clean_key, raw_key
 from assets.source import Status
 from checks.geography import LONDON_REGION
-from checks.published import fingerprint, validate_published
+from checks.origin import judge
+from checks.published import PUBLISHED, fingerprint, validate_published
 from checks.validation import validate_table
 from reports.analysis import ReportSettings, SourceStatus, compare_tables, cross_checks, find_warnings, headlines
+from reports.approval import approval_for
 from reports.render import ReportInputs, render_report
 from resources.archive import ArchivedFile
 from resources.report_storage import ReportStorage
+from resources.settings import dagster_ui_url
 from resources.upstreams import Upstreams
 
 # Each source comes in twice: its clean table (by its name) and its raw manifest (this prefix + its name).
@@ -115,8 +118,10 @@ def cases_report(
     official dashboard (London and England: cases on the latest complete day, 7-day total and rate per 100,000,
     change on the previous week), each source's freshness (stale sources in red), plain-language warnings about
     suspicious data, charts of every table, what changed since the last report, and every validation result.
-    Its version is a fingerprint of exactly the Datastore tables it shows; approve that version to publish them.
-    Open it with the `report_url` link below (served by `make dev`); each version is kept as its own file."""
+    Its version is a fingerprint of exactly the Datastore tables it shows; approve that version to publish them
+    (the report ends with how). A version built from shipped sample data says so in a red banner and cannot be
+    published. Open it with the `report_url` link of the latest materialization (served by `make dev`); each
+    version is kept as its own file, with the CSVs a publish would send, and `all_reports` lists them all."""
     tables = datastore_tables
     clean = {name: sources[name] for name in SOURCES}
     raw = {name: sources[f"{RAW}{name}"] for name in SOURCES}
@@ -127,6 +132,7 @@ def cases_report(
         cross_check_tolerance_pct=config.cross_check_tolerance_pct, cross_check_min_cases=config.cross_check_min_cases,
     )
     version = fingerprint(tables)
+    origin = judge(tables, retired=RETIRED)
     store = reports.store()
     previous = store.previous(version)
     validations = {name: validate_table(clean[name], source.schema) for name, source in SOURCES.items()}
@@ -146,11 +152,19 @@ def cases_report(
         previous_version=previous[0] if previous else None,
         validations=validations,
         reporting_delay_days=settings.reporting_delay_days,
+        origin=origin,
+        approval=approval_for(version, origin.publishable, dagster_ui_url()),
+        files={PUBLISHED[name].file_name: store.file_href(version, PUBLISHED[name].file_name) for name in tables},
     )
-    path = store.save(version, render_report(report_inputs), tables, context.run.run_id)
+    stale = [s.source for s in report_inputs.stale_sources]
+    summary = {"mode": upstreams.mode, "warnings": len(report_inputs.warnings), "stale_sources": stale,
+               "sample_sources": list(origin.samples), "publishable": origin.publishable}
+    path = store.save(version, render_report(report_inputs), tables, context.run.run_id, summary)
     for warning in report_inputs.warnings:
         context.log.warning(f"report warning [{warning.kind}] {warning.table}: {warning.message}")
-    stale = [s.source for s in report_inputs.sources if s.stale]
+    if not origin.publishable:
+        context.log.warning(f"report {version} is built from shipped sample data ({', '.join(origin.samples)}): "
+                            "it cannot be published to the London Datastore")
     context.log.info(f"report {version} written to {path} ({len(report_inputs.warnings)} warnings)")
     return dg.MaterializeResult(
         metadata={
@@ -159,8 +173,17 @@ def cases_report(
             "path": dg.MetadataValue.path(str(path)),
             "warnings": dg.MetadataValue.int(len(report_inputs.warnings)),
             "stale_sources": dg.MetadataValue.text(", ".join(stale) or "none"),
+            "data": dg.MetadataValue.text("live" if origin.publishable else "SHIPPED SAMPLES: cannot be published"),
+            "files": dg.MetadataValue.path(str(store.root / "files" / version)),
             "headline": dg.MetadataValue.md(headline_markdown(report_inputs)),
             "compared_with": dg.MetadataValue.text(report_inputs.previous_version or "first report"),
             "bytes": dg.MetadataValue.int(path.stat().st_size),
         }
     )
+
+
+def with_report_index(report_asset: dg.AssetsDefinition, reports_base_url: str) -> dg.AssetsDefinition:
+    """The report asset with an `all_reports` link to the report server's index of every version. Added when the
+    definitions are built (when `make dev` loads the code), so it follows the report server's current address."""
+    link = dg.MetadataValue.url(f"{reports_base_url.rstrip('/')}/")
+    return report_asset.map_asset_specs(lambda spec: spec.merge_attributes(metadata={"all_reports": link}))

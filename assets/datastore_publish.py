@@ -8,6 +8,7 @@ skipped. So a publish that failed half-way can simply be run again.
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -15,6 +16,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from assets import RETIRED
+from checks.origin import judge, obtained
 from checks.published import PUBLISHED, fingerprint, validate_published
 from resources.datastore import DatastoreTarget, TableCheck, check_tables, find_resource, md5_matches
 from resources.report_storage import ReportStorage
@@ -38,7 +41,7 @@ class FilePlan:
     file_name: str
     md5: str
     bytes: int
-    action: str  # add, replace or skip
+    action: str  # add, replace, skip or hold
     resource_id: str | None
     first_date: str | None
     last_date: str | None
@@ -52,9 +55,11 @@ def table_dates(name: str, table: pd.DataFrame) -> tuple[str | None, str | None]
     return f"{table[column].min():%Y-%m-%d}", f"{table[column].max():%Y-%m-%d}"
 
 
-def plan_publication(tables: dict[str, pd.DataFrame], dataset: dict, known_ids: dict[str, str]) -> list[FilePlan]:
+def plan_publication(tables: dict[str, pd.DataFrame], dataset: dict, known_ids: dict[str, str],
+                     held_back: Collection[str] = ()) -> list[FilePlan]:
     """Pure: what to do with each file given the dataset's current resources. A recorded resource id wins over a
-    title match (the title may have been edited on the site); a matching hash means there is nothing to send."""
+    title match (the title may have been edited on the site); a matching hash means there is nothing to send;
+    a file `held_back` is not sent at all."""
     resources = dataset.get("resources") or {}
     plans = []
     for name, published in PUBLISHED.items():
@@ -63,7 +68,9 @@ def plan_publication(tables: dict[str, pd.DataFrame], dataset: dict, known_ids: 
         rid = known_ids.get(file_name) if known_ids.get(file_name) in resources else None
         if rid is None and (found := find_resource(dataset, file_name)):
             rid = found[0]
-        if rid is None:
+        if name in held_back:
+            action = "hold"
+        elif rid is None:
             action = "add"
         elif md5_matches(resources[rid].get("hash"), content):
             action = "skip"
@@ -81,6 +88,8 @@ def table_checks(dataset: dict, plans: list[FilePlan], tables: dict[str, pd.Data
     resources = dataset.get("resources") or {}
     checks = []
     for plan in plans:
+        if plan.action == "hold":
+            continue  # not sent: its API tables serve the Datastore's own copy
         for ref in (resources.get(plan.resource_id) or {}).get("tables") or {}:
             table, published = tables[plan.table], PUBLISHED[plan.table]
             latest = table[published.date_column].max() if len(table) else None
@@ -125,9 +134,12 @@ def datastore_publish(
     """Publish the Datastore tables to the London Datastore, after an analyst's approval. Launch the
     `publish` job from the Launchpad with `approved_by` (your name) and `report_version` (the version
     at the top of the cases report you checked). It refuses, sending nothing, if the tables stored now are not
-    exactly the ones that report showed, if they fail validation, or if LDS_API_KEY is missing. Unchanged files
-    are skipped; changed ones replace their resource in place (the GLA's files replace the GLA's resources of the
-    same title; nothing is ever added twice). Then each file's API tables are read back: one that does not serve
+    exactly the ones that report showed, if they fail validation, if LDS_API_KEY is missing, or if they were
+    built from the shipped sample data (a dry run, or a test Datastore with LDS_REHEARSAL=1, may rehearse with
+    them; the run's `publish_kind` tag and `kind` below say which it was). Files built from a retired source's
+    shipped sample are held back: the Datastore keeps its copy. Unchanged files are skipped; changed ones replace
+    their resource in place (the GLA's files replace the GLA's resources of the same title; nothing is ever added
+    twice). Then each file's API tables are read back: one that does not serve
     what was just sent fails the `api_tables_follow` check (a warning) with what to do. The metadata is the audit
     record: who approved, which version, every file sent or skipped with its MD5 and resource id, the Datastore's
     answers and the API tables' state."""
@@ -149,16 +161,27 @@ def datastore_publish(
     if failed:
         raise dg.Failure("Refusing to publish: " + "; ".join(f"{n}: {o.summary()}" for n, o in failed.items())
                          + ". Nothing was sent.")
+    verdict = judge(datastore_tables, retired=RETIRED)
+    if datastore.kind == "publish" and (refusal := verdict.refusal(version)):
+        raise dg.Failure(refusal)
+    # A live version's files from a retired source's shipped sample stay as they are on the Datastore. (A
+    # rehearsal of a sample version sends everything: there is nothing live to keep apart.)
+    held_back = dict(verdict.held_back) if verdict.publishable else {}
 
     ids_file = datastore.dataset_state / "resource_ids.json"
     known_ids = json.loads(ids_file.read_text()) if ids_file.exists() else {}
     responses: dict[str, dict] = {}
     with datastore.open() as lds:
-        context.log.info(f"publishing report version {version}, approved by {approved_by}, to {lds.target}")
+        context.log.info(f"{datastore.kind}: report version {version}, approved by {approved_by}, to {lds.target}")
         dataset = lds.get_dataset()
-        plans = plan_publication(datastore_tables, dataset, known_ids)
+        plans = plan_publication(datastore_tables, dataset, known_ids, held_back)
         for plan in plans:
             content = PUBLISHED[plan.table].to_bytes(datastore_tables[plan.table])
+            if plan.action == "hold":
+                plan.outcome = (f"held back: built from the shipped sample of {held_back[plan.table]}, a retired "
+                                "source; the Datastore keeps its copy")
+                context.log.warning(f"{plan.file_name}: {plan.outcome}")
+                continue
             if plan.action == "skip":
                 plan.outcome = "skipped: the Datastore already holds these bytes"
                 context.log.info(f"{plan.file_name}: unchanged (md5 {plan.md5}), skipped")
@@ -202,6 +225,7 @@ def datastore_publish(
     audit = {
         "approved_by": approved_by, "report_version": version, "dataset": datastore.dataset, "target": target,
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"), "run_id": context.run.run_id,
+        "kind": datastore.kind, "data_origin": {name: obtained(table) for name, table in datastore_tables.items()},
         "files": [asdict(p) for p in plans], "responses": responses,
         "api_tables": [{**asdict(check), "follows": check.follows, "message": check.describe()} for check in tables],
     }
@@ -215,11 +239,14 @@ def datastore_publish(
         "api_tables": dg.MetadataValue.md(tables_md or "no published file has an API table"),
         "api_tables_not_following": dg.MetadataValue.text(", ".join(f"{c.file_name} ({c.ref})" for c in stale)
                                                           or "none"),
+        # "publish", or a "dry run" / "rehearsal" that put nothing on the real Datastore.
+        "kind": dg.MetadataValue.text(datastore.kind),
         "approved_by": dg.MetadataValue.text(approved_by),
         "report_version": dg.MetadataValue.text(version),
         "target": dg.MetadataValue.text(target),
         "files_sent": dg.MetadataValue.int(len(sent)),
-        "files_skipped": dg.MetadataValue.int(len(plans) - len(sent)),
+        "files_skipped": dg.MetadataValue.int(sum(p.action == "skip" for p in plans)),
+        "files_held_back": dg.MetadataValue.int(sum(p.action == "hold" for p in plans)),
         "files": dg.MetadataValue.md(_files_markdown(plans)),
         "datastore_responses": dg.MetadataValue.json(responses),
         "audit_log": dg.MetadataValue.path(str(audit_log)),

@@ -8,15 +8,17 @@ healthcare series are not (a day without a figure stays NA).
 """
 
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 
 import dagster as dg
 import pandas as pd
 
-from assets import SOURCES
+from assets import RETIRED, SOURCES
 from assets.factory import clean_key
 from checks.geography import ENGLAND, LONDON_NHS_REGION, LONDON_REGION
 from checks.lookups import band_populations, populations
+from checks.origin import SAMPLE, UNKNOWN, judge, obtained
 from checks.published import (
     AGE_SEX,
     BOROUGH_RATES,
@@ -199,21 +201,47 @@ def healthcare_table(clean: pd.DataFrame) -> pd.DataFrame:
     return in_published_form(HEALTHCARE, frame)
 
 
+# Each published file and the one source it is built from: a file's data are only as live as its source's.
+BUILDERS: dict[str, tuple[str, Callable[[pd.DataFrame], pd.DataFrame]]] = {
+    GLA_BOROUGHS: ("phe_cases_by_utla", gla_boroughs),
+    GLA_LONDON_ENGLAND: ("phe_cases_by_region", gla_london_england),
+    GLA_CASES_AGE: ("phe_cases_by_age", gla_cases_age),
+    GLA_HEALTHCARE: ("phe_healthcare", gla_healthcare),
+    GLA_ADMISSIONS_AGE: ("phe_admissions_by_age", gla_admissions_age),
+    BOROUGH_RATES: ("phe_cases_by_utla", partial(cases_rates_table, BOROUGH_RATES)),
+    LONDON_ENGLAND_RATES: ("phe_cases_by_region", partial(cases_rates_table, LONDON_ENGLAND_RATES)),
+    AGE_SEX: ("phe_cases_by_age_sex", age_sex_table),
+    HEALTHCARE: ("phe_healthcare", healthcare_table),
+    ONS_POSITIVITY: ("ons_infection_survey", partial(in_published_form, ONS_POSITIVITY)),
+    NHS_111: ("nhs_111", partial(in_published_form, NHS_111)),
+}
+
+
 def build_datastore_tables(clean: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Pure: the clean source tables (by source name) in, the published tables (by table name) out."""
-    return {
-        GLA_BOROUGHS: gla_boroughs(clean["phe_cases_by_utla"]),
-        GLA_LONDON_ENGLAND: gla_london_england(clean["phe_cases_by_region"]),
-        GLA_CASES_AGE: gla_cases_age(clean["phe_cases_by_age"]),
-        GLA_HEALTHCARE: gla_healthcare(clean["phe_healthcare"]),
-        GLA_ADMISSIONS_AGE: gla_admissions_age(clean["phe_admissions_by_age"]),
-        BOROUGH_RATES: cases_rates_table(BOROUGH_RATES, clean["phe_cases_by_utla"]),
-        LONDON_ENGLAND_RATES: cases_rates_table(LONDON_ENGLAND_RATES, clean["phe_cases_by_region"]),
-        AGE_SEX: age_sex_table(clean["phe_cases_by_age_sex"]),
-        HEALTHCARE: healthcare_table(clean["phe_healthcare"]),
-        ONS_POSITIVITY: in_published_form(ONS_POSITIVITY, clean["ons_infection_survey"]),
-        NHS_111: in_published_form(NHS_111, clean["nhs_111"]),
-    }
+    """Pure: the clean source tables (by source name) in, the published tables (by table name) out, each
+    recording where its source's data came from (checks/origin.py)."""
+    tables = {}
+    for name, (source, build) in BUILDERS.items():
+        table = build(clean[source])
+        table.attrs = {"obtained": {source: clean[source].attrs.get("origin", UNKNOWN)}}
+        tables[name] = table
+    return tables
+
+
+def origin_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
+    verdict = judge(tables, retired=RETIRED)
+    lines = ["| file | source | data from |", "|---|---|---|"]
+    for name, table in tables.items():
+        for source, origin in obtained(table).items():
+            shown = "**shipped sample**" if origin == SAMPLE else origin
+            lines.append(f"| {name} | {source} | {shown} |")
+    if verdict.samples:
+        lines.insert(0, f"**Built from shipped sample data ({', '.join(verdict.samples)}): cannot be published to "
+                        "the London Datastore.**\n")
+    elif verdict.held_back:
+        lines.insert(0, f"Held back at publication (their retired source has only a shipped sample): "
+                        f"{', '.join(verdict.held_back)}.\n")
+    return "\n".join(lines)
 
 
 @dg.asset(
@@ -222,13 +250,12 @@ def build_datastore_tables(clean: Mapping[str, pd.DataFrame]) -> dict[str, pd.Da
     kinds={"pandas", "parquet"},
 )
 def datastore_tables(context: dg.AssetExecutionContext, **clean_tables: pd.DataFrame) -> dg.Output:
-    """The six tables published to the London Datastore, built from the clean source tables and each validated
-    by its own pandera model before it is stored: London boroughs' daily and cumulative cases with rates per
-    100,000 (`phe_cases_london_boroughs`), London and England (`phe_cases_london_england`), London cases by age
-    band and sex (`phe_cases_age_sex_london`), London healthcare (`phe_healthcare_london`), ONS positivity
-    (`ons_positivity_london`) and NHS 111/999/online triages for London (`nhs_111_999_online_london`). Columns are
-    documented in the README. The metadata gives each table's rows and the fingerprint the report is versioned by.
-    """
+    """The files published to the London Datastore, each validated by its own pandera model before it is stored:
+    the GLA's five (`phe_cases_london_boroughs`, `phe_cases_london_england`, `phe_cases_age_london`,
+    `phe_healthcare`, `phe_healthcare_admissions_age`: the names, columns and meanings existing users read) and our
+    six additional ones (rates, age and sex, healthcare, ONS positivity, NHS 111). Columns are documented in the
+    README. The metadata gives each table's rows, the fingerprint the report is versioned by, and where each
+    source's data came from (a version built from shipped samples can never be published)."""
     tables = build_datastore_tables(clean_tables)
     failed = {name: outcome for name, outcome in validate_published(tables).items() if not outcome.passed}
     if failed:
@@ -243,5 +270,6 @@ def datastore_tables(context: dg.AssetExecutionContext, **clean_tables: pd.DataF
             "fingerprint": dg.MetadataValue.text(fingerprint(tables)),
             "tables": dg.MetadataValue.md("\n".join(lines)),
             "dagster/row_count": dg.MetadataValue.int(sum(len(t) for t in tables.values())),
+            "data_origin": dg.MetadataValue.md(origin_markdown(tables)),
         },
     )

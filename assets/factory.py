@@ -202,8 +202,12 @@ def _source_assets(source: Source, fetch_retry: dg.RetryPolicy) -> list[dg.Asset
             files = ", ".join(e.file_name for e in entries)
             raise SourceError(source.name, files, f"failed validation ({outcome.failure_count} problem(s)): "
                               f"{outcome.summary()}")
+        # Where the data came from travels with the table (and its Parquet file) to the publish step's guard.
+        table.attrs["origin"] = "+".join(sorted({entry.origin for entry in entries}))
         date_column = source.presentation.date_column
         metadata = table_metadata(table, date_column)
+        metadata["data_origin"] = dg.MetadataValue.text(
+            "shipped sample release" if table.attrs["origin"] == "sample" else table.attrs["origin"])
         metadata["format"] = dg.MetadataValue.text(variant.format_name)
         notes = table.attrs.get("notes", [])
         metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {note}" for note in notes) or "as published")

@@ -211,6 +211,7 @@ def _fetch_chain(
     session: requests.Session,
     on_file: Callable[[ArchivedFile], None],
     on_missing: Callable[[SourceRequest, FetchError], None],
+    sample: bool,
 ) -> list[ArchivedFile]:
     """One request and whatever it links to (the next page, the files a page lists), in order."""
     pending, entries, seen = [first], [], set()
@@ -232,7 +233,8 @@ def _fetch_chain(
         if result.not_modified and previous is not None:
             entry = replace(previous, changed=False)
         else:
-            entry = archive.store(source.name, request.name, request.extension, result, api=variant.api)
+            entry = archive.store(source.name, request.name, request.extension, result, api=variant.api,
+                                  origin="sample" if sample else "download")
         entries.append(entry)
         on_file(entry)
         if variant.follow_links is not None:
@@ -271,7 +273,7 @@ def fetch_source(
     session = source_session(source, http, mode, base_url)
 
     def chain(first: SourceRequest) -> list[ArchivedFile]:
-        return _fetch_chain(source, variant, first, http, archive, session, on_file, on_missing)
+        return _fetch_chain(source, variant, first, http, archive, session, on_file, on_missing, mode == "sample")
 
     try:
         if workers == 1:

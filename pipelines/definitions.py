@@ -6,12 +6,12 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import SOURCES
-from assets.cases_report import cases_report
+from assets.cases_report import cases_report, with_report_index
 from assets.datastore_publish import datastore_publish
 from assets.datastore_tables import datastore_tables
 from assets.factory import build_source, fetch_retry_policy
 from pipelines.automation import build_release_sensor, daily_sources_schedule, ons_weekly_schedule, run_failure_notifier
-from pipelines.jobs import PUBLICATION, daily_sources, nightly, publish
+from pipelines.jobs import PUBLICATION, daily_sources, nightly, publish_job
 from resources import build_resources, settings
 
 
@@ -21,12 +21,13 @@ def build_definitions(resources: dict[str, object] | None = None) -> dg.Definiti
     fetch_retry = fetch_retry_policy(settings.fetch_step_retries(), settings.fetch_step_retry_delay_s())
     per_source = [build_source(source, fetch_retry=fetch_retry, rebuild=PUBLICATION) for source in SOURCES.values()]
     source_jobs = [job for definitions in per_source for job in definitions.jobs]
+    resources = resources if resources is not None else build_resources()
     return dg.Definitions.merge(*per_source, dg.Definitions(
-        assets=[datastore_tables, cases_report, datastore_publish],
-        jobs=[nightly, daily_sources, publish],
+        assets=[datastore_tables, with_report_index(cases_report, resources["reports"].base_url), datastore_publish],
+        jobs=[nightly, daily_sources, publish_job(resources["datastore"].kind)],
         schedules=[daily_sources_schedule, ons_weekly_schedule],
         sensors=[build_release_sensor(source_jobs), run_failure_notifier],
-        resources=resources if resources is not None else build_resources(),
+        resources=resources,
         # Each step in its own process (one failing source cannot take the others down), at most 4 at once on the
         # 2-core machines we run on, and at most DOWNLOADS_PER_HOST downloads from one upstream host at a time.
         executor=dg.multiprocess_executor.configured({

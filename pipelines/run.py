@@ -14,10 +14,14 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import requests
 
 from assets import SOURCES
 from pipelines.definitions import build_definitions
-from resources.settings import data_dir, pipeline_mode
+from pipelines.jobs import IN_PROCESS_RUN_TAGS
+from pipelines.outcomes import step_failures
+from reports.approval import approve_command
+from resources.settings import data_dir, pipeline_mode, reports_url
 
 
 def summarise(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -34,12 +38,35 @@ def summarise(result: dg.ExecuteInProcessResult) -> list[str]:
             )
         else:
             lines.append(f"  {name:<24} (no table stored yet)")
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data is not None:
-            error = event.step_failure_data.error
-            message = error.cause.message if error and error.cause else (error.message if error else "")
-            lines.append(f"FAILED {event.step_key}: {message.strip().splitlines()[0] if message else 'unknown'}")
+    lines += [f"FAILED {step}: {message}" for step, message in step_failures(result)]
     return lines
+
+
+def served(url: str) -> bool:
+    """Whether the report server (make dev) answers at `url`."""
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:
+        return False
+
+
+def next_steps(report: Path, version: str, live: bool) -> list[str]:
+    """What the analyst does next, with the report's address and the exact approval command."""
+    url = f"{reports_url()}/{report.name}"
+    where = url if served(f"{reports_url()}/") else f"{report} (or, with make dev running, {url})"
+    lines = ["", "next:", f"  1. open the report and check it: {where}"]
+    if live:
+        lines += [f"  2. approve it: {approve_command(version)}",
+                  "     (or in the Dagster UI: the link at the end of the report opens the publish job's Launchpad)"]
+    else:
+        lines = [
+            "",
+            "THIS RUN USED THE SHIPPED SAMPLE DATA, NOT LIVE RELEASES: its report cannot be published to the London "
+            "Datastore. For live data: PIPELINE_MODE=live make run",
+            *lines[1:],
+            f"  2. rehearse the approval (sends nothing): {approve_command(version, dry_run='storage/dry-run')}",
+        ]
+    return [*lines, ""]
 
 
 def nightly_job() -> dg.JobDefinition:
@@ -64,10 +91,10 @@ def main() -> int:
     with dg.DagsterInstance.get() as instance:
         if executor == "multiprocess":
             result = dg.execute_job(dg.reconstructable(nightly_job), instance=instance, run_config=run_config,
-                                    raise_on_error=False)
+                                    raise_on_error=False, tags=IN_PROCESS_RUN_TAGS)
         else:
             result = nightly_job().execute_in_process(instance=instance, raise_on_error=False,
-                                                      run_config=run_config)
+                                                      run_config=run_config, tags=IN_PROCESS_RUN_TAGS)
     elapsed = time.perf_counter() - started
     if stats := os.environ.get("PIPELINE_RUN_STATS"):
         Path(stats).write_text(json.dumps({"run_wall_s": elapsed, "step_compute_s": step_compute_seconds(result),
@@ -86,6 +113,8 @@ def main() -> int:
         return 1
     metadata = report.metadata
     print(f"report warnings: {metadata['warnings'].value}; stale sources: {metadata['stale_sources'].value}")
+    print("\n".join(next_steps(Path(metadata["path"].value), metadata["report_version"].value,
+                               live=metadata["data"].value == "live")))
     # Scripts read these two lines (interfaces in DESIGN.md section 6): keep them last and keep their wording.
     print(f"report: {metadata['path'].value}")
     print(f"report_version: {metadata['report_version'].value}")

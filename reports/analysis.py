@@ -89,10 +89,10 @@ class SourceStatus:
 
     @property
     def note(self) -> str:
-        return f"{self.remark} {self._freshness}".strip() if self.remark else self._freshness
+        return f"{self.remark} {self.freshness}".strip() if self.remark else self.freshness
 
     @property
-    def _freshness(self) -> str:
+    def freshness(self) -> str:
         if self.latest_date is None:
             return "no data"
         if self.stale:

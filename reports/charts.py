@@ -45,10 +45,32 @@ def _finish(figure: go.Figure, title: str, x_title: str, y_title: str) -> go.Fig
     return figure
 
 
+# London stands out in its own colour, drawn over everything else; other areas are muted.
+LONDON_COLOUR, OTHER_COLOURS = "#c62828", ("#5f6b7a", "#9aa5b1", "#3b4754")
+
+
+def area_style(name: str, index: int) -> tuple[str, float]:
+    """Colour and line width of an area's series: London's own colour and a thicker line, others muted."""
+    return (LONDON_COLOUR, 3.0) if name == "London" else (OTHER_COLOURS[index % len(OTHER_COLOURS)], 1.5)
+
+
+def london_last(names) -> list:
+    """Areas in drawing order: London last, so its line is in front."""
+    return sorted(names, key=lambda name: (str(name) == "London", str(name)))
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    red, green, blue = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
 def london_england_rate(table: pd.DataFrame, provisional_from: date | None) -> go.Figure:
     figure = go.Figure()
-    for name, area in table.groupby("area_name"):
-        figure.add_scatter(x=area["date"], y=area["rolling_7day_rate"], mode="lines", name=str(name))
+    for index, name in enumerate(london_last(table["area_name"].unique())):
+        area = table[table["area_name"] == name]
+        colour, width = area_style(str(name), index)
+        figure.add_scatter(x=area["date"], y=area["rolling_7day_rate"], mode="lines", name=str(name),
+                           line={"color": colour, "width": width})
     _mark_provisional(figure, provisional_from, table["date"].max())
     return _finish(figure, "Cases per 100,000 people, 7 days to each date: London and England",
                    "Specimen date", "7-day cases per 100,000")
@@ -96,24 +118,47 @@ def age_sex_heatmap(table: pd.DataFrame) -> go.Figure:
     return figure
 
 
+def _no_data_note(figure: go.Figure, labels: list[str], row: int) -> None:
+    """Say in the panel which series have no figures at all, instead of an empty legend entry."""
+    if labels:
+        figure.add_annotation(text="No data in this release: " + "; ".join(labels), showarrow=False,
+                              xref="x domain", yref="y domain", x=0.01, y=0.98, xanchor="left", yanchor="top",
+                              font={"color": "#8a1c13"}, bgcolor="rgba(255,255,255,0.8)", row=row, col=1)
+
+
 def healthcare_lines(table: pd.DataFrame) -> go.Figure:
     """London (NHS region) and Rest of England from phe_healthcare.csv, one panel each: patients in hospital and
-    in mechanical ventilation beds as lines, admissions as bars on the right axis."""
+    in mechanical ventilation beds as lines, admissions as bars on the right axis. A measure with no figures in a
+    panel is named in a note there, not in the legend."""
     admitted, in_hospital, ventilated = GLA_HEALTHCARE_TYPES
+    series = (
+        (in_hospital, "Patients in hospital", "lines", "#1f77b4"),
+        (ventilated, "Patients in mechanical ventilation beds", "lines", "#d62728"),
+        (admitted, "Admissions", "bar", "#7f7f7f"),
+    )
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, subplot_titles=LONDON_AND_REST,
                            specs=[[{"secondary_y": True}], [{"secondary_y": True}]], vertical_spacing=0.1)
+    in_legend: set[str] = set()
     for row, area in enumerate(LONDON_AND_REST, start=1):
         wide = table[table["area_name"] == area].pivot(index="date", columns="healthcare_type", values="patients")
-        first = row == 1
-        figure.add_scatter(x=wide.index, y=wide[in_hospital], name="Patients in hospital", mode="lines",
-                           line={"color": "#1f77b4"}, legendgroup="hospital", showlegend=first, row=row, col=1)
-        figure.add_scatter(x=wide.index, y=wide[ventilated], name="Patients in mechanical ventilation beds",
-                           mode="lines", line={"color": "#d62728"}, legendgroup="mv", showlegend=first, row=row,
-                           col=1)
-        figure.add_bar(x=wide.index, y=wide[admitted], name="Admissions", opacity=0.5, marker={"color": "#7f7f7f"},
-                       legendgroup="admitted", showlegend=first, row=row, col=1, secondary_y=True)
+        empty = []
+        for healthcare_type, label, kind, colour in series:
+            values = wide[healthcare_type] if healthcare_type in wide else pd.Series(dtype="float64")
+            if values.notna().sum() == 0:
+                empty.append(label)
+                continue
+            shared = {"x": wide.index, "y": values, "name": label, "legendgroup": healthcare_type,
+                      "showlegend": label not in in_legend, "row": row, "col": 1}
+            in_legend.add(label)
+            if kind == "bar":
+                figure.add_bar(opacity=0.5, marker={"color": colour}, secondary_y=True, **shared)
+            else:
+                figure.add_scatter(mode="lines", line={"color": colour}, **shared)
+        _no_data_note(figure, empty, row)
         figure.update_yaxes(title_text="Patients", rangemode="tozero", row=row, col=1, secondary_y=False)
-        figure.update_yaxes(title_text="Admissions per day", rangemode="tozero", row=row, col=1, secondary_y=True)
+        # Its own round ticks and no grid: ticks synchronised with the left axis land on odd values (163, 326...).
+        figure.update_yaxes(title_text="Admissions per day", rangemode="tozero", tickmode="auto", showgrid=False,
+                            row=row, col=1, secondary_y=True)
     figure.update_layout(title="Hospital admissions and patients: London (NHS region) and the rest of England",
                          **{**LAYOUT, "height": 640})
     figure.update_xaxes(title_text="Date", row=2, col=1)
@@ -121,16 +166,23 @@ def healthcare_lines(table: pd.DataFrame) -> go.Figure:
 
 
 def ons_positivity_band(table: pd.DataFrame) -> go.Figure:
+    """Each area's estimate with its 95% credible interval; London in its own colour, drawn last (in front)."""
     figure = go.Figure()
-    for (name, kind), group in table.groupby(["area_name", "estimate_kind"]):
-        label = f"{name} ({'modelled daily' if kind == 'modelled_daily' else 'official weekly'})"
-        group = group.sort_values("period_end")
-        figure.add_scatter(x=group["period_end"], y=group["percent_upper"], mode="lines", line={"width": 0},
-                           showlegend=False, hoverinfo="skip", legendgroup=label)
-        figure.add_scatter(x=group["period_end"], y=group["percent_lower"], mode="lines", line={"width": 0},
-                           fill="tonexty", name=f"{label}: 95% credible interval", legendgroup=label)
-        figure.add_scatter(x=group["period_end"], y=group["percent_positive"], mode="lines", name=label,
-                           legendgroup=label)
+    kinds = {"modelled_daily": ("modelled daily", "solid"), "official_weekly": ("official weekly", "solid"),
+             "regional_estimate": ("regional estimate", "dot")}
+    for index, name in enumerate(london_last(table["area_name"].unique())):
+        colour, width = area_style(str(name), index)
+        for kind, group in table[table["area_name"] == name].groupby("estimate_kind"):
+            words, dash = kinds[str(kind)]
+            label = f"{name} ({words})"
+            group = group.sort_values("period_end")
+            figure.add_scatter(x=group["period_end"], y=group["percent_upper"], mode="lines", line={"width": 0},
+                               showlegend=False, hoverinfo="skip", legendgroup=label)
+            figure.add_scatter(x=group["period_end"], y=group["percent_lower"], mode="lines", line={"width": 0},
+                               fill="tonexty", fillcolor=_rgba(colour, 0.25 if name == "London" else 0.12),
+                               name=f"{label}: 95% credible interval", legendgroup=label)
+            figure.add_scatter(x=group["period_end"], y=group["percent_positive"], mode="lines", name=label,
+                               line={"color": colour, "width": width, "dash": dash}, legendgroup=label)
     return _finish(figure, "ONS Infection Survey: % of people testing positive, with 95% credible interval",
                    "End of period", "% testing positive")
 

@@ -10,8 +10,10 @@ import jinja2
 import pandas as pd
 import plotly.offline
 
+from checks.origin import OriginVerdict
 from checks.validation import ValidationOutcome
 from reports.analysis import CrossCheck, Headline, SourceStatus, TableChange, Warning
+from reports.approval import Approval
 from reports.charts import build_charts
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -32,9 +34,16 @@ class ReportInputs:
     previous_version: str | None
     validations: Mapping[str, ValidationOutcome]
     reporting_delay_days: int
+    origin: OriginVerdict  # where the data came from: the banner, and whether this version can be published
+    approval: Approval
+    files: Mapping[str, str]  # each published CSV's name and its address relative to the report
+
+    @property
+    def stale_sources(self) -> list[SourceStatus]:
+        return [source for source in self.sources if source.stale]
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
@@ -51,7 +60,7 @@ def render_report(inputs: ReportInputs) -> str:
                              config={"displaylogo": False, "responsive": True})
         for name, figure in build_charts(inputs.tables, provisional_from).items()
     }
-    return _environment().get_template("cases_report.html").render(
+    return environment().get_template("cases_report.html").render(
         report=inputs,
         charts=charts,
         # Embedded once, so the page works with no network (analysts may open it offline or behind a proxy).

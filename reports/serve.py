@@ -1,21 +1,110 @@
 """Serve the reports folder over HTTP on 127.0.0.1, so the link in the Dagster UI opens the report in one click
-(browsers refuse file:// links from a web page). `make dev` starts it next to Dagster; REPORTS_PORT sets the port."""
+(browsers refuse file:// links from a web page). `make dev` starts it next to Dagster; REPORTS_PORT sets the port.
+
+Besides the files it serves two pages built when asked, from the current settings and records:
+- `/`: every report version, newest first, with when it was built, its mode, warnings, stale sources, whether
+  its data are live, and whether (when, by whom) it was published to the real London Datastore;
+- `/launchpad/<version>`: a redirect to the `publish` job's Launchpad with that version filled in, at the Dagster
+  UI's current address (DAGSTER_UI_URL, or DAGSTER_PORT), whatever it was when the report was built.
+"""
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
+import re
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
-from resources.settings import data_dir
+from reports.approval import launchpad_url
+from reports.render import environment
+from reports.store import ReportStore
+from resources.settings import dagster_ui_url, data_dir, lds_dataset
+
+VERSION = re.compile(r"^[0-9a-f]{12}$")
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    version: str
+    file: str
+    built_at: str
+    mode: str
+    warnings: int | None
+    stale_sources: list[str]
+    live: bool | None  # None: built before origins were recorded
+    published: list[dict]  # the real publications of this version: published_at, approved_by
+
+
+def publications(audit_log: Path) -> dict[str, list[dict]]:
+    """Real publications by report version, from the publish step's audit log (dry runs and rehearsals left out:
+    they put nothing on the London Datastore)."""
+    found: dict[str, list[dict]] = {}
+    if audit_log.exists():
+        for line in audit_log.read_text().splitlines():
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if record.get("kind", "publish") == "publish":
+                found.setdefault(record["report_version"], []).append(
+                    {"published_at": record["published_at"], "approved_by": record["approved_by"]})
+    return found
+
+
+def index_rows(store: ReportStore, published: dict[str, list[dict]]) -> list[IndexRow]:
+    return [
+        IndexRow(version=entry["version"], file=entry["file"], built_at=entry.get("rendered_at", ""),
+                 mode=entry.get("mode", "?"), warnings=entry.get("warnings"),
+                 stale_sources=entry.get("stale_sources", []), live=entry.get("publishable"),
+                 published=published.get(entry["version"], []))
+        for entry in store.versions()
+        if (store.root / entry["file"]).exists()
+    ]
+
+
+def render_index(rows: list[IndexRow]) -> str:
+    return environment().get_template("index.html").render(rows=rows)
+
+
+class ReportHandler(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *args, folder: Path, audit_log: Path, **kwargs) -> None:
+        self.folder, self.audit_log = folder, audit_log
+        super().__init__(*args, directory=str(folder), **kwargs)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path in ("/", "/index.html"):
+            rows = index_rows(ReportStore(self.folder), publications(self.audit_log))
+            self._send(200, render_index(rows).encode(), "text/html; charset=utf-8")
+        elif path.startswith("/launchpad/"):
+            version = path.removeprefix("/launchpad/")
+            if not VERSION.match(version):
+                self._send(404, f"no report version {version!r}".encode(), "text/plain; charset=utf-8")
+                return
+            self.send_response(302)
+            self.send_header("Location", launchpad_url(dagster_ui_url(), version))
+            self.end_headers()
+        else:
+            super().do_GET()
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
 
 
 def main() -> int:
     folder = data_dir() / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     port = int(os.environ.get("REPORTS_PORT", "3001"))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    audit_log = data_dir() / "publish" / lds_dataset() / "audit.jsonl"
+    handler = functools.partial(ReportHandler, folder=folder, audit_log=audit_log)
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         print(f"serving reports from {folder} on http://127.0.0.1:{port}/", flush=True)
         try:

@@ -1,5 +1,6 @@
-"""Where reports live: one HTML file per version (never overwritten), plus a snapshot of the tables each report
-showed, so the next report can say what changed."""
+"""Where reports live: one HTML file per version (never overwritten), the published CSVs each version would send
+(so an analyst can open them before approving), and a snapshot of the tables each report showed, so the next
+report can say what changed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from checks.published import PUBLISHED
+
 
 class ReportStore:
     def __init__(self, root: Path) -> None:
@@ -19,8 +22,20 @@ class ReportStore:
     def report_path(self, version: str) -> Path:
         return self.root / f"cases_report_{version}.html"
 
+    @staticmethod
+    def file_href(version: str, file_name: str) -> str:
+        """A published CSV's address relative to the report (works from disk and from the report server)."""
+        return f"files/{version}/{file_name}"
+
     def history(self) -> list[dict]:
         return json.loads(self.history_file.read_text()) if self.history_file.exists() else []
+
+    def versions(self) -> list[dict]:
+        """One entry per version, newest build first: the latest record of each (when built, mode, warnings...)."""
+        latest: dict[str, dict] = {}
+        for entry in self.history():
+            latest[entry["version"]] = entry
+        return sorted(latest.values(), key=lambda entry: entry.get("rendered_at", ""), reverse=True)
 
     def previous(self, version: str) -> tuple[str, dict[str, pd.DataFrame]] | None:
         """The most recent earlier report with other contents, and the tables it showed."""
@@ -31,14 +46,24 @@ class ReportStore:
                     return entry["version"], {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
         return None
 
-    def save(self, version: str, html: str, tables: Mapping[str, pd.DataFrame], run_id: str) -> Path:
-        """Write the report and its tables' snapshot unless this version exists already; record it in history."""
+    def save(self, version: str, html: str, tables: Mapping[str, pd.DataFrame], run_id: str,
+             summary: Mapping[str, object] | None = None) -> Path:
+        """Write the report, its published CSVs and its tables' snapshot unless this version exists already;
+        record it in history with `summary` (mode, warnings, stale sources, where the data came from)."""
         path = self.report_path(version)
         self.root.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             tmp = path.with_suffix(".html.tmp")
             tmp.write_text(html, encoding="utf-8")
             tmp.replace(path)
+        files = self.root / "files" / version
+        if not files.is_dir():
+            staging = files.with_name(f".{version}.tmp")
+            staging.mkdir(parents=True, exist_ok=True)
+            for name, table in tables.items():
+                # Exactly the bytes a publish of this version sends.
+                (staging / PUBLISHED[name].file_name).write_bytes(PUBLISHED[name].to_bytes(table))
+            staging.replace(files)
         snapshot = self.root / "snapshots" / version
         if not snapshot.is_dir():
             snapshot.mkdir(parents=True)
@@ -46,6 +71,6 @@ class ReportStore:
                 table.to_parquet(snapshot / f"{name}.parquet", index=False)
         history = self.history()
         history.append({"version": version, "run_id": run_id, "file": path.name,
-                        "rendered_at": datetime.now(UTC).isoformat(timespec="seconds")})
+                        "rendered_at": datetime.now(UTC).isoformat(timespec="seconds"), **(summary or {})})
         self.history_file.write_text(json.dumps(history, indent=2))
         return path

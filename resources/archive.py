@@ -42,13 +42,17 @@ class ArchivedFile:
     changed: bool = True
     # The upstream (resources/settings.py UPSTREAMS) whose format the file is in: chooses its parser.
     api: str = ""
+    # Where the bytes came from: "download" (the upstream, or a server standing in for it) or "sample" (the
+    # release shipped in data/samples). A version built from samples is never published to the real Datastore.
+    origin: str = "download"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> ArchivedFile:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        # An entry archived before origins were recorded may have been a sample: it must not pass as a download.
+        return cls(**{"origin": "unknown", **{k: data[k] for k in cls.__dataclass_fields__ if k in data}})
 
     @property
     def file_name(self) -> str:
@@ -100,14 +104,15 @@ class RawArchive(dg.ConfigurableResource):
             return []
         return [ArchivedFile.from_dict(d) for d in json.loads(record.read_text())]
 
-    def store(self, source: str, request: str, extension: str, result: HttpResult, api: str) -> ArchivedFile:
+    def store(self, source: str, request: str, extension: str, result: HttpResult, api: str,
+              origin: str = "download") -> ArchivedFile:
         """Archive a 200 response's bytes (unless these exact bytes are already the latest) and return its entry;
-        `api` is the upstream whose format the bytes are in."""
+        `api` is the upstream whose format the bytes are in, `origin` where they came from."""
         digest = hashlib.sha256(result.content).hexdigest()
         now = datetime.now(UTC)
         previous = self.latest(source, request)
         if (previous is not None and previous.sha256 == digest and previous.api == api
-                and (self.root / previous.path).exists()):
+                and previous.origin == origin and (self.root / previous.path).exists()):
             return replace(previous, changed=False)
         relative = Path("raw") / source / now.strftime("%Y-%m-%d") / f"{digest[:16]}_{request}{extension}"
         target = self.root / relative
@@ -116,7 +121,7 @@ class RawArchive(dg.ConfigurableResource):
         entry = ArchivedFile(
             source=source, request=request, url=result.url, path=str(relative), sha256=digest,
             bytes=len(result.content), status=result.status, fetched_at=now.isoformat(timespec="seconds"),
-            headers=result.headers, changed=True, api=api,
+            headers=result.headers, changed=True, api=api, origin=origin,
         )
         sidecar = json.dumps(entry.to_dict(), indent=2, sort_keys=True).encode()
         _atomic_write(target.with_name(target.name + ".json"), sidecar)

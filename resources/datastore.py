@@ -82,6 +82,8 @@ class DatastoreSession:
 
     def _explain(self, error: FetchError, url: str) -> DatastoreError:
         problems = {
+            None: f"could not reach the London Datastore at {url}: {redact(error.problem, self._key)}; check LDS_URL "
+                  "and the network",
             401: "the London Datastore did not accept the API key: check LDS_API_KEY",
             403: f"the API key has no permission to change dataset {self.dataset!r}: ask its owner for write access",
             404: f"there is no dataset {self.dataset!r} at {url}: check LDS_DATASET and LDS_URL",
@@ -216,6 +218,11 @@ class DatastoreTarget(dg.ConfigurableResource):
     def dataset_state(self) -> Path:
         return Path(self.state_dir) / self.dataset
 
+    @property
+    def kind(self) -> str:
+        """"publish" for a real publication; "dry run" or "rehearsal" for one that must not count as one."""
+        raise NotImplementedError
+
     def open(self):
         raise NotImplementedError
 
@@ -226,15 +233,25 @@ class LondonDatastore(DatastoreTarget):
 
     base_url: str = settings.DEFAULT_LDS_URL
     api_key: str
+    # Set (LDS_REHEARSAL) when this Datastore is a test instance: data that is not live may be sent there, and the
+    # publication is recorded as a rehearsal.
+    rehearsal: bool = False
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
     max_attempts: int = 5
     backoff_base_s: float = 2.0
 
+    @property
+    def kind(self) -> str:
+        return "rehearsal" if self.rehearsal else "publish"
+
     @contextmanager
     def open(self) -> Iterator[DatastoreSession]:
         if not self.api_key.strip():
             raise DatastoreError("LDS_API_KEY", "is empty: set LDS_API_KEY to your London Datastore API key")
+        if self.rehearsal and self.base_url.rstrip("/") == settings.DEFAULT_LDS_URL.rstrip("/"):
+            raise DatastoreError("LDS_REHEARSAL", "is set, but LDS_URL is the real London Datastore: a rehearsal "
+                                 "needs a test Datastore's address in LDS_URL (or use a dry run). Nothing was sent.")
         http = HttpClient(connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s,
                           max_attempts=self.max_attempts, backoff_base_s=self.backoff_base_s)
         session = DatastoreSession(http, self.base_url, self.dataset, self.api_key)
@@ -316,6 +333,10 @@ class DryRunDatastore(DatastoreTarget):
 
     folder: str
 
+    @property
+    def kind(self) -> str:
+        return "dry run"
+
     @contextmanager
     def open(self) -> Iterator[DryRunSession]:
         yield DryRunSession(Path(self.folder), self.dataset)
@@ -330,5 +351,5 @@ def datastore_from_environment(data_dir: Path) -> DatastoreTarget:
     if folder := settings.lds_dry_run_dir():
         return DryRunDatastore(folder=folder, dataset=dataset, state_dir=str(Path(folder) / "state"), **tables)
     return LondonDatastore(base_url=settings.lds_url(), dataset=dataset, state_dir=str(data_dir / "publish"),
-                           api_key=dg.EnvVar("LDS_API_KEY"), **tables)
+                           api_key=dg.EnvVar("LDS_API_KEY"), rehearsal=settings.lds_rehearsal(), **tables)
 

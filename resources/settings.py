@@ -128,6 +128,11 @@ def lds_dry_run_dir() -> str | None:
     return os.environ.get("LDS_DRY_RUN_DIR") or None
 
 
+def lds_rehearsal() -> bool:
+    """LDS_REHEARSAL=1: the Datastore at LDS_URL is a test instance (data that is not live may go there)."""
+    return os.environ.get("LDS_REHEARSAL", "").strip().lower() in ("1", "true", "yes")
+
+
 def lds_table_timeout_s() -> float:
     """How long a publish keeps reading the files' API tables back before reporting one that did not follow."""
     return env_number("LDS_TABLE_TIMEOUT_S", 120.0)
@@ -139,6 +144,12 @@ def lds_table_poll_s() -> float:
 
 def failure_webhook_url() -> str | None:
     return os.environ.get("FAILURE_WEBHOOK_URL") or None
+
+
+# Names the Dagster UI's addresses are made of: workspace.yaml's location_name (tests/pipelines/test_layout.py
+# holds them equal) and the approval job's name.
+CODE_LOCATION = "london_covid"
+PUBLISH_JOB = "publish"
 
 
 def dagster_ui_url() -> str:

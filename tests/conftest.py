@@ -115,6 +115,13 @@ def serve_all_samples(server: HTTPServer, replace: dict[str, bytes] | None = Non
     return urls
 
 
+def live_environment(urls: dict[str, str]) -> dict[str, str]:
+    """The settings a separate process (make run, the UI) needs to read every upstream live from `urls` (as
+    serve_all_samples returns them), in the PHE format the local servers serve."""
+    return {"PIPELINE_MODE": "live", "CASES_API": "phe",
+            **{upstream.setting: urls[name] for name, upstream in UPSTREAMS.items()}}
+
+
 def run_source(
     source: Source,
     data_dir: Path,

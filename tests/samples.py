@@ -41,11 +41,15 @@ def csv_bytes(rows: list[dict[str, str]]) -> bytes:
     return out.getvalue().encode()
 
 
-def clean_sample_tables() -> dict:
-    """Every source's clean table parsed from the shipped samples (what the nightly run stores)."""
+def clean_sample_tables(origin: str = "sample") -> dict:
+    """Every source's clean table parsed from the shipped samples (what the nightly run stores), recorded as
+    obtained from `origin` ("sample" as in sample mode; "download" as if served by the upstreams)."""
     from assets import SOURCES
 
-    return {name: source.parse_sample() for name, source in SOURCES.items()}
+    tables = {name: source.parse_sample() for name, source in SOURCES.items()}
+    for table in tables.values():
+        table.attrs["origin"] = origin
+    return tables
 
 
 def sample_populations() -> dict[str, int]:

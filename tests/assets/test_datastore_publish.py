@@ -23,6 +23,10 @@ from tests.datastore_standin import StandIn
 
 ASSETS = [*all_source_assets(), datastore_tables, cases_report, datastore_publish]
 KEY = "lds-test-key-5f1c2b9e-not-a-real-secret"
+# PHE stopped these series (cases by age; by age and sex; admissions by age): a live build has only their shipped
+# releases, so their files are held back and the Datastore keeps its copies.
+HELD_BACK = {"phe_cases_age_london.csv", "phe_cases_age_sex_london.csv", "phe_healthcare_admissions_age.csv"}
+SENT = sorted(t.file_name for t in PUBLISHED.values() if t.file_name not in HELD_BACK)
 
 
 @pytest.fixture
@@ -32,9 +36,19 @@ def standin(make_standin) -> StandIn:
 
 @pytest.fixture
 def built(httpserver: HTTPServer, data_dir: Path) -> str:
-    """A nightly run's tables and report in data_dir; returns the report version."""
+    """A live nightly run's tables and report in data_dir (the releases served by a local server); returns the
+    report version."""
     result = dg.materialize(ASSETS[:-1], resources=pipeline_resources(data_dir, serve_all_samples(httpserver)),
                             raise_on_error=False)
+    assert result.success, failure_text(result)
+    return stored_version(data_dir)
+
+
+@pytest.fixture
+def built_from_samples(data_dir: Path) -> str:
+    """What `make run` leaves: a sample-mode run's tables and report; returns the report version."""
+    resources = pipeline_resources(data_dir, "http://127.0.0.1:9/nothing-listens", mode="sample")
+    result = dg.materialize(ASSETS[:-1], resources=resources, raise_on_error=False)
     assert result.success, failure_text(result)
     return stored_version(data_dir)
 
@@ -73,26 +87,29 @@ def api_key(monkeypatch) -> None:
 def test_approved_publish_uploads_every_table_once_then_nothing(built: str, standin: StandIn, data_dir: Path):
     result = publish(data_dir, real_target(standin, data_dir), built)
     assert result.success, failure_text(result)
-    assert standin.titles() == sorted(f"{name}.csv" for name in PUBLISHED)
-    assert len(standin.uploads()) == len(PUBLISHED)
+    assert standin.titles() == SENT
+    assert len(standin.uploads()) == len(SENT)
     tables = stored_tables(data_dir)
     for resource in standin.resources().values():
         name = resource["title"].removesuffix(".csv")
         assert resource["hash"] == hashlib.md5(PUBLISHED[name].to_bytes(tables[name])).hexdigest()
     assert f"report version {built}" in standin.datasets[standin.dataset]["description"]
     meta = publish_metadata(result)
-    assert (meta["approved_by"], meta["report_version"], meta["files_sent"], meta["files_skipped"]) == (
-        "Ana Analyst", built, len(PUBLISHED), 0)
+    assert (meta["approved_by"], meta["report_version"], meta["files_sent"], meta["files_skipped"],
+            meta["files_held_back"], meta["kind"]) == ("Ana Analyst", built, len(SENT), 0, len(HELD_BACK), "publish")
     assert set(meta["datastore_responses"]) == set(standin.titles())
     audit = [json.loads(line) for line in (data_dir / "publish" / standin.dataset / "audit.jsonl").open()]
     assert audit[-1]["approved_by"] == "Ana Analyst" and len(audit[-1]["files"]) == len(PUBLISHED)
+    assert {f["file_name"] for f in audit[-1]["files"] if f["action"] == "hold"} == HELD_BACK
+    assert audit[-1]["kind"] == "publish" and audit[-1]["data_origin"]["phe_cases_london_boroughs"] == {
+        "phe_cases_by_utla": "download"}
 
     requests_before = len(standin.log)
     again = publish(data_dir, real_target(standin, data_dir), built)
     assert again.success, failure_text(again)
-    assert len(standin.uploads()) == len(PUBLISHED)  # nothing new uploaded
+    assert len(standin.uploads()) == len(SENT)  # nothing new uploaded
     assert [r.method for r in standin.log[requests_before:]] == ["GET"]  # read the dataset, nothing else
-    assert publish_metadata(again)["files_skipped"] == len(PUBLISHED)
+    assert publish_metadata(again)["files_skipped"] == len(SENT)
 
 
 def test_a_changed_table_replaces_its_resource_in_place(built, standin, data_dir, httpserver):
@@ -146,14 +163,14 @@ def test_an_upload_answered_with_a_5xx_is_retried(built, standin, data_dir):
     result = publish(data_dir, real_target(standin, data_dir), built)
     assert result.success, failure_text(result)
     assert [r.status for r in standin.log].count(502) == 1
-    assert standin.titles() == sorted(f"{name}.csv" for name in PUBLISHED)
+    assert standin.titles() == SENT
 
 
 def test_an_add_that_landed_but_lost_its_answer_is_not_added_twice(built, standin, data_dir):
     standin.faults = {2: "drop-after"}  # the first upload is stored, then the connection drops
     result = publish(data_dir, real_target(standin, data_dir), built)
     assert result.success, failure_text(result)
-    assert standin.titles() == sorted(f"{name}.csv" for name in PUBLISHED)
+    assert standin.titles() == SENT
 
 
 def test_interrupted_publish_finishes_on_rerun_without_duplicates(built, standin, data_dir):
@@ -165,8 +182,8 @@ def test_interrupted_publish_finishes_on_rerun_without_duplicates(built, standin
     second = publish(data_dir, real_target(standin, data_dir), built)
     assert second.success, failure_text(second)
     meta = publish_metadata(second)
-    assert (meta["files_sent"], meta["files_skipped"]) == (len(PUBLISHED) - 2, 2)
-    assert standin.titles() == sorted(f"{name}.csv" for name in PUBLISHED)
+    assert (meta["files_sent"], meta["files_skipped"]) == (len(SENT) - 2, 2)
+    assert standin.titles() == SENT
 
 
 def test_a_rejected_key_is_explained_and_never_shown(built, standin, data_dir, monkeypatch, capfd, caplog, tmp_path):
@@ -198,22 +215,24 @@ def test_dry_run_writes_what_would_be_sent_without_a_key(built, data_dir, tmp_pa
     [run_folder] = [p for p in folder.iterdir() if p.is_dir() and p.name != "state"]
     log = [json.loads(line) for line in (run_folder / "requests.jsonl").open()]
     uploads = [entry for entry in log if entry["method"] == "POST"]
-    assert len(uploads) == len(PUBLISHED) and log[-1]["method"] == "PATCH"
+    assert sorted(e["fields"]["title"] for e in uploads) == SENT and log[-1]["method"] == "PATCH"
     tables = stored_tables(data_dir)
     for entry in uploads:
         sent = (run_folder / entry["file"]).read_bytes()
         name = entry["fields"]["title"].removesuffix(".csv")
         assert sent == PUBLISHED[name].to_bytes(tables[name])
     assert publish_metadata(result)["target"].startswith("dry run: ")
+    assert publish_metadata(result)["kind"] == "dry run"
 
 
 # The five files the GLA keeps on the dataset (as the GLA left them), with their Datastore ids and API tables: the
-# boroughs' table follows a replaced file, the age file's table does not (it was never redeployed).
+# boroughs' table follows a replaced file, the healthcare file's table does not (it was never redeployed), and the
+# age file's is not read back (its file is held back).
 GLA_RESOURCES = {
     "phe_cases_london_boroughs.csv": ("151e497c", {"s8c9t_j4fs2": True}),
     "phe_cases_london_england.csv": ("7a3c305c", {}),
     "phe_cases_age_london.csv": ("d15e692d", {"a6e_lon_tbl": False}),
-    "phe_healthcare.csv": ("hc0a1b2c", {}),
+    "phe_healthcare.csv": ("hc0a1b2c", {"hc9_lon_tbl": False}),
     "phe_healthcare_admissions_age.csv": ("ad037e43", {}),
 }
 
@@ -233,26 +252,77 @@ def test_the_first_publish_replaces_the_gla_s_files_adds_ours_and_reads_the_api_
 
     resources = standin.resources()
     titles = [r["title"] for r in resources.values()]
-    assert sorted(titles) == sorted(t.file_name for t in PUBLISHED.values())  # no title twice
+    assert sorted(titles) == sorted({*GLA_RESOURCES, *SENT})  # no title twice
     tables = stored_tables(data_dir)
     for title, (resource_id, _) in GLA_RESOURCES.items():
-        assert resources[resource_id]["title"] == title  # replaced in place, under the GLA's id
+        assert resources[resource_id]["title"] == title  # under the GLA's id
+        real = (REPO_ROOT / "data" / "reference" / "gla_published" / title).read_bytes()
         name = title.removesuffix(".csv")
-        assert standin.content[(standin.dataset, resource_id)] == PUBLISHED[name].to_bytes(tables[name])
+        held = title in HELD_BACK
+        # Replaced in place by the new file, or, held back, still the GLA's own copy.
+        assert standin.content[(standin.dataset, resource_id)] == (real if held else
+                                                                   PUBLISHED[name].to_bytes(tables[name])), title
     adds = [r for r in standin.uploads() if r.path.endswith("/resources")]
-    assert sorted(r.title for r in adds) == sorted(t.file_name for t in PUBLISHED.values() if not t.gla)
+    assert sorted(r.title for r in adds) == sorted(t.file_name for t in PUBLISHED.values()
+                                                   if not t.gla and t.file_name not in HELD_BACK)
 
-    # The boroughs' API table now serves the new file; the age file's still serves the GLA's old one.
+    # The boroughs' API table now serves the new file; the healthcare file's still serves the GLA's old one.
     assert len(standin.table_rows("s8c9t_j4fs2")) == len(tables["phe_cases_london_boroughs"])
     meta = publish_metadata(result)
-    assert meta["api_tables_not_following"] == "phe_cases_age_london.csv (a6e_lon_tbl)"
-    assert "redeploy" in meta["api_tables"] and "/api/table/a6e_lon_tbl" in meta["api_tables"]
+    assert meta["api_tables_not_following"] == "phe_healthcare.csv (hc9_lon_tbl)"
+    assert "redeploy" in meta["api_tables"] and "/api/table/hc9_lon_tbl" in meta["api_tables"]
+    assert "a6e_lon_tbl" not in meta["api_tables"]
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == "api_tables_follow" and not check.passed
     assert check.severity == dg.AssetCheckSeverity.WARN
     audit = json.loads((data_dir / "publish" / standin.dataset / "audit.jsonl").read_text().splitlines()[-1])
-    assert {(t["ref"], t["follows"]) for t in audit["api_tables"]} == {("s8c9t_j4fs2", True), ("a6e_lon_tbl", False)}
+    assert {(t["ref"], t["follows"]) for t in audit["api_tables"]} == {("s8c9t_j4fs2", True), ("hc9_lon_tbl", False)}
 
     uploads = len(standin.uploads())
     again = publish(data_dir, real_target(standin, data_dir, table_follow_timeout_s=0.0), built)
     assert again.success and len(standin.uploads()) == uploads  # a second approval sends nothing
+
+
+def test_a_version_built_from_the_shipped_samples_is_refused_and_nothing_is_sent(built_from_samples, standin,
+                                                                                  data_dir):
+    result = publish(data_dir, real_target(standin, data_dir), built_from_samples)
+    assert not result.success
+    message = failure_text(result)
+    assert f"report version {built_from_samples} was built from the shipped sample data" in message
+    # The live sources whose samples were used, by name, and the ways to rehearse instead.
+    assert "phe_cases_by_utla" in message and "ons_infection_survey" in message
+    assert "DRY_RUN=" in message and "LDS_REHEARSAL=1" in message and "Nothing was sent" in message
+    assert standin.log == []
+
+
+def test_a_rehearsal_on_a_test_datastore_may_send_samples_and_says_so(built_from_samples, standin, data_dir):
+    result = publish(data_dir, real_target(standin, data_dir, rehearsal=True), built_from_samples)
+    assert result.success, failure_text(result)
+    # A rehearsal of a sample version sends every file: nothing in it is live to keep apart.
+    assert standin.titles() == sorted(t.file_name for t in PUBLISHED.values())
+    assert publish_metadata(result)["kind"] == "rehearsal"
+    audit = json.loads((data_dir / "publish" / standin.dataset / "audit.jsonl").read_text().splitlines()[-1])
+    assert audit["kind"] == "rehearsal" and audit["data_origin"]["phe_cases_london_boroughs"] == {
+        "phe_cases_by_utla": "sample"}
+
+
+def test_a_rehearsal_against_the_real_datastore_is_refused(built_from_samples, data_dir):
+    target = LondonDatastore(dataset="coronavirus--covid-19--cases", api_key=dg.EnvVar("LDS_API_KEY"),
+                             state_dir=str(data_dir / "publish"), rehearsal=True)
+    result = publish(data_dir, target, built_from_samples)
+    assert not result.success
+    assert "LDS_REHEARSAL: is set, but LDS_URL is the real London Datastore" in failure_text(result)
+
+
+def test_tables_that_do_not_record_their_origin_are_refused(built, standin, data_dir):
+    # Tables stored before origins were recorded (the Parquet files carry no pandas attrs).
+    folder = data_dir / "tables" / "datastore_tables"
+    for path in folder.glob("*.parquet"):
+        table = pd.read_parquet(path)
+        table.attrs = {}
+        table.to_parquet(path, index=False)
+    assert stored_version(data_dir) == built  # same bytes, same version: only the record is missing
+    result = publish(data_dir, real_target(standin, data_dir), built)
+    assert not result.success
+    assert "do not record where their data came from" in failure_text(result)
+    assert standin.log == []

@@ -47,11 +47,12 @@ def standin() -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def ui(tmp_path_factory, standin) -> Iterator[object]:
-    """`dagster dev` and the report server, set up as an analyst's machine with the Datastore stand-in."""
+    """`dagster dev` and the report server, set up as an analyst's machine in sample mode, with the Datastore
+    stand-in as a test Datastore (LDS_REHEARSAL=1): approvals of the sample data are rehearsals."""
     from tests.browser.ui import start_ui
 
     ui = start_ui(tmp_path_factory.mktemp("ui"), {
-        "LDS_URL": standin.url, "LDS_DATASET": standin.dataset, "LDS_API_KEY": UI_API_KEY,
+        "LDS_URL": standin.url, "LDS_DATASET": standin.dataset, "LDS_API_KEY": UI_API_KEY, "LDS_REHEARSAL": "1",
     })
     try:
         yield ui

@@ -19,9 +19,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from assets import SOURCES
-from checks.published import PUBLISHED
+from tests.assets.test_datastore_publish import SENT
 from tests.browser.ui import DagsterUI, start_ui
-from tests.conftest import BASE_PATHS, route_for, serve_all_samples
+from tests.conftest import BASE_PATHS, live_environment, route_for, serve_all_samples
 from tests.datastore_standin import StandIn
 
 pytestmark = pytest.mark.browser
@@ -46,8 +46,7 @@ def day(tmp_path_factory, upstream: HTTPServer) -> Iterator[tuple[DagsterUI, Sta
     standin = StandIn(api_key=KEY).start()
     urls = {name: upstream.url_for(path) for name, path in BASE_PATHS.items()}
     ui = start_ui(tmp_path_factory.mktemp("day"), {
-        "PIPELINE_MODE": "live", "CASES_API": "phe", "PHE_API_URL": urls["phe"], "UKHSA_API_URL": urls["ukhsa"],
-        "ONS_URL": urls["ons"], "NHS111_URL": urls["nhs111"],
+        **live_environment(urls),
         "LDS_URL": standin.url, "LDS_DATASET": standin.dataset, "LDS_API_KEY": KEY,
         # Keep the failing source's retries short: two quick HTTP attempts, one step retry after a second.
         "HTTP_MAX_ATTEMPTS": "2", "HTTP_BACKOFF_BASE_S": "0.1", "FETCH_STEP_RETRIES": "1",
@@ -145,8 +144,13 @@ def test_the_analysts_day(day, upstream: HTTPServer, browser, artifacts: Path) -
     publish = wait_for_run(ui, run_id_from(page))
     page.screenshot(path=str(artifacts / "day_4_published.png"))
     assert publish["status"] == "SUCCESS", publish
-    assert len(standin.resources()) == len(PUBLISHED)
+    # Every file of a live source; the retired sources' files (only their shipped samples here) are held back.
+    assert sorted(r["title"] for r in standin.resources().values()) == SENT
     assert all(r.status == 200 for r in standin.log)
+    # The report server's index now says this version was published, and by whom.
+    page.goto(f"{ui.reports_url}/", wait_until="load")
+    published = page.locator(f'[data-testid="published-{version}"]').inner_text()
+    assert published.startswith("yes") and "Ana Analyst" in published
 
 
 def test_per_source_job_and_group_show_what_a_rerun_rebuilds(day, browser, artifacts: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import http.server
+import itertools
+import math
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,3 +79,34 @@ def test_report_renders_in_chromium(browser, report_url: str, artifacts: Path) -
     assert page.locator('[data-testid="report-version"]').inner_text().strip()
     page.screenshot(path=str(artifacts / "cases_report.png"), full_page=True)
     assert errors == [], errors
+
+
+def _is_round_step(step: float) -> bool:
+    """1, 2, 2.5 or 5 times a power of ten: the steps a reader expects on an axis (not 163)."""
+    magnitude = 10 ** math.floor(math.log10(step))
+    return any(math.isclose(step / magnitude, m) for m in (1, 2, 2.5, 5, 10))
+
+
+def test_charts_read_clearly(browser, report_url: str, artifacts: Path) -> None:
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.goto(report_url, wait_until="load")
+    healthcare = page.locator('[data-testid="chart-healthcare"]')
+    healthcare.locator(".main-svg").first.wait_for(state="visible", timeout=15_000)
+    # The admissions axes on the right: evenly spaced round ticks, as drawn.
+    for axis in ("y2", "y4"):
+        ticks = [float(t.replace(",", "").replace("k", "e3")) for t in
+                 healthcare.locator(f"g.{axis}tick text").all_text_contents() if t.strip()]
+        steps = {round(b - a, 6) for a, b in itertools.pairwise(ticks)}
+        assert len(ticks) >= 3 and len(steps) == 1 and _is_round_step(steps.pop()), (axis, ticks)
+    healthcare.screenshot(path=str(artifacts / "chart_healthcare.png"))
+
+    # London's ONS line is drawn last (in front), in a colour of its own, thicker than any other area's.
+    traces = page.evaluate("""() => document.getElementById('chart-ons_positivity').data
+        .filter(t => t.mode === 'lines' && t.line && t.line.width > 0)
+        .map(t => ({name: t.name, colour: t.line.color, width: t.line.width}))""")
+    london = [t for t in traces if t["name"].startswith("London")]
+    others = [t for t in traces if not t["name"].startswith("London")]
+    assert london and others and traces[-1]["name"].startswith("London")
+    assert {t["colour"] for t in london}.isdisjoint({t["colour"] for t in others})
+    assert min(t["width"] for t in london) > max(t["width"] for t in others)
+    page.locator('[data-testid="chart-ons_positivity"]').screenshot(path=str(artifacts / "chart_ons.png"))

@@ -58,7 +58,7 @@ def start_ui(tmp: Path, extra_env: dict[str, str] | None = None) -> DagsterUI:
     port, reports_port = free_port(), free_port()
     env = {
         **os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(data_dir), "PIPELINE_MODE": "sample",
-        "REPORTS_PORT": str(reports_port), "PYTHONUNBUFFERED": "1", **(extra_env or {}),
+        "REPORTS_PORT": str(reports_port), "DAGSTER_PORT": str(port), "PYTHONUNBUFFERED": "1", **(extra_env or {}),
     }
     logs = tmp / "logs"
     logs.mkdir()

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from pipelines.definitions import build_definitions
 from resources import build_resources
-from resources.settings import REPO_ROOT
+from resources.settings import CODE_LOCATION, REPO_ROOT
 
 LOWER_LAYERS = ("reports", "checks")
 UPPER_LAYERS = ("assets", "pipelines")
@@ -56,3 +57,9 @@ def test_settings_are_read_when_the_definitions_are_built(monkeypatch, tmp_path:
     defs = build_definitions()
     raw = defs.resolve_assets_def(dg.AssetKey(["raw", "phe_healthcare"]))
     assert raw.op.retry_policy.max_retries == 7
+
+
+def test_the_workspace_s_location_is_the_one_the_launchpad_links_name() -> None:
+    workspace = yaml.safe_load((REPO_ROOT / "workspace.yaml").read_text())
+    [entry] = workspace["load_from"]
+    assert entry["python_module"]["location_name"] == CODE_LOCATION

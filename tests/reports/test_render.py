@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import html
 import re
+import urllib.parse
 from datetime import date
 
 import pytest
+import yaml
 
+from assets import RETIRED
 from assets.datastore_tables import build_datastore_tables
+from checks.origin import judge
 from checks.published import BOROUGH_RATES, PUBLISHED, fingerprint, validate_published
 from reports.analysis import ReportSettings, SourceStatus, Warning, compare_tables, cross_checks, headlines
+from reports.approval import approval_for
 from reports.render import ReportInputs, render_report
 from tests.samples import clean_sample_tables
 
+UI = "http://127.0.0.1:3999"
 
-@pytest.fixture(scope="module")
-def page() -> str:
-    tables = build_datastore_tables(clean_sample_tables())
+
+def render(clean: dict, sources: list[SourceStatus] | None = None) -> str:
+    tables = build_datastore_tables(clean)
     settings = ReportSettings()
     changed = {name: table.copy() for name, table in tables.items()}
     changed[BOROUGH_RATES].loc[3, "new_cases"] += 7
+    version = fingerprint(tables)
+    verdict = judge(tables, retired=RETIRED)
     return render_report(ReportInputs(
-        version=fingerprint(tables), run_id="run-123", generated_at="24 Nov 2026 18:00 UTC", mode="sample",
+        version=version, run_id="run-123", generated_at="24 Nov 2026 18:00 UTC", mode="sample",
         tables=tables, headlines=headlines(tables, settings),
-        sources=[
+        sources=sources if sources is not None else [
             SourceStatus("phe_healthcare", "PHE healthcare", 72, date(2020, 5, 30), "2026-11-24T18:00:00+00:00",
                          date(2020, 7, 1), False, 7),
             SourceStatus("nhs_111", "NHS 111", 10, date(2021, 5, 26), "2026-11-24T18:00:00+00:00",
@@ -33,7 +42,25 @@ def page() -> str:
         cross_checks=cross_checks(changed, settings),
         changes=compare_tables(changed, tables), previous_version="abc123abc123",
         validations=validate_published(tables), reporting_delay_days=settings.reporting_delay_days,
+        origin=verdict, approval=approval_for(version, verdict.publishable, UI),
+        files={t.file_name: f"files/{version}/{t.file_name}" for t in PUBLISHED.values()},
     ))
+
+
+@pytest.fixture(scope="module")
+def page() -> str:
+    return render(clean_sample_tables("sample"))
+
+
+@pytest.fixture(scope="module")
+def live_page() -> str:
+    current = SourceStatus("nhs_111", "NHS 111", 10, date(2021, 5, 26), "2026-11-24T18:00:00+00:00",
+                           date(2021, 5, 27), True, 3)
+    # As in live mode: downloads, except the retired sources, which have only their shipped releases.
+    clean = clean_sample_tables("download")
+    for name in RETIRED:
+        clean[name].attrs["origin"] = "sample"
+    return render(clean, sources=[current])
 
 
 def test_page_is_self_contained(page: str) -> None:
@@ -72,3 +99,54 @@ def test_every_chart_is_there_with_axis_titles(page: str) -> None:
     for chart in CHARTS:
         assert f'data-testid="chart-{chart}"' in page
     assert page.count('"title":{"text":"Specimen date"}') >= 3
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_sample_data_is_announced_in_a_banner_at_the_top(page: str, live_page: str) -> None:
+    banner = re.search(r'<div class="banner banner-sample" role="alert" data-testid="banner-sample">(.*?)</div>',
+                       page, re.S)
+    assert banner and page.index('data-testid="banner-sample"') < page.index('id="sources"'), "it opens the report"
+    # The sources whose shipped releases were used, by name; the retired ones are held back, not refused.
+    assert "SAMPLE DATA — NOT LIVE" in banner[1] and "phe_cases_by_utla" in banner[1]
+    assert "cannot be published" in _text(banner[1])
+    assert 'data-testid="banner-sample"' not in live_page
+
+
+def test_stale_sources_are_in_a_banner_and_held_back_files_are_named(page: str, live_page: str) -> None:
+    stale = re.search(r'data-testid="banner-stale">(.*?)</div>', page, re.S)
+    assert stale and 'data-testid="banner-stale-phe_healthcare"' in stale[1]
+    assert "banner-stale-nhs_111" not in stale[1] and 'data-testid="banner-stale"' not in live_page
+    assert "has nothing after 30 May 2020" in _text(stale[1])
+    # Served live, the retired sources' files come from their shipped releases: held back, and the report says so.
+    held = re.search(r'data-testid="held-back">(.*?)</p>', live_page, re.S)
+    assert held and "held-back-phe_cases_age_london" in held[1] and "(from phe_cases_by_age)" in _text(held[1])
+    assert "held-back-phe_cases_london_boroughs" not in held[1]
+    # A sample version is not published at all: nothing to say about holding files back.
+    assert 'data-testid="held-back"' not in page
+
+
+def test_the_report_ends_with_how_to_approve_this_version(page: str, live_page: str) -> None:
+    version = re.search(r'data-testid="report-version">(\w+)<', live_page)[1]
+    section = live_page[live_page.index('<section id="approve"'):]
+    assert f'make approve BY="<your name>" VERSION={version}' in html.unescape(section)
+    link = re.search(r'data-testid="launchpad-link" href="([^"]+)"\s+data-served-href="([^"]+)"', section)
+    url = urllib.parse.urlsplit(html.unescape(link[1]))
+    assert f"{url.scheme}://{url.netloc}" == UI and url.path == "/locations/london_covid/jobs/publish/playground/setup"
+    config = yaml.safe_load(urllib.parse.parse_qs(url.query)["config"][0])
+    assert config == {"ops": {"datastore_publish": {"config": {"approved_by": "", "report_version": version}}}}
+    assert link[2] == f"launchpad/{version}"
+    for area in ("London", "England"):
+        assert re.search(rf'href="https://ukhsa-dashboard\.data\.gov\.uk/[^"]*" data-testid="dashboard-{area}"',
+                         section)
+    assert "approve-refused" not in section
+    # A sample version's section says it cannot be published, and how to rehearse instead.
+    refused = re.search(r'data-testid="approve-refused">(.*?)</p>', page, re.S)
+    assert refused and "DRY_RUN=" in refused[1]
+
+
+def test_the_published_files_are_linked(page: str) -> None:
+    for table in PUBLISHED.values():
+        assert re.search(rf'href="files/\w+/{table.file_name}" data-testid="file-{table.file_name}"', page)

@@ -65,3 +65,24 @@ def test_replay_reads_the_last_complete_fetch_only(tmp_path: Path) -> None:
     archive.record_fetch("phe_cases_by_region", [newer])
     assert archive.latest_for_source("phe_cases_by_region") == [newer]
     assert archive.latest_for_source("never_fetched") == []
+
+
+def test_the_same_bytes_from_a_sample_and_a_download_are_told_apart(tmp_path: Path) -> None:
+    archive = RawArchive(data_dir=str(tmp_path))
+    sample = archive.store("nhs_111", "page", ".html", result(b"<html></html>"), api="nhs111", origin="sample")
+    download = archive.store("nhs_111", "page", ".html", result(b"<html></html>"), api="nhs111")
+    assert (sample.origin, download.origin, download.changed) == ("sample", "download", True)
+    assert json.loads((tmp_path / download.path).with_name(Path(download.path).name + ".json").read_text())[
+        "origin"] == "download"
+    assert archive.latest("nhs_111", "page").origin == "download"
+
+
+def test_an_entry_archived_before_origins_were_recorded_is_not_taken_for_a_download(tmp_path: Path) -> None:
+    archive = RawArchive(data_dir=str(tmp_path))
+    entry = archive.store("nhs_111", "page", ".html", result(b"<html></html>"), api="nhs111", origin="sample")
+    pointer = next((tmp_path / "raw" / "nhs_111" / "latest").iterdir())
+    legacy = json.loads(pointer.read_text())
+    del legacy["origin"]
+    pointer.write_text(json.dumps(legacy))
+    assert archive.latest("nhs_111", "page").origin == "unknown"
+    assert entry.origin == "sample"

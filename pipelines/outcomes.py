@@ -1,0 +1,29 @@
+"""What a finished in-process run says to the person at the terminal: each failed step's own message, without the
+stack trace Dagster keeps for the UI's run log."""
+
+from __future__ import annotations
+
+import re
+
+import dagster as dg
+
+# "resources.errors.DatastoreError: could not reach ..." -> "could not reach ..."
+_EXCEPTION_PREFIX = re.compile(r"^[\w.]+(Error|Exception|Failure): ")
+
+
+def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
+    """(step, message) for every step that failed, the message as its code raised it (a dg.Failure's description,
+    otherwise the exception's own message), first line only."""
+    failures = []
+    for event in result.all_events:
+        if not event.is_step_failure or event.step_failure_data is None:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            message = data.user_failure_data.description
+        else:
+            error = data.error
+            message = (error.cause.message if error and error.cause else error.message if error else "") or "unknown"
+        first = message.strip().splitlines()[0] if message.strip() else "unknown"
+        failures.append((event.step_key or "?", _EXCEPTION_PREFIX.sub("", first)))
+    return failures

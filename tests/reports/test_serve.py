@@ -1,0 +1,89 @@
+"""The report server, over real HTTP on 127.0.0.1: its index of versions (newest first, with what each was built
+from and whether it was really published) and its Launchpad redirect, built from the settings when asked."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from reports.serve import ReportHandler
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> Path:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    live = {"version": "aaaaaaaaaaaa", "file": "cases_report_aaaaaaaaaaaa.html", "mode": "live", "warnings": 2,
+            "stale_sources": ["nhs_111"], "publishable": True}
+    sample = {"version": "bbbbbbbbbbbb", "file": "cases_report_bbbbbbbbbbbb.html", "mode": "sample", "warnings": 0,
+              "stale_sources": [], "publishable": False}
+    history = [
+        {**live, "rendered_at": "2026-11-20T02:10:00+00:00"},
+        {**sample, "rendered_at": "2026-11-21T02:10:00+00:00"},
+        # Built again the next night with the same tables: one row, at its latest build.
+        {**live, "rendered_at": "2026-11-22T02:10:00+00:00"},
+    ]
+    (folder / "history.json").write_text(json.dumps(history))
+    for version in ("aaaaaaaaaaaa", "bbbbbbbbbbbb"):
+        (folder / f"cases_report_{version}.html").write_text(f"<p>report {version}</p>")
+    return folder
+
+
+@pytest.fixture
+def audit_log(tmp_path: Path) -> Path:
+    path = tmp_path / "audit.jsonl"
+    records = [
+        {"report_version": "aaaaaaaaaaaa", "approved_by": "Ana Analyst", "published_at": "2026-11-22T09:00:00+00:00",
+         "kind": "publish"},
+        {"report_version": "bbbbbbbbbbbb", "approved_by": "Ben Borough", "published_at": "2026-11-21T09:00:00+00:00",
+         "kind": "rehearsal"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.fixture
+def server(reports: Path, audit_log: Path) -> Iterator[str]:
+    handler = functools.partial(ReportHandler, folder=reports, audit_log=audit_log)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_the_index_lists_versions_newest_first_with_what_they_were(server: str) -> None:
+    page = requests.get(f"{server}/", timeout=5)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    html = page.text
+    assert html.index('data-testid="version-aaaaaaaaaaaa"') < html.index('data-testid="version-bbbbbbbbbbbb"')
+    assert html.count('data-testid="version-aaaaaaaaaaaa"') == 1
+    live = html[html.index('data-testid="version-aaaaaaaaaaaa"'):html.index('data-testid="version-bbbbbbbbbbbb"')]
+    assert "2026-11-22 02:10" in live and "nhs_111" in live and ">live<" in live
+    assert "yes</span>, 2026-11-22 09:00 (approved by Ana Analyst)" in live
+    sample = html[html.index('data-testid="version-bbbbbbbbbbbb"'):]
+    # A rehearsal is not a publication.
+    assert "shipped samples" in sample and 'data-testid="published-bbbbbbbbbbbb">no<' in sample
+    assert requests.get(f"{server}/cases_report_bbbbbbbbbbbb.html", timeout=5).text == "<p>report bbbbbbbbbbbb</p>"
+
+
+def test_the_launchpad_link_follows_the_ui_s_address_when_it_is_followed(server: str, monkeypatch) -> None:
+    for address in ("http://127.0.0.1:3000", "http://dagster.internal:8080"):
+        monkeypatch.setenv("DAGSTER_UI_URL", address)
+        answer = requests.get(f"{server}/launchpad/aaaaaaaaaaaa", allow_redirects=False, timeout=5)
+        assert answer.status_code == 302
+        target = urllib.parse.urlsplit(answer.headers["Location"])
+        assert f"{target.scheme}://{target.netloc}" == address
+        assert target.path == "/locations/london_covid/jobs/publish/playground/setup"
+        config = yaml.safe_load(urllib.parse.parse_qs(target.query)["config"][0])
+        assert config["ops"]["datastore_publish"]["config"] == {"approved_by": "", "report_version": "aaaaaaaaaaaa"}
+    assert requests.get(f"{server}/launchpad/not-a-version", allow_redirects=False, timeout=5).status_code == 404
