@@ -12,7 +12,7 @@ from assets.factory import clean_key, raw_key
 from assets.source import Status
 from checks.geography import LONDON_REGION
 from checks.origin import judge
-from checks.published import PUBLISHED, fingerprint, validate_published
+from checks.published import PUBLISHED, fingerprint_bytes, published_bytes, validate_published
 from checks.validation import validate_table
 from reports.analysis import ReportSettings, SourceStatus, compare_tables, cross_checks, find_warnings, headlines
 from reports.approval import approval_for
@@ -131,7 +131,8 @@ def cases_report(
         jump_min_cases=config.jump_min_cases, zero_case_days=config.zero_case_days,
         cross_check_tolerance_pct=config.cross_check_tolerance_pct, cross_check_min_cases=config.cross_check_min_cases,
     )
-    version = fingerprint(tables)
+    contents = published_bytes(tables)  # serialised once: the version, and the files kept next to the report
+    version = fingerprint_bytes(contents)
     origin = judge(tables, retired=RETIRED)
     store = reports.store()
     previous = store.previous(version)
@@ -159,7 +160,8 @@ def cases_report(
     stale = [s.source for s in report_inputs.stale_sources]
     summary = {"mode": upstreams.mode, "warnings": len(report_inputs.warnings), "stale_sources": stale,
                "sample_sources": list(origin.samples), "publishable": origin.publishable}
-    path = store.save(version, render_report(report_inputs), tables, context.run.run_id, summary)
+    path = store.save(version, render_report(report_inputs), tables, context.run.run_id, summary,
+                      files={PUBLISHED[name].file_name: content for name, content in contents.items()})
     for warning in report_inputs.warnings:
         context.log.warning(f"report warning [{warning.kind}] {warning.table}: {warning.message}")
     if not origin.publishable:

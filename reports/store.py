@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from checks.published import PUBLISHED
-
 
 class ReportStore:
     def __init__(self, root: Path) -> None:
@@ -47,23 +45,23 @@ class ReportStore:
         return None
 
     def save(self, version: str, html: str, tables: Mapping[str, pd.DataFrame], run_id: str,
-             summary: Mapping[str, object] | None = None) -> Path:
-        """Write the report, its published CSVs and its tables' snapshot unless this version exists already;
-        record it in history with `summary` (mode, warnings, stale sources, where the data came from)."""
+             summary: Mapping[str, object] | None = None, files: Mapping[str, bytes] | None = None) -> Path:
+        """Write the report, its published files (`files`: file name -> the exact bytes a publish sends) and its
+        tables' snapshot unless this version exists already; record it in history with `summary` (mode, warnings,
+        stale sources, where the data came from)."""
         path = self.report_path(version)
         self.root.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             tmp = path.with_suffix(".html.tmp")
             tmp.write_text(html, encoding="utf-8")
             tmp.replace(path)
-        files = self.root / "files" / version
-        if not files.is_dir():
-            staging = files.with_name(f".{version}.tmp")
+        folder = self.root / "files" / version
+        if files and not folder.is_dir():
+            staging = folder.with_name(f".{version}.tmp")
             staging.mkdir(parents=True, exist_ok=True)
-            for name, table in tables.items():
-                # Exactly the bytes a publish of this version sends.
-                (staging / PUBLISHED[name].file_name).write_bytes(PUBLISHED[name].to_bytes(table))
-            staging.replace(files)
+            for file_name, content in files.items():
+                (staging / file_name).write_bytes(content)
+            staging.replace(folder)
         snapshot = self.root / "snapshots" / version
         if not snapshot.is_dir():
             snapshot.mkdir(parents=True)
