@@ -20,7 +20,7 @@ from assets import SOURCES
 from pipelines.definitions import build_definitions
 from pipelines.jobs import IN_PROCESS_RUN_TAGS
 from pipelines.outcomes import step_failures
-from reports.approval import approve_command
+from reports.approval import DRY_RUN_FOLDER, approve_command
 from resources.settings import data_dir, pipeline_mode, reports_url
 
 
@@ -64,7 +64,7 @@ def next_steps(report: Path, version: str, live: bool) -> list[str]:
             "THIS RUN USED THE SHIPPED SAMPLE DATA, NOT LIVE RELEASES: its report cannot be published to the London "
             "Datastore. For live data: PIPELINE_MODE=live make run",
             *lines[1:],
-            f"  2. rehearse the approval (sends nothing): {approve_command(version, dry_run='storage/dry-run')}",
+            f"  2. rehearse the approval (sends nothing): {approve_command(version, dry_run=DRY_RUN_FOLDER)}",
         ]
     return [*lines, ""]
 

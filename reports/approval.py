@@ -16,6 +16,10 @@ DASHBOARDS = {
 }
 
 
+# Where the suggested rehearsals write what they would send (git-ignored, beside the other stored data).
+DRY_RUN_FOLDER = "storage/dry-run"
+
+
 def approve_command(version: str, dry_run: str | None = None) -> str:
     rehearsal = f" DRY_RUN={dry_run}" if dry_run else ""
     return f'make approve BY="<your name>" VERSION={version}{rehearsal}'
@@ -51,6 +55,6 @@ class Approval:
 
 def approval_for(version: str, publishable: bool, dagster_ui_url: str) -> Approval:
     return Approval(version=version, publishable=publishable, command=approve_command(version),
-                    dry_run_command=approve_command(version, dry_run="storage/dry-run"),
+                    dry_run_command=approve_command(version, dry_run=DRY_RUN_FOLDER),
                     launchpad_url=launchpad_url(dagster_ui_url, version), launchpad_path=launchpad_path(version),
                     dashboards=dict(DASHBOARDS))
