@@ -8,12 +8,13 @@ DAGSTER_PORT ?= 3000
 # The report server builds its Launchpad links from it (reports/serve.py).
 export DAGSTER_PORT
 
-.PHONY: setup run test dev lint validate clean-data help browser approve bench parse
+.PHONY: setup run test dev serve postgres lint validate clean-data help browser approve bench parse
 
 help:
 	@echo "make run       set up .venv if needed, then run the nightly job on the shipped samples (no network)"
 	@echo "make test      the whole test suite"
 	@echo "make dev       Dagster UI (webserver + daemon) on http://127.0.0.1:$(DAGSTER_PORT), reports on :$(REPORTS_PORT)"
+	@echo "make serve     the always-on service: PostgreSQL, code server, webserver, daemon, reports (Ctrl-C stops)"
 	@echo "make approve BY=<name> VERSION=<report_version>  publish the approved tables (DRY_RUN=<dir> to rehearse)"
 	@echo "make bench     benchmark at three scales (prints a table, writes bench-results.json)"
 	@echo "make parse SOURCE=<name> FILE=<path or URL>  read one file through a source's parser (API=<format>)"
@@ -45,7 +46,15 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: setup browser
+# The service's tests and `make serve` run Debian's PostgreSQL server; install it when it is missing (not needed when
+# DAGSTER_PG_HOST points at an existing server).
+postgres:
+	@test -n "$(DAGSTER_PG_HOST)" || command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian postgresql for make serve and its tests"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+test: setup browser postgres
 	$(PY) -m pytest
 
 # The report server (127.0.0.1:$(REPORTS_PORT)) makes the report link on the cases_report asset page clickable.
@@ -54,6 +63,13 @@ export REPORTS_PORT
 dev: setup
 	$(PY) -m reports.serve & server=$$!; trap 'kill $$server' EXIT INT TERM; \
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -w workspace.yaml
+
+# The always-on service (README, "Running as a service"): PostgreSQL-backed Dagster, each part its own process on
+# 127.0.0.1 (pipelines/service.py). Its Dagster home is SERVICE_HOME, apart from make dev's SQLite one.
+SERVICE_HOME ?= $(CURDIR)/.dagster_service
+export SERVICE_HOME
+serve: setup postgres
+	@$(PY) -m pipelines.service
 
 # The same approval the Launchpad takes: make approve BY="Ana Analyst" VERSION=<report_version> [DRY_RUN=<dir>]
 # It prints one message; VERBOSE=1 adds Dagster's step log and any stack trace.

@@ -19,28 +19,30 @@ from resources.settings import dagster_ui_url, failure_webhook_url
 from resources.upstreams import Upstreams
 
 TIMEZONE = "Europe/London"
-# The PHE/UKHSA cases and healthcare figures were published between 4 and 6 pm and NHS 111 data in the morning, so
-# 21:30 catches every daily source's release of the same day. ONS published on Thursdays or Fridays.
-DAILY_CRON = "30 21 * * *"
-ONS_WEEKLY_CRON = "0 22 * * 5"
 
-daily_sources_schedule = dg.ScheduleDefinition(
-    name="daily_sources_nightly",
-    job_name="daily_sources",
-    cron_schedule=DAILY_CRON,
-    execution_timezone=TIMEZONE,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every night at 21:30 London time: the five daily sources, then the Datastore tables and report.",
-)
 
-ons_weekly_schedule = dg.ScheduleDefinition(
-    name="ons_weekly",
-    job_name=job_name(ONS),
-    cron_schedule=ONS_WEEKLY_CRON,
-    execution_timezone=TIMEZONE,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Fridays at 22:00 London time: the ONS Infection Survey workbook, then the tables and report.",
-)
+def build_schedules(daily_cron: str, ons_cron: str) -> list[dg.ScheduleDefinition]:
+    """The nightly and weekly schedules, at the times the settings give (NIGHTLY_CRON, ONS_WEEKLY_CRON)."""
+    return [
+        dg.ScheduleDefinition(
+            name="daily_sources_nightly",
+            job_name="daily_sources",
+            cron_schedule=daily_cron,
+            execution_timezone=TIMEZONE,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+            description=f"Nightly ({daily_cron!r}, London time; NIGHTLY_CRON): the five daily sources, then the "
+            "Datastore tables and report.",
+        ),
+        dg.ScheduleDefinition(
+            name="ons_weekly",
+            job_name=job_name(ONS),
+            cron_schedule=ons_cron,
+            execution_timezone=TIMEZONE,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+            description=f"Weekly ({ons_cron!r}, London time; ONS_WEEKLY_CRON): the ONS Infection Survey workbook, "
+            "then the tables and report.",
+        ),
+    ]
 
 
 def _probe_marker(source: Source, http: HttpClient, upstreams: Upstreams, seen: dict) -> tuple[str | None, dict]:

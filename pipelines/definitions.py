@@ -10,7 +10,7 @@ from assets.cases_report import cases_report, with_report_index
 from assets.datastore_publish import datastore_publish
 from assets.datastore_tables import datastore_tables
 from assets.factory import build_source, fetch_retry_policy
-from pipelines.automation import build_release_sensor, daily_sources_schedule, ons_weekly_schedule, run_failure_notifier
+from pipelines.automation import build_release_sensor, build_schedules, run_failure_notifier
 from pipelines.jobs import PUBLICATION, daily_sources, nightly, publish_job
 from resources import build_resources, settings
 
@@ -25,7 +25,7 @@ def build_definitions(resources: dict[str, object] | None = None) -> dg.Definiti
     return dg.Definitions.merge(*per_source, dg.Definitions(
         assets=[datastore_tables, with_report_index(cases_report, resources["reports"].base_url), datastore_publish],
         jobs=[nightly, daily_sources, publish_job(resources["datastore"].kind)],
-        schedules=[daily_sources_schedule, ons_weekly_schedule],
+        schedules=build_schedules(settings.nightly_cron(), settings.ons_weekly_cron()),
         sensors=[build_release_sensor(source_jobs), run_failure_notifier],
         resources=resources,
         # Each step in its own process (one failing source cannot take the others down), at most 4 at once on the

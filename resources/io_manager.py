@@ -58,7 +58,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             return json.loads(manifest.read_text(encoding="utf-8"))
         raise FileNotFoundError(
             f"No stored value for asset {key.to_user_string()} under {Path(self.base_dir, 'tables')}: "
-            "materialize it first"
+            "materialize it first (a new installation has none yet: run the `nightly` job once, from the UI or with "
+            "`make run`, and every source's table is stored)"
         )
 
     @staticmethod

@@ -154,3 +154,43 @@ PUBLISH_JOB = "publish"
 
 def dagster_ui_url() -> str:
     return os.environ.get("DAGSTER_UI_URL", f"http://127.0.0.1:{os.environ.get('DAGSTER_PORT', '3000')}").rstrip("/")
+
+
+# When the schedules fire, as cron strings in Europe/London time. The PHE/UKHSA cases and healthcare figures were
+# published between 4 and 6 pm and NHS 111 data in the morning, so 21:30 catches every daily source's release of the
+# same day; ONS published on Thursdays or Fridays.
+def nightly_cron() -> str:
+    return os.environ.get("NIGHTLY_CRON", "").strip() or "30 21 * * *"
+
+
+def ons_weekly_cron() -> str:
+    return os.environ.get("ONS_WEEKLY_CRON", "").strip() or "0 22 * * 5"
+
+
+# `make serve` (pipelines/service.py, README "Running as a service"). DAGSTER_PG_* are also what the service's
+# instance config (config/dagster-service.yaml) reads, so every Dagster process finds the same database.
+@dataclass(frozen=True)
+class ServiceSettings:
+    pg_host: str | None  # None: start our own PostgreSQL server under the data folder
+    pg_port: int
+    pg_username: str
+    pg_password: str | None  # None: generated on the first start and kept beside the server's files
+    pg_db: str
+    pg_os_user: str  # the non-root account our own server runs as when started by root
+    code_server_port: int
+    dagster_port: int
+    reports_port: int
+
+
+def service_settings() -> ServiceSettings:
+    return ServiceSettings(
+        pg_host=os.environ.get("DAGSTER_PG_HOST", "").strip() or None,
+        pg_port=env_number("DAGSTER_PG_PORT", 5433),
+        pg_username=os.environ.get("DAGSTER_PG_USERNAME", "").strip() or "dagster",
+        pg_password=os.environ.get("DAGSTER_PG_PASSWORD") or None,
+        pg_db=os.environ.get("DAGSTER_PG_DB", "").strip() or "dagster",
+        pg_os_user=os.environ.get("DAGSTER_PG_OS_USER", "").strip() or "postgres",
+        code_server_port=env_number("CODE_SERVER_PORT", 4266),
+        dagster_port=env_number("DAGSTER_PORT", 3000),
+        reports_port=env_number("REPORTS_PORT", 3001),
+    )

@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from assets import SOURCES
-from pipelines.automation import daily_sources_schedule, ons_weekly_schedule, run_failure_notifier
+from pipelines.automation import run_failure_notifier
 from pipelines.definitions import build_definitions
 from pipelines.jobs import DAILY_SOURCES
 from resources.settings import UPSTREAMS
@@ -26,15 +26,25 @@ release_sensor = defs.resolve_sensor_def("release_sensor")
 
 
 @pytest.mark.parametrize(
-    ("schedule", "cron", "job", "tick"),
-    [(daily_sources_schedule, "30 21 * * *", "daily_sources", datetime(2026, 7, 1, 21, 30, tzinfo=LONDON)),
-     (ons_weekly_schedule, "0 22 * * 5", "ons_infection_survey_job", datetime(2026, 1, 9, 22, 0, tzinfo=LONDON))],
+    ("name", "cron", "job", "tick"),
+    [("daily_sources_nightly", "30 21 * * *", "daily_sources", datetime(2026, 7, 1, 21, 30, tzinfo=LONDON)),
+     ("ons_weekly", "0 22 * * 5", "ons_infection_survey_job", datetime(2026, 1, 9, 22, 0, tzinfo=LONDON))],
 )
-def test_schedules_run_in_london_time_and_target_their_job(schedule, cron, job, tick) -> None:
+def test_schedules_run_in_london_time_and_target_their_job(name, cron, job, tick) -> None:
+    schedule = defs.resolve_schedule_def(name)
     assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == (cron, "Europe/London", job)
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     [request] = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick)).run_requests
     assert request.run_key is None and not request.run_config
+
+
+def test_schedule_times_come_from_the_settings(monkeypatch) -> None:
+    monkeypatch.setenv("NIGHTLY_CRON", "15 23 * * *")
+    monkeypatch.setenv("ONS_WEEKLY_CRON", "0 9 * * 1")
+    rebuilt = build_definitions()
+    assert rebuilt.resolve_schedule_def("daily_sources_nightly").cron_schedule == "15 23 * * *"
+    assert rebuilt.resolve_schedule_def("ons_weekly").cron_schedule == "0 9 * * 1"
+    assert "NIGHTLY_CRON" in rebuilt.resolve_schedule_def("daily_sources_nightly").description
 
 
 def test_the_daily_job_holds_the_daily_sources_and_rebuilds_the_report() -> None:

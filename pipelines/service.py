@@ -1,0 +1,453 @@
+"""`make serve`: the pipeline as an always-on service on one machine (README, "Running as a service").
+
+Each part is its own process, bound to 127.0.0.1, started in this order and stopped in the reverse one:
+
+1. PostgreSQL: Dagster's run, event-log and schedule storage. Our own server (Debian's `postgresql` package),
+   initialised on the first start under `<data folder>/postgres/` and run as a non-root account; or an existing
+   server when DAGSTER_PG_HOST points to one.
+2. The code server (`dagster code-server start`): loads the pipeline's definitions and runs them. The webserver and
+   daemon reach it over gRPC, so a new version of the code is loaded by reloading it (the UI's "Reload" on the code
+   location) without stopping the UI; runs in progress finish on the code they started with.
+3. `dagster-webserver` (the UI), 4. `dagster-daemon` (schedules, sensors, the run queue, run monitoring),
+5. the report server (`reports.serve`).
+
+Their output goes to `<SERVICE_HOME>/logs/<part>.log`. Ctrl-C or SIGTERM stops them all; so does any part exiting on
+its own (named, with the end of its log), so a process supervisor (systemd, ...) can restart the whole service.
+Starting again finds everything where it was: the database, the stored tables, the reports and the publish audit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import psycopg2
+import requests
+from psycopg2 import sql
+
+from resources.settings import CODE_LOCATION, REPO_ROOT, ServiceSettings, data_dir, service_settings
+
+INSTANCE_CONFIG = REPO_ROOT / "config" / "dagster-service.yaml"
+DAEMONS = ("SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR", "MONITORING")
+DAEMON_HEALTH_QUERY = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
+
+
+class ServiceError(RuntimeError):
+    """A part of the service could not start or stopped: the message says which and what to do."""
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def postgres_bin_dir() -> Path:
+    """Where PostgreSQL's server programs are: on PATH, or where Debian's package puts them (newest version)."""
+    on_path = shutil.which("initdb")
+    if on_path:
+        return Path(os.path.realpath(on_path)).parent
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if not found:
+        raise ServiceError("PostgreSQL is not installed: `apt-get install postgresql` (make serve does it), or point "
+                           "DAGSTER_PG_HOST at an existing server")
+    return Path(found[-1]).parent
+
+
+@dataclass
+class Postgres:
+    """The database the service keeps Dagster's records in: our own server under `root`, or an existing one."""
+
+    settings: ServiceSettings
+    root: Path  # <data folder>/postgres: the cluster, the generated password, the server's log
+    process: subprocess.Popen | None = None
+
+    @property
+    def managed(self) -> bool:
+        return self.settings.pg_host is None
+
+    @property
+    def host(self) -> str:
+        return self.settings.pg_host or "127.0.0.1"
+
+    @property
+    def cluster(self) -> Path:
+        return self.root / "cluster"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "postgres.log"
+
+    def password(self) -> str:
+        """DAGSTER_PG_PASSWORD, or the one generated for our own server on its first start (kept, readable only by
+        whoever runs `make serve`, beside the cluster)."""
+        if self.settings.pg_password is not None:
+            return self.settings.pg_password
+        if not self.managed:
+            raise ServiceError(f"DAGSTER_PG_HOST={self.settings.pg_host} is set but DAGSTER_PG_PASSWORD is not")
+        secret = self.root / "password"
+        if not secret.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(24))
+        return secret.read_text().strip()
+
+    def os_user(self) -> pwd.struct_passwd | None:
+        """The account our server runs as: PostgreSQL refuses to run as root, so root hands it to a non-root
+        account (DAGSTER_PG_OS_USER, by default `postgres`, which Debian's package creates)."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            return pwd.getpwnam(self.settings.pg_os_user)
+        except KeyError:
+            raise ServiceError(
+                f"PostgreSQL cannot run as root and the account {self.settings.pg_os_user!r} does not exist: set "
+                "DAGSTER_PG_OS_USER to a non-root account (Debian's postgresql package creates 'postgres')") from None
+
+    def _as_server_user(self) -> dict:
+        account = self.os_user()
+        return {} if account is None else {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+
+    def initialise(self) -> bool:
+        """Create the cluster on the first start (superuser DAGSTER_PG_USERNAME with the password). Returns whether
+        it was created now."""
+        if (self.cluster / "PG_VERSION").exists():
+            return False
+        account = self.os_user()
+        self.root.mkdir(parents=True, exist_ok=True)
+        password = self.password()
+        if account is not None:
+            os.chown(self.root, account.pw_uid, account.pw_gid)
+        # initdb reads the password from a file the server's account can read; it is removed straight after.
+        pwfile = self.root / ".initdb-password"
+        pwfile.write_text(password)
+        os.chmod(pwfile, 0o600)
+        if account is not None:
+            os.chown(pwfile, account.pw_uid, account.pw_gid)
+        try:
+            done = subprocess.run(
+                [str(postgres_bin_dir() / "initdb"), "-D", str(self.cluster), "-U", self.settings.pg_username,
+                 f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8", "--no-locale"],
+                capture_output=True, text=True, **self._as_server_user())
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if done.returncode != 0:
+            raise ServiceError(f"initdb failed for {self.cluster}:\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
+        return True
+
+    def start(self) -> None:
+        if not self.managed:
+            return
+        self.initialise()
+        log = self.log.open("a")
+        # TCP on 127.0.0.1 only, no Unix socket (its default folder belongs to the system's own server).
+        self.process = subprocess.Popen(
+            [str(postgres_bin_dir() / "postgres"), "-D", str(self.cluster), "-p", str(self.settings.pg_port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            **self._as_server_user())
+
+    def connect(self, dbname: str | None = None, timeout_s: int = 3):
+        return psycopg2.connect(host=self.host, port=self.settings.pg_port, user=self.settings.pg_username,
+                                password=self.password(), dbname=dbname or self.settings.pg_db,
+                                connect_timeout=timeout_s)
+
+    def wait_ready(self, timeout_s: float = 60) -> None:
+        """Until the server accepts our login; then create the database on the first start."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.connect("postgres").close()
+                break
+            except psycopg2.OperationalError as error:
+                if self.process is not None and self.process.poll() is not None:
+                    raise ServiceError(f"PostgreSQL exited with code {self.process.returncode} "
+                                       f"(port {self.settings.pg_port}: DAGSTER_PG_PORT); its log, {self.log}:\n"
+                                       f"{log_tail(self.log)}") from None
+                if time.monotonic() > deadline:
+                    where = f"{self.host}:{self.settings.pg_port}"
+                    raise ServiceError(f"PostgreSQL at {where} did not accept a login within {timeout_s:.0f} s: "
+                                       f"{str(error).strip()}") from None
+                time.sleep(0.3)
+        connection = self.connect("postgres")
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.settings.pg_db,))
+                if cursor.fetchone() is None:
+                    cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.settings.pg_db)))
+        finally:
+            connection.close()
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """Fast shutdown (SIGINT: roll back open transactions, write everything, exit); immediate (SIGQUIT) if
+        that takes too long."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGQUIT)
+            self.process.wait(timeout=10)
+
+
+@dataclass
+class Part:
+    """One Dagster or report process of the service."""
+
+    name: str
+    command: list[str]
+    log: Path
+    cwd: Path = REPO_ROOT
+    process: subprocess.Popen | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        # Its own process group: stopping it reaches the processes it starts (the code server's runs, the
+        # webserver's helpers), and a Ctrl-C in the terminal reaches only the supervisor, which stops the parts in
+        # order.
+        self.process = subprocess.Popen(self.command, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
+                                        stdout=self.log.open("a"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout_s: float = 30) -> None:
+        if self.process is None:
+            return
+        group = self.process.pid
+        if self.running():
+            os.killpg(group, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever of its group is left (a run's step processes, a webserver helper) goes too.
+        for process in psutil.process_iter():
+            try:
+                if os.getpgid(process.pid) == group:
+                    process.kill()
+            except (psutil.Error, ProcessLookupError):
+                pass
+        if self.process.poll() is None:
+            self.process.wait(timeout=10)
+
+
+def bin_path(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+@dataclass
+class Service:
+    """The whole service; `start()` brings every part up and waits until each answers."""
+
+    home: Path  # DAGSTER_HOME of the service: dagster.yaml, the workspace, logs, compute logs
+    settings: ServiceSettings = field(default_factory=service_settings)
+    instance_config: Path = INSTANCE_CONFIG
+    extra_env: dict[str, str] = field(default_factory=dict)  # settings for the parts (tests: data folder, ...)
+    postgres_root: Path | None = None  # default <data folder>/postgres
+    postgres: Postgres = field(init=False)
+    parts: dict[str, Part] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.home = self.home.resolve()
+        data = Path(self.extra_env["PIPELINE_DATA_DIR"]) if "PIPELINE_DATA_DIR" in self.extra_env else data_dir()
+        self.postgres = Postgres(self.settings, self.postgres_root or data / "postgres")
+        # Not "logs": Dagster moves $DAGSTER_HOME/logs away (its telemetry queue).
+        logs = self.home / "service-logs"
+        s = self.settings
+        workspace = str(self.home / "workspace.yaml")
+        self.parts = {
+            "code server": Part("code server", [
+                bin_path("dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(s.code_server_port),
+                "-m", "pipelines.definitions", "--location-name", CODE_LOCATION], logs / "code-server.log"),
+            "webserver": Part("webserver", [
+                bin_path("dagster-webserver"), "-h", "127.0.0.1", "-p", str(s.dagster_port), "-w", workspace],
+                logs / "webserver.log"),
+            "daemon": Part("daemon", [bin_path("dagster-daemon"), "run", "-w", workspace], logs / "daemon.log"),
+            "reports": Part("reports", [sys.executable, "-m", "reports.serve"], logs / "reports.log"),
+        }
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.dagster_port}"
+
+    @property
+    def reports_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.reports_port}"
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            **os.environ, **self.extra_env, "DAGSTER_HOME": str(self.home), "PYTHONUNBUFFERED": "1",
+            "DAGSTER_PG_HOST": self.postgres.host, "DAGSTER_PG_PORT": str(s.pg_port),
+            "DAGSTER_PG_USERNAME": s.pg_username, "DAGSTER_PG_PASSWORD": self.postgres.password(),
+            "DAGSTER_PG_DB": s.pg_db, "DAGSTER_PORT": str(s.dagster_port), "REPORTS_PORT": str(s.reports_port),
+        }
+
+    def prepare(self) -> None:
+        """The instance's dagster.yaml (refreshed from config/ at every start) and the workspace that points the
+        webserver and daemon at the code server."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.instance_config, self.home / "dagster.yaml")
+        (self.home / "workspace.yaml").write_text(
+            "# Written by `make serve` (pipelines/service.py) at every start: the code server it runs.\n"
+            "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+            f"      port: {self.settings.code_server_port}\n      location_name: {CODE_LOCATION}\n")
+
+    def start(self, report=print) -> float:
+        """Start every part in order and wait for each; returns the seconds it took."""
+        began = time.monotonic()
+        self.prepare()
+        self.start_postgres(report)
+        for name in self.parts:
+            self.start_part(name, report)
+        self.wait_for_daemons()
+        return time.monotonic() - began
+
+    def start_postgres(self, report=print) -> None:
+        created = self.postgres.managed and self.postgres.initialise()
+        self.postgres.start()
+        self.postgres.wait_ready()
+        where = (f"our own server, {self.postgres.cluster}" + (" (created now)" if created else "")
+                 if self.postgres.managed else "an existing server")
+        report(f"PostgreSQL ready on {self.postgres.host}:{self.settings.pg_port}, database "
+               f"{self.settings.pg_db!r} ({where})")
+
+    def start_part(self, name: str, report=print, timeout_s: float = 180) -> None:
+        part = self.parts[name]
+        part.start(self.env())
+        deadline = time.monotonic() + timeout_s
+        while not self._answers(name):
+            if not part.running():
+                raise ServiceError(f"the {name} exited with code {part.process.returncode} while starting; the end "
+                                   f"of its log, {part.log}:\n{log_tail(part.log)}")
+            if time.monotonic() > deadline:
+                raise ServiceError(f"the {name} did not answer within {timeout_s:.0f} s; see {part.log}")
+            time.sleep(0.5)
+        report(f"{name} ready (log: {part.log})")
+
+    def _answers(self, name: str) -> bool:
+        try:
+            if name == "code server":
+                return code_server_serving(self.settings.code_server_port)
+            if name == "webserver":
+                return requests.get(f"{self.ui_url}/server_info", timeout=2).ok
+            if name == "reports":
+                return requests.get(self.reports_url, timeout=2).ok
+            return True  # the daemon answers through the webserver: wait_for_daemons
+        except requests.RequestException:
+            return False
+
+    def daemon_health(self) -> dict[str, bool]:
+        response = requests.post(f"{self.ui_url}/graphql", json={"query": DAEMON_HEALTH_QUERY}, timeout=10)
+        statuses = response.json()["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
+        return {status["daemonType"]: status["healthy"] for status in statuses}
+
+    def wait_for_daemons(self, timeout_s: float = 120) -> None:
+        """Until the daemons the service relies on report healthy heartbeats (as the UI's Deployment page shows)."""
+        deadline = time.monotonic() + timeout_s
+        health: dict[str, bool] = {}
+        while time.monotonic() < deadline:
+            daemon = self.parts["daemon"]
+            if not daemon.running():
+                raise ServiceError(f"the daemon exited with code {daemon.process.returncode}; the end of its log, "
+                                   f"{daemon.log}:\n{log_tail(daemon.log)}")
+            try:
+                health = self.daemon_health()
+                if all(health.get(name) for name in DAEMONS):
+                    return
+            except (requests.RequestException, KeyError, TypeError, ValueError):
+                pass
+            time.sleep(1)
+        unhealthy = [name for name in DAEMONS if not health.get(name)]
+        raise ServiceError(f"daemons not healthy after {timeout_s:.0f} s: {', '.join(unhealthy)}; see "
+                           f"{self.parts['daemon'].log}")
+
+    def stopped_part(self) -> Part | None:
+        """A part that exited although nobody stopped it (or None)."""
+        for part in self.parts.values():
+            if part.process is not None and not part.running():
+                return part
+        return None
+
+    def postgres_stopped(self) -> bool:
+        return self.postgres.process is not None and self.postgres.process.poll() is not None
+
+    def stop(self, report=print) -> None:
+        """Everything, in the reverse order: nothing new starts while the rest stops; PostgreSQL goes last."""
+        for name in ("daemon", "webserver", "reports", "code server"):
+            if self.parts[name].process is not None:
+                self.parts[name].stop()
+                report(f"{name} stopped")
+        if self.postgres.process is not None:
+            self.postgres.stop()
+            report("PostgreSQL stopped")
+
+
+def code_server_serving(port: int) -> bool:
+    """gRPC's standard health check, which Dagster's code server answers once the code is loaded."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+    except grpc.RpcError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", default=os.environ.get("SERVICE_HOME", REPO_ROOT / ".dagster_service"),
+                        help="the service's Dagster home (SERVICE_HOME; default .dagster_service)")
+    args = parser.parse_args(argv)
+    service = Service(Path(args.home))
+    stopping = False
+
+    def stop_on_signal(signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
+    try:
+        took = service.start()
+        print(f"service up in {took:.1f} s: Dagster UI {service.ui_url}, reports {service.reports_url}. "
+              "Ctrl-C stops it.", flush=True)
+        while not stopping:
+            if (part := service.stopped_part()) is not None:
+                raise ServiceError(f"the {part.name} exited with code {part.process.returncode}; the end of its "
+                                   f"log, {part.log}:\n{log_tail(part.log)}")
+            if service.postgres_stopped():
+                raise ServiceError(f"PostgreSQL exited; the end of its log, {service.postgres.log}:\n"
+                                   f"{log_tail(service.postgres.log)}")
+            time.sleep(1)
+        print("stopping the service", flush=True)
+        return 0
+    except ServiceError as error:
+        print(f"make serve: {error}\nstopping the service", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        # Once stopping, a second Ctrl-C must not leave parts running half-stopped.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        service.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
