@@ -144,20 +144,24 @@ class Postgres:
         finally:
             pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
-            raise ServiceError(f"initdb failed for {self.cluster}:\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
+            hint = ""
+            if account is not None and "ermission denied" in done.stderr:
+                hint = (f"\nThe {account.pw_name!r} account must be able to reach {self.root}: set PIPELINE_DATA_DIR "
+                        "to a folder it can reach, or point DAGSTER_PG_HOST at an existing server.")
+            raise ServiceError(f"initdb failed for {self.cluster}:\n{done.stdout[-1500:]}{done.stderr[-1500:]}{hint}")
         return True
 
     def start(self) -> None:
         if not self.managed:
             return
         self.initialise()
-        log = self.log.open("a")
         # TCP on 127.0.0.1 only, no Unix socket (its default folder belongs to the system's own server).
-        self.process = subprocess.Popen(
-            [str(postgres_bin_dir() / "postgres"), "-D", str(self.cluster), "-p", str(self.settings.pg_port),
-             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            **self._as_server_user())
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                [str(postgres_bin_dir() / "postgres"), "-D", str(self.cluster), "-p", str(self.settings.pg_port),
+                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                **self._as_server_user())
 
     def connect(self, dbname: str | None = None, timeout_s: int = 3):
         return psycopg2.connect(host=self.host, port=self.settings.pg_port, user=self.settings.pg_username,
@@ -219,8 +223,9 @@ class Part:
         # Its own process group: stopping it reaches the processes it starts (the code server's runs, the
         # webserver's helpers), and a Ctrl-C in the terminal reaches only the supervisor, which stops the parts in
         # order.
-        self.process = subprocess.Popen(self.command, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
-                                        stdout=self.log.open("a"), stderr=subprocess.STDOUT, start_new_session=True)
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(self.command, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -259,13 +264,15 @@ class Service:
     instance_config: Path = INSTANCE_CONFIG
     extra_env: dict[str, str] = field(default_factory=dict)  # settings for the parts (tests: data folder, ...)
     postgres_root: Path | None = None  # default <data folder>/postgres
+    data_folder: Path = field(init=False)  # PIPELINE_DATA_DIR: raw archive, tables, reports, audit
     postgres: Postgres = field(init=False)
     parts: dict[str, Part] = field(init=False)
 
     def __post_init__(self) -> None:
         self.home = self.home.resolve()
-        data = Path(self.extra_env["PIPELINE_DATA_DIR"]) if "PIPELINE_DATA_DIR" in self.extra_env else data_dir()
-        self.postgres = Postgres(self.settings, self.postgres_root or data / "postgres")
+        env_data = self.extra_env.get("PIPELINE_DATA_DIR")
+        self.data_folder = Path(env_data).resolve() if env_data else data_dir()
+        self.postgres = Postgres(self.settings, self.postgres_root or self.data_folder / "postgres")
         # Not "logs": Dagster moves $DAGSTER_HOME/logs away (its telemetry queue).
         logs = self.home / "service-logs"
         s = self.settings
@@ -429,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         took = service.start()
         print(f"service up in {took:.1f} s: Dagster UI {service.ui_url}, reports {service.reports_url}. "
               "Ctrl-C stops it.", flush=True)
+        if not any((service.data_folder / "tables").glob("*.parquet")):
+            print("No stored tables yet: launch the nightly job once (Jobs > nightly > Launch run) so every source "
+                  "has one; the schedules and single-source runs build on them.", flush=True)
         while not stopping:
             if (part := service.stopped_part()) is not None:
                 raise ServiceError(f"the {part.name} exited with code {part.process.returncode}; the end of its "

@@ -103,8 +103,23 @@ class Api:
     def events(self, run_id: str) -> list[dict]:
         data = self("""query($id: ID!) { logsForRun(runId: $id, limit: 10000) { ... on EventConnection {
             events { __typename ... on MessageEvent { message timestamp stepKey }
-            ... on RunFailureEvent { error { message } } } } } }""", id=run_id)
+            ... on RunFailureEvent { error { ...Error } }
+            ... on ExecutionStepFailureEvent { error { ...Error } } } } } }
+            fragment Error on PythonError { message cause { message cause { message } } }""", id=run_id)
         return data["logsForRun"]["events"]
+
+    def failure_errors(self, run_id: str) -> list[str]:
+        """Every error the run's failure and its failed steps carry, with their causes, as one text each."""
+        texts = []
+        for event in self.events(run_id):
+            error = event.get("error")
+            parts = []
+            while error:
+                parts.append(error["message"])
+                error = error.get("cause")
+            if parts:
+                texts.append(" <- ".join(parts))
+        return texts
 
     def runs(self) -> list[dict]:
         data = self("""{ runsOrError(limit: 500) { ... on Runs { results { runId status jobName } } } }""")
