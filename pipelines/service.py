@@ -329,7 +329,7 @@ class Service:
         created = self.postgres.managed and self.postgres.initialise()
         self.postgres.start()
         self.postgres.wait_ready()
-        where = (f"our own server, {self.postgres.cluster}" + (" (created now)" if created else "")
+        where = (f"our own server, {'created now in' if created else 'cluster'} {self.postgres.cluster}"
                  if self.postgres.managed else "an existing server")
         report(f"PostgreSQL ready on {self.postgres.host}:{self.settings.pg_port}, database "
                f"{self.settings.pg_db!r} ({where})")
