@@ -30,15 +30,6 @@ assert set(BASE_PATHS) == set(UPSTREAMS)
 TEST_FETCH_RETRY = fetch_retry_policy(max_retries=2, delay_s=0.05)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With two workers (pyproject: `-n 2 --dist loadgroup`), each test file stays on one worker, so its module
-    fixtures are built once; the browser tests share one Dagster UI, so they all stay together."""
-    for item in items:
-        path = Path(str(item.fspath))
-        group = "browser" if "browser" in path.parts else path.stem
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def httpserver_listen_address():
     # Tests only ever bind the loopback interface.
