@@ -252,12 +252,12 @@ def test_two_approvals_at_the_same_moment_publish_one_at_a_time(first, service, 
     assert spans[0][1] <= spans[1][0]
 
 
-def test_a_run_that_loses_postgresql_fails_clearly_and_a_rerun_after_it_is_back_succeeds(
+def test_a_run_that_loses_postgresql_never_ends_half_recorded_and_a_rerun_after_it_is_back_succeeds(
         first, service, api) -> None:
     earlier = {r["runId"]: len(api.events(r["runId"])) for r in api.runs()}
     run_id = api.launch(SOURCE_JOB)
     api.wait_for(lambda: step_started(api, run_id), "the run to start its first step")
-    # Longer than Dagster's own retries of a lost database connection (about 6 s): a shorter outage goes unnoticed.
+    # Longer than Dagster's own retries of one lost database write (about 6 s).
     service.postgres.stop()
     stopped_at = time.monotonic()
     time.sleep(15)
@@ -266,13 +266,18 @@ def test_a_run_that_loses_postgresql_fails_clearly_and_a_rerun_after_it_is_back_
     run = api.wait(run_id, timeout_s=180)
     figure(f"PostgreSQL stopped for 15 s mid-run -> run {run['status']} {time.monotonic() - stopped_at:.1f} s after "
            "it stopped")
-    assert run["status"] == "FAILURE"
-    # Where the database went away decides who reports it: the run (Dagster's "too many retries for DB
-    # connection"), a step writing its events (the driver's connection error), or run monitoring afterwards.
-    errors = api.failure_errors(run_id)
-    database_errors = [error for error in errors if "DB connection" in error
-                       or ("connection" in error.lower() and ("psycopg" in error or "server" in error))]
-    assert database_errors or any("no longer running" in m for m in failure_messages(api, run_id)), errors
+    if run["status"] == "FAILURE":
+        # Where the database went away decides who reports it: the run (Dagster's "too many retries for DB
+        # connection"), a step writing its events (the driver's connection error), or run monitoring afterwards.
+        errors = api.failure_errors(run_id)
+        database_errors = [error for error in errors if "DB connection" in error
+                           or ("connection" in error.lower() and ("psycopg" in error or "server" in error))]
+        assert database_errors or any("no longer running" in m for m in failure_messages(api, run_id)), errors
+    else:
+        # A run whose processes wrote nothing while the server was away rides it out (seen with steps forked from
+        # a preloaded process, which finish faster): then its record must be whole.
+        assert run["status"] == "SUCCESS"
+        assert api.report_version(run_id) == first["version"]
     rerun = api.launch(SOURCE_JOB)
     assert api.wait(rerun)["status"] == "SUCCESS"
     # Nothing recorded before the outage is lost: every earlier run, with every one of its events.
