@@ -11,8 +11,9 @@ Each part is its own process, bound to 127.0.0.1, started in this order and stop
 3. `dagster-webserver` (the UI), 4. `dagster-daemon` (schedules, sensors, the run queue, run monitoring),
 5. the report server (`reports.serve`).
 
-Their output goes to `<SERVICE_HOME>/logs/<part>.log`. Ctrl-C or SIGTERM stops them all; so does any part exiting on
-its own (named, with the end of its log), so a process supervisor (systemd, ...) can restart the whole service.
+Their output goes to `<SERVICE_HOME>/service-logs/<part>.log`. Ctrl-C or SIGTERM stops them all; so does any part
+exiting on its own (named, with the end of its log), so a process supervisor (systemd, ...) can restart the whole
+service.
 Starting again finds everything where it was: the database, the stored tables, the reports and the publish audit.
 """
 
