@@ -49,6 +49,27 @@ ARTIFACTS = REPO_ROOT / "test-artifacts"
 pytestmark = pytest.mark.service
 
 
+def require_postgres() -> None:
+    message = "PostgreSQL is missing: `make test` installs Debian's postgresql"
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def service_env(settings, data_folder: Path, **extra: str) -> dict[str, str]:
+    """The environment `make serve` reads its ports and data folder from."""
+    return {**os.environ, "PIPELINE_DATA_DIR": str(data_folder), "DAGSTER_PORT": str(settings.dagster_port),
+            "REPORTS_PORT": str(settings.reports_port), "DAGSTER_PG_PORT": str(settings.pg_port),
+            "CODE_SERVER_PORT": str(settings.code_server_port), **extra}
+
+
+def assert_closed(*ports: int) -> None:
+    for port in ports:
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
 def figure(text: str) -> None:
     """A measured time, printed (`-s`) and kept in test-artifacts/service-figures.txt (the closing note's source)."""
     print(f"\n[service figure] {text}", flush=True)
@@ -66,11 +87,7 @@ def standin():
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, standin):
-    if not postgres_available():
-        message = "PostgreSQL is missing: `make test` installs Debian's postgresql"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_postgres()
     tmp = tmp_path_factory.mktemp("service")
     env = {
         "PIPELINE_DATA_DIR": str(tmp / "storage"), "PIPELINE_MODE": "sample", "FETCH_STEP_RETRIES": "0",
@@ -312,13 +329,10 @@ def test_new_code_reaches_the_ui_without_stopping_it_or_a_running_job(first, ser
 
 
 def test_make_serve_starts_everything_and_sigterm_to_make_stops_everything(tmp_path) -> None:
-    if not postgres_available():
-        pytest.skip("PostgreSQL is missing: `make test` installs Debian's postgresql")
+    require_postgres()
     settings = free_settings()
     pg_folder = postgres_folder()
-    env = {**os.environ, "SERVICE_HOME": str(tmp_path / "home"), "PIPELINE_DATA_DIR": str(pg_folder / "storage"),
-           "DAGSTER_PORT": str(settings.dagster_port), "REPORTS_PORT": str(settings.reports_port),
-           "DAGSTER_PG_PORT": str(settings.pg_port), "CODE_SERVER_PORT": str(settings.code_server_port)}
+    env = service_env(settings, pg_folder / "storage", SERVICE_HOME=str(tmp_path / "home"))
     started = time.monotonic()
     make = subprocess.Popen(["make", "-s", "serve"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -344,9 +358,7 @@ def test_make_serve_starts_everything_and_sigterm_to_make_stops_everything(tmp_p
         # make passes SIGTERM to `make serve`'s process, waits for it, then ends by the signal itself.
         assert make.returncode in (0, -signal.SIGTERM), rest
         assert "PostgreSQL stopped" in rest
-        for port in (settings.dagster_port, settings.reports_port, settings.code_server_port, settings.pg_port):
-            with socket.socket() as sock:
-                assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+        assert_closed(settings.dagster_port, settings.reports_port, settings.code_server_port, settings.pg_port)
     finally:
         if make.poll() is None:
             make.kill()
@@ -354,13 +366,10 @@ def test_make_serve_starts_everything_and_sigterm_to_make_stops_everything(tmp_p
 
 
 def test_a_part_that_cannot_start_is_named_with_its_log_and_the_rest_is_stopped(tmp_path) -> None:
-    if not postgres_available():
-        pytest.skip("PostgreSQL is missing: `make test` installs Debian's postgresql")
+    require_postgres()
     settings = free_settings()
     pg_folder = postgres_folder()
-    env = {**os.environ, "PIPELINE_DATA_DIR": str(pg_folder / "storage"), "DAGSTER_PORT": str(settings.dagster_port),
-           "REPORTS_PORT": str(settings.reports_port), "DAGSTER_PG_PORT": str(settings.pg_port),
-           "CODE_SERVER_PORT": str(settings.code_server_port)}
+    env = service_env(settings, pg_folder / "storage")
     try:
         with socket.socket() as taken:  # something else already listens on the UI's port
             taken.bind(("127.0.0.1", settings.dagster_port))
@@ -370,8 +379,6 @@ def test_a_part_that_cannot_start_is_named_with_its_log_and_the_rest_is_stopped(
         assert done.returncode == 1
         assert "the webserver exited with code" in done.stderr and "webserver.log" in done.stderr, done.stderr
         assert "PostgreSQL stopped" in done.stdout and "code server stopped" in done.stdout
-        for port in (settings.code_server_port, settings.pg_port):
-            with socket.socket() as sock:
-                assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+        assert_closed(settings.code_server_port, settings.pg_port)
     finally:
         shutil.rmtree(pg_folder, ignore_errors=True)
