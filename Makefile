@@ -8,7 +8,7 @@ DAGSTER_PORT ?= 3000
 # The report server builds its Launchpad links from it (reports/serve.py).
 export DAGSTER_PORT
 
-.PHONY: setup run test dev serve postgres lint validate clean-data help browser approve bench parse
+.PHONY: setup run test dev serve postgres lint validate clean-data help browser approve bench parse rebuild backfill
 
 help:
 	@echo "make run       set up .venv if needed, then run the nightly job on the shipped samples (no network)"
@@ -16,6 +16,8 @@ help:
 	@echo "make dev       Dagster UI (webserver + daemon) on http://127.0.0.1:$(DAGSTER_PORT), reports on :$(REPORTS_PORT)"
 	@echo "make serve     the always-on service: PostgreSQL, code server, webserver, daemon, reports (Ctrl-C stops)"
 	@echo "make approve BY=<name> VERSION=<report_version>  publish the approved tables (DRY_RUN=<dir> to rehearse)"
+	@echo "make rebuild VERSION=<report_version>  rebuild a version from the raw archive and check every byte (OUT=<dir>)"
+	@echo "make backfill  load past real releases (FOLDER=<dir>, default data/releases) into the archive and vintages"
 	@echo "make bench     benchmark at three scales (prints a table, writes bench-results.json)"
 	@echo "make parse SOURCE=<name> FILE=<path or URL>  read one file through a source's parser (API=<format>)"
 	@echo "make validate  load and check the Dagster definitions"
@@ -76,6 +78,17 @@ serve: setup postgres
 approve: setup
 	@test -n "$(BY)" -a -n "$(VERSION)" || { echo 'usage: make approve BY="<your name>" VERSION=<report_version> [DRY_RUN=<dir>]'; exit 2; }
 	@$(PY) -m pipelines.approve --by "$(BY)" --version "$(VERSION)" $(if $(DRY_RUN),--dry-run "$(DRY_RUN)") $(if $(filter 1 true yes,$(VERBOSE)),--verbose)
+
+# Rebuild a report version from the raw archive alone and prove it byte for byte (README, "Provenance"). Ends with
+# `report_version: <v>`; exit 1 names the file and row that differ, or the raw file that is missing or changed.
+rebuild: setup
+	@test -n "$(VERSION)" || { echo 'usage: make rebuild VERSION=<report_version> [OUT=<folder>]'; exit 2; }
+	@$(PY) -m pipelines.rebuild --version "$(VERSION)" $(if $(OUT),--out "$(OUT)")
+
+# Past real releases into the raw archive and the vintages, oldest first (README, "Revisions and vintages").
+FOLDER ?= data/releases
+backfill: setup
+	@$(PY) -m pipelines.backfill "$(FOLDER)"
 
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml

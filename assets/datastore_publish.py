@@ -8,9 +8,10 @@ skipped. So a publish that failed half-way can simply be run again.
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -19,9 +20,14 @@ from pydantic import Field
 from assets import RETIRED
 from checks.origin import judge, obtained
 from checks.published import PUBLISHED, fingerprint, validate_published
+from reports.provenance import FILE_NAME as PROVENANCE
 from resources.datastore import DatastoreTarget, TableCheck, check_tables, find_resource, md5_matches
 from resources.report_storage import ReportStorage
 
+PROVENANCE_DESCRIPTION = (
+    "Where every file of this dataset came from: for each file its MD5 and rows, the raw releases it was derived "
+    "from (publisher URL, SHA-256, Last-Modified, fetch time) and the code version that built it (README of the "
+    "London COVID-19 pipeline, \"Provenance\").")
 CHANGELOG_PREFIX = "<p>Last updated by the London COVID-19 pipeline"
 TABLES_CHECK = "api_tables_follow"
 
@@ -55,16 +61,23 @@ def table_dates(name: str, table: pd.DataFrame) -> tuple[str | None, str | None]
     return f"{table[column].min():%Y-%m-%d}", f"{table[column].max():%Y-%m-%d}"
 
 
-def plan_publication(tables: dict[str, pd.DataFrame], dataset: dict, known_ids: dict[str, str],
-                     held_back: Collection[str] = ()) -> list[FilePlan]:
-    """Pure: what to do with each file given the dataset's current resources. A recorded resource id wins over a
-    title match (the title may have been edited on the site); a matching hash means there is nothing to send;
-    a file `held_back` is not sent at all."""
+def publication_contents(tables: Mapping[str, pd.DataFrame], extras: Mapping[str, bytes] | None = None
+                         ) -> dict[str, bytes]:
+    """Every file a publish sends, by file name, serialised once: the tables, then `extras` (the version's
+    provenance.json)."""
+    contents = {published.file_name: published.to_bytes(tables[name]) for name, published in PUBLISHED.items()}
+    return {**contents, **(extras or {})}
+
+
+def plan_publication(tables: Mapping[str, pd.DataFrame], contents: Mapping[str, bytes], dataset: dict,
+                     known_ids: dict[str, str], held_back: Collection[str] = ()) -> list[FilePlan]:
+    """Pure: what to do with each file (`contents`, from publication_contents) given the dataset's current
+    resources. A recorded resource id wins over a title match (the title may have been edited on the site); a
+    matching hash means there is nothing to send; a table `held_back` is not sent at all."""
     resources = dataset.get("resources") or {}
     plans = []
-    for name, published in PUBLISHED.items():
-        content = published.to_bytes(tables[name])
-        file_name = published.file_name
+    for file_name, content in contents.items():
+        name = Path(file_name).stem
         rid = known_ids.get(file_name) if known_ids.get(file_name) in resources else None
         if rid is None and (found := find_resource(dataset, file_name)):
             rid = found[0]
@@ -76,7 +89,7 @@ def plan_publication(tables: dict[str, pd.DataFrame], dataset: dict, known_ids: 
             action = "skip"
         else:
             action = "replace"
-        first, last = table_dates(name, tables[name])
+        first, last = table_dates(name, tables[name]) if name in tables else (None, None)
         plans.append(FilePlan(name, file_name, hashlib.md5(content).hexdigest(), len(content), action, rid,
                               first, last))
     return plans
@@ -88,8 +101,8 @@ def table_checks(dataset: dict, plans: list[FilePlan], tables: dict[str, pd.Data
     resources = dataset.get("resources") or {}
     checks = []
     for plan in plans:
-        if plan.action == "hold":
-            continue  # not sent: its API tables serve the Datastore's own copy
+        if plan.action == "hold" or plan.table not in tables:
+            continue  # not sent (its API tables serve the Datastore's own copy), or not a table (provenance.json)
         for ref in (resources.get(plan.resource_id) or {}).get("tables") or {}:
             table, published = tables[plan.table], PUBLISHED[plan.table]
             latest = table[published.date_column].max() if len(table) else None
@@ -139,7 +152,8 @@ def datastore_publish(
     them; the run's `publish_kind` tag and `kind` below say which it was). Files built from a retired source's
     shipped sample are held back: the Datastore keeps its copy. Unchanged files are skipped; changed ones replace
     their resource in place (the GLA's files replace the GLA's resources of the same title; nothing is ever added
-    twice). Then each file's API tables are read back: one that does not serve
+    twice). The version's provenance.json (where each file came from) goes with them, as a resource of its own.
+    Then each file's API tables are read back: one that does not serve
     what was just sent fails the `api_tables_follow` check (a warning) with what to do. The metadata is the audit
     record: who approved, which version, every file sent or skipped with its MD5 and resource id, the Datastore's
     answers and the API tables' state."""
@@ -168,15 +182,23 @@ def datastore_publish(
     # rehearsal of a sample version sends everything: there is nothing live to keep apart.)
     held_back = dict(verdict.held_back) if verdict.publishable else {}
 
+    provenance = reports.store().root / "files" / version / PROVENANCE
+    extras = {PROVENANCE: provenance.read_bytes()} if provenance.exists() else {}
+    if not extras:
+        context.log.warning(f"report version {version} has no {PROVENANCE} (built before versions recorded their "
+                            "provenance): the tables are sent without it")
+    contents = publication_contents(datastore_tables, extras)
+    descriptions = {PROVENANCE: PROVENANCE_DESCRIPTION, **{t.file_name: t.description for t in PUBLISHED.values()}}
+
     ids_file = datastore.dataset_state / "resource_ids.json"
     known_ids = json.loads(ids_file.read_text()) if ids_file.exists() else {}
     responses: dict[str, dict] = {}
     with datastore.open() as lds:
         context.log.info(f"{datastore.kind}: report version {version}, approved by {approved_by}, to {lds.target}")
         dataset = lds.get_dataset()
-        plans = plan_publication(datastore_tables, dataset, known_ids, held_back)
+        plans = plan_publication(datastore_tables, contents, dataset, known_ids, held_back)
         for plan in plans:
-            content = PUBLISHED[plan.table].to_bytes(datastore_tables[plan.table])
+            content = contents[plan.file_name]
             if plan.action == "hold":
                 plan.outcome = (f"held back: built from the shipped sample of {held_back[plan.table]}, a retired "
                                 "source; the Datastore keeps its copy")
@@ -187,7 +209,7 @@ def datastore_publish(
                 context.log.info(f"{plan.file_name}: unchanged (md5 {plan.md5}), skipped")
                 continue
             if plan.action == "add":
-                fields = {"title": plan.file_name, "description": PUBLISHED[plan.table].description}
+                fields = {"title": plan.file_name, "description": descriptions[plan.file_name]}
                 if plan.first_date:
                     fields |= {"temporal_coverage_from": plan.first_date, "temporal_coverage_to": plan.last_date}
                 answer = lds.add_resource(plan.file_name, content, fields)

@@ -219,11 +219,16 @@ BUILDERS: dict[str, tuple[str, Callable[[pd.DataFrame], pd.DataFrame]]] = {
 
 def build_datastore_tables(clean: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Pure: the clean source tables (by source name) in, the published tables (by table name) out, each
-    recording where its source's data came from (checks/origin.py)."""
+    recording where its source's data came from (checks/origin.py) and the release and raw files it was read
+    from (reports/provenance.py)."""
     tables = {}
     for name, (source, build) in BUILDERS.items():
         table = build(clean[source])
-        table.attrs = {"obtained": {source: clean[source].attrs.get("origin", UNKNOWN)}}
+        attrs = clean[source].attrs
+        table.attrs = {"obtained": {source: attrs.get("origin", UNKNOWN)},
+                       # The release and raw files behind the table: the report version's provenance manifest.
+                       "derived_from": {source: {"release_date": attrs.get("release_date"),
+                                                 "raw_files": attrs.get("raw_files", [])}}}
         tables[name] = table
     return tables
 

@@ -11,10 +11,11 @@ import pandas as pd
 
 from assets.source import RawFile, Source, Status, Variant, fetch_source
 from checks.validation import ValidationOutcome, validate_table
-from resources.archive import ArchivedFile, RawArchive
+from resources.archive import ArchivedFile, RawArchive, release_date
 from resources.errors import FetchError, ParseError, SourceError
 from resources.http import RETRYABLE_STATUSES, HttpClient
 from resources.upstreams import Upstreams
+from resources.vintages import VintageStore
 
 SCHEMA_CHECK = "schema_valid"
 PREVIEW_ROWS = 5
@@ -51,6 +52,14 @@ def parse_archived(source: Source, variant: Variant, entries: list[ArchivedFile]
         entry = by_name.get(exc.file)
         where = f"{exc.file} (archived at {entry.path}, from {entry.url})" if entry else exc.file
         raise SourceError(source.name, where, exc.problem) from exc
+
+
+def raw_provenance(entries: list[ArchivedFile]) -> list[dict[str, object]]:
+    """What a clean table records of the raw files it was read from (the provenance manifest's entries): enough to
+    find each file in the archive, prove it unchanged, and say where and when it came from."""
+    return [{"request": e.request, "file": e.path, "url": e.url, "sha256": e.sha256, "bytes": e.bytes,
+             "last_modified": e.headers.get("Last-Modified"), "fetched_at": e.fetched_at, "api": e.api,
+             "origin": e.origin} for e in entries]
 
 
 def table_metadata(table: pd.DataFrame, date_column: str) -> dict[str, dg.MetadataValue]:
@@ -202,13 +211,21 @@ def _source_assets(source: Source, fetch_retry: dg.RetryPolicy) -> list[dg.Asset
             files = ", ".join(e.file_name for e in entries)
             raise SourceError(source.name, files, f"failed validation ({outcome.failure_count} problem(s)): "
                               f"{outcome.summary()}")
-        # Where the data came from travels with the table (and its Parquet file) to the publish step's guard.
+        # Where the data came from travels with the table (and its Parquet file) to the publish step's guard, and
+        # the files it was read from to the report version's provenance manifest.
         table.attrs["origin"] = "+".join(sorted({entry.origin for entry in entries}))
+        release = release_date(entries)
+        table.attrs["release_date"] = f"{release:%Y-%m-%d}"
+        table.attrs["raw_files"] = raw_provenance(entries)
+        # Every release is kept as well as the current table (the report's revisions view reads them).
+        vintage = VintageStore(archive.root).save(source.name, release, table)
         date_column = source.presentation.date_column
         metadata = table_metadata(table, date_column)
         metadata["data_origin"] = dg.MetadataValue.text(
             "shipped sample release" if table.attrs["origin"] == "sample" else table.attrs["origin"])
         metadata["format"] = dg.MetadataValue.text(variant.format_name)
+        metadata["release_date"] = dg.MetadataValue.text(table.attrs["release_date"])
+        metadata["vintage"] = dg.MetadataValue.path(str(vintage))
         notes = table.attrs.get("notes", [])
         metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {note}" for note in notes) or "as published")
         for note in notes:

@@ -8,7 +8,7 @@ changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -162,20 +162,25 @@ class Source:
             routes.update({url: folder / name for url, name in variant.extra_sample_routes(base_url).items()})
         return routes
 
-    def sample_files(self, folder: Path | None = None, base_url: str = "https://samples.invalid/x"
-                     ) -> dict[str, RawFile]:
-        """The shipped release's files keyed by request name, as the clean asset receives them: the walk
-        fetch_source makes, without HTTP or the archive (for tests and the benchmark)."""
+    def sample_walk(self, folder: Path | None = None, base_url: str = "https://samples.invalid/x"
+                    ) -> Iterator[tuple[SourceRequest, Path]]:
+        """Each request of the sample variant and the file in `folder/<source>/` that answers it, in the order
+        fetch_source makes them (links found in a file are followed), without HTTP or the archive."""
         variant, routes = self.sample, self.sample_routes(base_url, folder)
-        files: dict[str, RawFile] = {}
         pending = list(variant.build_requests(base_url))
         while pending:
             request = pending.pop(0)
             path = routes[request.url]
-            files[request.name] = RawFile(path.name, path.read_bytes())
+            yield request, path
             if variant.follow_links is not None:
-                pending.extend(variant.follow_links(request, files[request.name].content, request.url))
-        return files
+                pending.extend(variant.follow_links(request, path.read_bytes(), request.url))
+
+    def sample_files(self, folder: Path | None = None, base_url: str = "https://samples.invalid/x"
+                     ) -> dict[str, RawFile]:
+        """The shipped release's files keyed by request name, as the clean asset receives them (for tests and the
+        benchmark)."""
+        return {request.name: RawFile(path.name, path.read_bytes())
+                for request, path in self.sample_walk(folder, base_url)}
 
     def parse_sample(self, folder: Path | None = None) -> pd.DataFrame:
         """The clean table of the shipped release (tests and the benchmark)."""

@@ -15,6 +15,7 @@ from checks.validation import ValidationOutcome
 from reports.analysis import CrossCheck, Headline, SourceStatus, TableChange, Warning
 from reports.approval import Approval
 from reports.charts import build_charts
+from reports.revisions import Revisions
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -37,6 +38,8 @@ class ReportInputs:
     origin: OriginVerdict  # where the data came from: the banner, and whether this version can be published
     approval: Approval
     files: Mapping[str, str]  # each published CSV's name and its address relative to the report
+    revisions: Sequence[Revisions] = ()  # London cases and admissions as first published and now
+    provenance_href: str | None = None  # the version's provenance.json, relative to the report
 
     @property
     def stale_sources(self) -> list[SourceStatus]:

@@ -6,6 +6,8 @@ Layout under the data directory (default `storage/`, git-ignored):
     raw/<source>/<YYYY-MM-DD>/<sha256[:16]>_<request><ext>.json   sidecar: URL, status, headers, size, sha256, time
     raw/<source>/latest/<request>.json                            the newest sidecar for that request
     raw/<source>/last_fetch.json                                  the files of the last complete fetch (replay)
+    raw/<source>/backfill-<YYYY-MM-DD>/...                        past releases loaded by `make backfill`, by
+                                                                  their release date (never the latest)
 
 Identical bytes are stored once (content addressing): an unchanged release adds no new entry. Each sidecar records
 the upstream API the file came from (`api`), which is how the clean asset picks the parser for it.
@@ -17,8 +19,10 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import dagster as dg
@@ -57,6 +61,29 @@ class ArchivedFile:
     @property
     def file_name(self) -> str:
         return Path(self.path).name
+
+    @property
+    def last_modified(self) -> date | None:
+        """The publisher's release date of the file (its Last-Modified header), when the server sent one."""
+        value = self.headers.get("Last-Modified")
+        try:
+            return parsedate_to_datetime(value).date() if value else None
+        except (TypeError, ValueError):
+            return None
+
+
+def released_on(entries: Sequence[ArchivedFile]) -> date | None:
+    """The release the files belong to, as their publisher dated them: the newest Last-Modified among them."""
+    dates = [d for d in (entry.last_modified for entry in entries) if d is not None]
+    return max(dates) if dates else None
+
+
+def release_date(entries: Sequence[ArchivedFile]) -> date:
+    """The date a set of files is kept under as one release (vintages): the publisher's date when it sent one,
+    otherwise the day the newest file was fetched."""
+    if (published := released_on(entries)) is not None:
+        return published
+    return max(datetime.fromisoformat(entry.fetched_at).date() for entry in entries)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -105,16 +132,18 @@ class RawArchive(dg.ConfigurableResource):
         return [ArchivedFile.from_dict(d) for d in json.loads(record.read_text())]
 
     def store(self, source: str, request: str, extension: str, result: HttpResult, api: str,
-              origin: str = "download") -> ArchivedFile:
+              origin: str = "download", as_latest: bool = True, folder: str | None = None) -> ArchivedFile:
         """Archive a 200 response's bytes (unless these exact bytes are already the latest) and return its entry;
-        `api` is the upstream whose format the bytes are in, `origin` where they came from."""
+        `api` is the upstream whose format the bytes are in, `origin` where they came from. `as_latest=False`
+        keeps a past release (a backfill) without making it what the next fetch compares against; `folder` files it
+        under another name than today's date (a backfill's `backfill-<release date>`)."""
         digest = hashlib.sha256(result.content).hexdigest()
         now = datetime.now(UTC)
         previous = self.latest(source, request)
-        if (previous is not None and previous.sha256 == digest and previous.api == api
+        if (as_latest and previous is not None and previous.sha256 == digest and previous.api == api
                 and previous.origin == origin and (self.root / previous.path).exists()):
             return replace(previous, changed=False)
-        relative = Path("raw") / source / now.strftime("%Y-%m-%d") / f"{digest[:16]}_{request}{extension}"
+        relative = Path("raw") / source / (folder or now.strftime("%Y-%m-%d")) / f"{digest[:16]}_{request}{extension}"
         target = self.root / relative
         if not target.exists():
             _atomic_write(target, result.content)
@@ -125,7 +154,8 @@ class RawArchive(dg.ConfigurableResource):
         )
         sidecar = json.dumps(entry.to_dict(), indent=2, sort_keys=True).encode()
         _atomic_write(target.with_name(target.name + ".json"), sidecar)
-        _atomic_write(self._pointer(source, request), sidecar)
+        if as_latest:
+            _atomic_write(self._pointer(source, request), sidecar)
         return entry
 
     def read(self, entry: ArchivedFile) -> bytes:

@@ -26,7 +26,9 @@ KEY = "lds-test-key-5f1c2b9e-not-a-real-secret"
 # PHE stopped these series (cases by age; by age and sex; admissions by age): a live build has only their shipped
 # releases, so their files are held back and the Datastore keeps its copies.
 HELD_BACK = {"phe_cases_age_london.csv", "phe_cases_age_sex_london.csv", "phe_healthcare_admissions_age.csv"}
-SENT = sorted(t.file_name for t in PUBLISHED.values() if t.file_name not in HELD_BACK)
+# Every version's provenance manifest goes with its files, as a resource of its own.
+PROVENANCE = "provenance.json"
+SENT = sorted([*(t.file_name for t in PUBLISHED.values() if t.file_name not in HELD_BACK), PROVENANCE])
 
 
 @pytest.fixture
@@ -90,16 +92,23 @@ def test_approved_publish_uploads_every_table_once_then_nothing(built: str, stan
     assert standin.titles() == SENT
     assert len(standin.uploads()) == len(SENT)
     tables = stored_tables(data_dir)
-    for resource in standin.resources().values():
-        name = resource["title"].removesuffix(".csv")
-        assert resource["hash"] == hashlib.md5(PUBLISHED[name].to_bytes(tables[name])).hexdigest()
+    held = {r["title"]: r["hash"] for r in standin.resources().values()}
+    for title, md5 in held.items():
+        if title != PROVENANCE:
+            name = title.removesuffix(".csv")
+            assert md5 == hashlib.md5(PUBLISHED[name].to_bytes(tables[name])).hexdigest()
+    # The manifest sent is the version's own, and names the MD5 the Datastore computed for every file it holds.
+    manifest_file = data_dir / "reports" / "files" / built / PROVENANCE
+    assert held[PROVENANCE] == hashlib.md5(manifest_file.read_bytes()).hexdigest()
+    manifest = {f["file"]: f["md5"] for f in json.loads(manifest_file.read_text())["files"]}
+    assert all(manifest[title] == md5 for title, md5 in held.items() if title != PROVENANCE)
     assert f"report version {built}" in standin.datasets[standin.dataset]["description"]
     meta = publish_metadata(result)
     assert (meta["approved_by"], meta["report_version"], meta["files_sent"], meta["files_skipped"],
             meta["files_held_back"], meta["kind"]) == ("Ana Analyst", built, len(SENT), 0, len(HELD_BACK), "publish")
     assert set(meta["datastore_responses"]) == set(standin.titles())
     audit = [json.loads(line) for line in (data_dir / "publish" / standin.dataset / "audit.jsonl").open()]
-    assert audit[-1]["approved_by"] == "Ana Analyst" and len(audit[-1]["files"]) == len(PUBLISHED)
+    assert audit[-1]["approved_by"] == "Ana Analyst" and len(audit[-1]["files"]) == len(PUBLISHED) + 1
     assert {f["file_name"] for f in audit[-1]["files"] if f["action"] == "hold"} == HELD_BACK
     assert audit[-1]["kind"] == "publish" and audit[-1]["data_origin"]["phe_cases_london_boroughs"] == {
         "phe_cases_by_utla": "download"}
@@ -124,8 +133,10 @@ def test_a_changed_table_replaces_its_resource_in_place(built, standin, data_dir
     result = publish(data_dir, real_target(standin, data_dir), new_version)
     assert result.success, failure_text(result)
     sent = standin.uploads()[uploads_before:]
-    # London's figure for one day changed: the GLA's London/England file and our rates file, nothing else.
-    assert sorted(r.title for r in sent) == ["phe_cases_london_england.csv", "phe_cases_rates_london_england.csv"]
+    # London's figure for one day changed: the GLA's London/England file and our rates file, and the new version's
+    # provenance, nothing else.
+    assert sorted(r.title for r in sent) == ["phe_cases_london_england.csv", "phe_cases_rates_london_england.csv",
+                                             PROVENANCE]
     for upload in sent:
         assert upload.path.endswith(f"/resources/{ids[upload.title]}")  # same resource, replaced
     assert {r["title"]: rid for rid, r in standin.resources().items()} == ids  # no duplicate, no new id
@@ -220,7 +231,10 @@ def test_dry_run_writes_what_would_be_sent_without_a_key(built, data_dir, tmp_pa
     for entry in uploads:
         sent = (run_folder / entry["file"]).read_bytes()
         name = entry["fields"]["title"].removesuffix(".csv")
-        assert sent == PUBLISHED[name].to_bytes(tables[name])
+        if name in PUBLISHED:
+            assert sent == PUBLISHED[name].to_bytes(tables[name])
+        else:
+            assert sent == (data_dir / "reports" / "files" / built / PROVENANCE).read_bytes()
     assert publish_metadata(result)["target"].startswith("dry run: ")
     assert publish_metadata(result)["kind"] == "dry run"
 
@@ -263,8 +277,8 @@ def test_the_first_publish_replaces_the_gla_s_files_adds_ours_and_reads_the_api_
         assert standin.content[(standin.dataset, resource_id)] == (real if held else
                                                                    PUBLISHED[name].to_bytes(tables[name])), title
     adds = [r for r in standin.uploads() if r.path.endswith("/resources")]
-    assert sorted(r.title for r in adds) == sorted(t.file_name for t in PUBLISHED.values()
-                                                   if not t.gla and t.file_name not in HELD_BACK)
+    assert sorted(r.title for r in adds) == sorted([*(t.file_name for t in PUBLISHED.values()
+                                                      if not t.gla and t.file_name not in HELD_BACK), PROVENANCE])
 
     # The boroughs' API table now serves the new file; the healthcare file's still serves the GLA's old one.
     assert len(standin.table_rows("s8c9t_j4fs2")) == len(tables["phe_cases_london_boroughs"])
@@ -299,7 +313,7 @@ def test_a_rehearsal_on_a_test_datastore_may_send_samples_and_says_so(built_from
     result = publish(data_dir, real_target(standin, data_dir, rehearsal=True), built_from_samples)
     assert result.success, failure_text(result)
     # A rehearsal of a sample version sends every file: nothing in it is live to keep apart.
-    assert standin.titles() == sorted(t.file_name for t in PUBLISHED.values())
+    assert standin.titles() == sorted([*(t.file_name for t in PUBLISHED.values()), PROVENANCE])
     assert publish_metadata(result)["kind"] == "rehearsal"
     audit = json.loads((data_dir / "publish" / standin.dataset / "audit.jsonl").read_text().splitlines()[-1])
     assert audit["kind"] == "rehearsal" and audit["data_origin"]["phe_cases_london_boroughs"] == {

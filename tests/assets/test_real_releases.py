@@ -22,6 +22,7 @@ from tests.conftest import BASE_PATHS, failure_text, route_for, source_assets
 from tests.samples import sample_path
 
 PHE = REPO_ROOT / "data" / "reference" / "phe"
+RELEASES = REPO_ROOT / "data" / "releases"
 
 
 def serve(server: HTTPServer, source: str, files: dict[str, Path]) -> str:
@@ -84,7 +85,7 @@ def test_a_2020_dashboard_download_with_city_of_london_apart(httpserver: HTTPSer
 
 def test_london_from_a_2020_download_and_england_from_the_nation_release(httpserver: HTTPServer, data_dir: Path,
                                                                          monkeypatch) -> None:
-    london_path = PHE / "legacy_csv_coronavirus-cases_2020-08-29_region_London_CUT.csv"
+    london_path = RELEASES / "2020-08-29" / "phe_cases_by_region" / "region_london.csv"
     england_path = sample_path("phe_cases_by_region", "nation_england.csv")
     url = serve(httpserver, "phe_cases_by_region", {"region_london": london_path, "nation_england": england_path})
     table = run_live("phe_cases_by_region", data_dir, monkeypatch, PHE_API_URL=url)

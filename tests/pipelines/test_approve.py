@@ -93,12 +93,13 @@ def test_sample_data_cannot_be_approved_but_can_be_rehearsed(tmp_path: Path, sta
     dry = approve(env, version, "--dry-run", str(folder))
     assert dry.returncode == 0, dry.stderr[-2000:]
     assert dry.stdout.startswith("dry run: nothing was sent to the London Datastore. "
-                                 f"Report version {version} approved by Ana Analyst: 11 file(s)")
+                                 f"Report version {version} approved by Ana Analyst: 12 file(s)")
     assert standin.log == []
     [run_folder] = [p for p in folder.iterdir() if p.is_dir() and p.name != "state"]
-    sent = {path.name.split("_", 1)[1]: path.read_bytes() for path in run_folder.glob("*.csv")}  # "03_<file>"
-    assert len(sent) == 11
-    # The CSVs kept next to the report, for the analyst to open before approving, are exactly the bytes sent.
+    sent = {path.name.split("_", 1)[1]: path.read_bytes()  # "03_<file>"
+            for path in [*run_folder.glob("*.csv"), *run_folder.glob("*.json")] if path.name != "requests.jsonl"}
+    assert len(sent) == 12  # the 11 tables and the version's provenance.json
+    # The files kept next to the report, for the analyst to open before approving, are exactly the bytes sent.
     kept = report.parent / "files" / version
     assert {path.name: path.read_bytes() for path in kept.iterdir()} == sent
 
