@@ -20,7 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from assets import SOURCES
 from bench.generate import SCALES, generate
@@ -56,7 +58,28 @@ def nightly_once(samples: Path, workdir: Path, extra_env: dict[str, str] | None 
     if process.returncode != 0:
         raise RuntimeError(f"nightly run on {samples} failed ({process.returncode})")
     run = json.loads(stats.read_text())
-    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, **run}
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, **run, **stored_mb(storage)}
+
+
+def stored_mb(storage: Path) -> dict[str, float]:
+    """What a nightly left on disk, by folder: the raw archive, the current tables, the vintages of this release."""
+    def size(folder: str) -> float:
+        return sum(p.stat().st_size for p in (storage / folder).rglob("*") if p.is_file()) / 1e6
+
+    return {"raw_mb": size("raw"), "tables_mb": size("tables"), "vintages_mb": size("vintages")}
+
+
+def rebuild_once(storage: Path) -> float:
+    """`make rebuild` of the version a nightly just built, in a fresh process: wall seconds (it must match)."""
+    version = json.loads((storage / "reports" / "history.json").read_text())[-1]["version"]
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(storage)}
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pipelines.rebuild", "--version", version], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"rebuild of {version} in {storage} failed: {done.stdout[-1000:]}{done.stderr[-1000:]}")
+    return wall
 
 
 def bench_nightly(scale: str, samples: Path) -> dict:
@@ -64,13 +87,50 @@ def bench_nightly(scale: str, samples: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(REPEATS[scale] + 1):  # the first is the warm-up
             runs.append(nightly_once(samples, Path(tmp) / f"run{i}"))
+        rebuild_s = statistics.median(rebuild_once(Path(tmp) / f"run{i}" / "storage") for i in (1, 2))
     measured = runs[1:]
     pick = lambda key: statistics.median(r[key] for r in measured)  # noqa: E731
     return {
         "wall_s": pick("wall_s"), "peak_rss_mb": pick("peak_rss_mb"), "run_s": pick("run_wall_s"),
         "step_compute_s": pick("step_compute_s"), "dagster_overhead_s": pick("run_wall_s") - pick("step_compute_s"),
         "executor": measured[0]["executor"], "runs": len(measured),
+        "raw_mb": pick("raw_mb"), "tables_mb": pick("tables_mb"), "vintages_mb": pick("vintages_mb"),
+        "rebuild_s": rebuild_s,
     }
+
+
+def bench_vintages(samples: Path, releases: int = 30) -> dict:
+    """The cost of keeping every release of every clean table, the two ways the issue allowed: one Parquet file per
+    release (what the pipeline does) against one table with a `release_date` column, rewritten each night. The same
+    release is kept `releases` times (real releases differ in a few recent days, so the sizes are of that order)."""
+    from resources.vintages import VintageStore
+
+    tables = {name: source.parse_sample(samples) for name, source in SOURCES.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = VintageStore(tmp)
+        day = pd.Timestamp("2020-11-20").date()
+        per_release_s = median_time(lambda: [store.save(n, day, t) for n, t in tables.items()], 3)
+        per_release_mb = sum(p.stat().st_size for p in Path(tmp).rglob("*.parquet")) / 1e6
+
+        def one_table() -> float:
+            # What a night costs once `releases` are held: writing the whole table again (one row group per
+            # release, so memory stays at one release; reading the old file back would come on top).
+            total = 0
+            for name, table in tables.items():
+                path = Path(tmp) / f"{name}_all.parquet"
+                first = pa.Table.from_pandas(table.assign(release_date=0), preserve_index=False)
+                with pq.ParquetWriter(path, first.schema) as writer:
+                    for i in range(releases):
+                        writer.write_table(pa.Table.from_pandas(table.assign(release_date=i), schema=first.schema,
+                                                                preserve_index=False))
+                total += path.stat().st_size
+            return total / 1e6
+
+        started = time.perf_counter()
+        one_table_mb = one_table()
+        one_table_s = time.perf_counter() - started
+    return {"releases": releases, "per_release_mb": per_release_mb, "per_release_write_s": per_release_s,
+            "one_table_mb": one_table_mb, "one_table_write_s": one_table_s}
 
 
 def bench_parsers(samples: Path) -> dict:
@@ -152,8 +212,9 @@ def bench_multiprocess_overhead(samples: Path) -> dict:
 
 def main() -> int:
     results: dict = {"scales": {}, "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    folders: dict[str, Path] = {}
     for scale in SCALES:
-        samples = generate(scale, REPO_ROOT / "storage" / "bench" / scale)
+        samples = folders[scale] = generate(scale, REPO_ROOT / "storage" / "bench" / scale)
         size = sum(p.stat().st_size for p in samples.rglob("*") if p.is_file()) / 1e6
         print(f"[{scale}] {size:.1f} MB of releases: nightly runs ...", flush=True)
         results["scales"][scale] = {"input_mb": size, "nightly": bench_nightly(scale, samples)}
@@ -162,6 +223,8 @@ def main() -> int:
     results["parse"] = bench_parsers(largest)
     print("[fetch] borough file from a local server, ours vs uk-covid19 ...", flush=True)
     results["fetch"] = bench_fetch(largest)
+    print("[vintages] per-release files vs one table with release_date ...", flush=True)
+    results["vintages"] = {scale: bench_vintages(folder) for scale, folder in folders.items()}
     print("[executor] multiprocess on london ...", flush=True)
     results["multiprocess_london"] = bench_multiprocess_overhead(REPO_ROOT / "data" / "samples")
     RESULTS.write_text(json.dumps(results, indent=2))
@@ -178,6 +241,18 @@ def print_table(results: dict) -> None:
         print(f"{scale:<12}{row['input_mb']:>10.1f}{n['wall_s']:>9.2f}{n['peak_rss_mb']:>13.0f}{n['run_s']:>8.2f}"
               f"{n['step_compute_s']:>9.2f}{n['dagster_overhead_s']:>11.2f}"
               f"{100 * n['dagster_overhead_s'] / n['wall_s']:>10.0f}%  {n['executor']}")
+    print("\nOn disk after one nightly (MB): the raw archive, the current tables, this release's vintages; and the time"
+          " of make rebuild of that version (median of 2, fresh process)")
+    print(f"{'scale':<12}{'raw':>9}{'tables':>9}{'vintages':>10}{'rebuild s':>11}")
+    for scale, row in results["scales"].items():
+        n = row["nightly"]
+        print(f"{scale:<12}{n['raw_mb']:>9.1f}{n['tables_mb']:>9.1f}{n['vintages_mb']:>10.1f}{n['rebuild_s']:>11.2f}")
+    print("\nKeeping every release: one file per release vs one table with release_date (after N releases)")
+    print(f"{'scale':<12}{'N':>4}{'per release MB':>16}{'write s':>9}{'one table MB':>14}{'rewrite s':>11}"
+          f"{'N files MB':>12}")
+    for scale, v in results["vintages"].items():
+        print(f"{scale:<12}{v['releases']:>4}{v['per_release_mb']:>16.2f}{v['per_release_write_s']:>9.3f}"
+              f"{v['one_table_mb']:>14.2f}{v['one_table_write_s']:>11.2f}{v['releases'] * v['per_release_mb']:>12.1f}")
     mp = results["multiprocess_london"]
     print(f"{'london (UI)':<12}{'':>10}{'':>9}{'':>13}{mp['run_s']:>8.2f}{'':>9}{mp['dagster_overhead_s']:>11.2f}"
           f"{'':>11}  {mp['executor']}")

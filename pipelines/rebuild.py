@@ -1,11 +1,12 @@
 """`make rebuild VERSION=<report_version>`: rebuild a report version from the raw archive alone and prove it.
 
-Reads the version's provenance manifest (`<data dir>/reports/files/<version>/provenance.json`), checks every raw file
-it names against the SHA-256 recorded there, parses them with today's code (no network, no Dagster run, nothing
-stored touched), builds the published tables and the report into a separate folder (`<data dir>/rebuilds/<version>/`
-or --out) and compares every file with the bytes published. The last line is always `report_version: <version of
-the rebuilt files>`; the exit status is 0 when that is the version asked for, 1 when anything differs (naming the
-file and its first differing row) or a raw file is missing or changed (naming it), 2 for a mistake in the command.
+Reads the version's provenance manifest (`<data dir>/reports/files/<version>/provenance.json`), checks every raw
+file it names against the SHA-256 recorded there, parses them with today's code (no network, no Dagster run,
+nothing stored touched), builds the published tables and the report into a separate folder (`<data
+dir>/rebuilds/<version>/`, or --out: an empty folder, or one a rebuild wrote) and compares every file with the bytes
+published. The last line is `report_version: <version of the rebuilt files>`; the exit status is 0 when that is the
+version asked for, 1 when anything differs (naming the file and its first differing row) or a raw file is missing
+or changed (naming it), 2 for a mistake in the command.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from resources.archive import ArchivedFile, RawArchive
 from resources.errors import SourceError
 from resources.settings import data_dir
 from resources.vintages import VintageStore
+
+# Left in a folder a rebuild wrote, so the next rebuild into it may empty it first.
+MARKER = ".rebuild"
 
 
 class RebuildError(Exception):
@@ -78,6 +82,9 @@ def _archived(source: str, raw_file: Mapping[str, object]) -> ArchivedFile:
 def rebuild_source(source: str, derived: Mapping[str, object], archive: RawArchive, version: str) -> pd.DataFrame:
     """One source's clean table, from the raw files the manifest names, checked as the pipeline checks it."""
     entries = [_archived(source, raw_file) for raw_file in derived["raw_files"]]
+    if not entries:
+        raise RebuildError(f"{source}: version {version}'s provenance names no raw files for it (its table was stored "
+                           "before tables recorded their raw files): it cannot be rebuilt")
     for entry in entries:
         path = archive.root / entry.path
         if not path.exists():
@@ -126,6 +133,7 @@ def rebuild(version: str, storage: Path, out: Path) -> Rebuilt:
         raise RebuildError(f"no provenance for report version {version} ({manifest_path}): the version is unknown, "
                            "or was built before versions recorded their provenance")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    clear_folder(out, storage)
     archive = RawArchive(data_dir=str(storage))
     derived = sources_of(manifest)
     clean = {source: rebuild_source(source, facts, archive, version) for source, facts in derived.items()}
@@ -150,7 +158,6 @@ def rebuild(version: str, storage: Path, out: Path) -> Rebuilt:
     extra = set(contents) - {entry["table"] for entry in manifest["files"]}
     result.differences += [f"{PUBLISHED[name].file_name}: built now, not part of version {version}" for name in extra]
     # The rebuilt report, beside the rebuilt files, in its own folder (nothing stored by the pipeline is touched).
-    shutil.rmtree(out, ignore_errors=True)
     out_store = ReportStore(out)
     raw = {source: [_archived(source, f).to_dict() for f in facts["raw_files"]]
            for source, facts in derived.items()}
@@ -162,7 +169,20 @@ def rebuild(version: str, storage: Path, out: Path) -> Rebuilt:
     files = {PUBLISHED[name].file_name: content for name, content in contents.items()}
     out_store.save(result.rebuilt_version, render_report(inputs), tables, "rebuild",
                    {"rebuild_of": version}, files={**files, FILE_NAME: manifest_bytes(manifest)})
+    (out / MARKER).write_text(f"rebuild of {version}\n")
     return result
+
+
+def clear_folder(out: Path, storage: Path) -> None:
+    """Empty `out` for a rebuild: only a folder a rebuild wrote (it has the marker), or an empty or new one, so a
+    mistyped OUT never deletes anything else."""
+    out, storage = out.resolve(), storage.resolve()
+    if out == storage or out in storage.parents:
+        raise RebuildError(f"OUT={out} holds the pipeline's data ({storage}): choose a folder of its own")
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise RebuildError(f"OUT={out} is not empty and was not written by a rebuild: choose an empty folder")
+        shutil.rmtree(out)
 
 
 def main(argv: list[str] | None = None) -> int:

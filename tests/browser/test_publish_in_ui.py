@@ -66,9 +66,9 @@ def test_analyst_approves_from_the_report_s_launchpad_link(ui: DagsterUI, standi
     report.goto(f"{ui.url}/runs", wait_until="load")
     report.get_by_text("publish_kind: rehearsal").first.wait_for(timeout=30_000)
     report.screenshot(path=str(artifacts / "ui_runs_rehearsal_tag.png"))
-    # A rehearsal of a sample version sends every file to the test Datastore.
+    # A rehearsal of a sample version sends every file to the test Datastore, with the version's provenance.
     assert sorted(r["title"] for r in standin.resources().values()) == sorted(
-        table.file_name for table in PUBLISHED.values())
+        [*(table.file_name for table in PUBLISHED.values()), "provenance.json"])
     audit = json.loads((ui.data_dir / "publish" / standin.dataset / "audit.jsonl").read_text().splitlines()[-1])
     assert (audit["kind"], audit["approved_by"], audit["report_version"]) == ("rehearsal", "Ana Analyst", version)
 

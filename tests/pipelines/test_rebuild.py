@@ -157,6 +157,18 @@ def test_each_release_is_kept_and_the_report_shows_a_revised_day_with_both_value
     assert f"{len(revised)} day(s) revised" in re.sub(r"\s+", " ", html)
 
 
+def test_a_rebuild_never_empties_a_folder_it_did_not_write(two_releases, tmp_path: Path) -> None:
+    storage, first, _ = two_releases
+    folder = tmp_path / "analysis"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    done = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "pipelines.rebuild", "--version", first,
+                           "--out", str(folder)], cwd=REPO_ROOT, env={**os.environ, "PIPELINE_DATA_DIR": str(storage)},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "is not empty and was not written by a rebuild" in done.stderr
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
 def test_a_tampered_raw_file_fails_the_rebuild_naming_it(two_releases, tmp_path: Path) -> None:
     storage, first, _ = two_releases
     copy = tmp_path / "storage"
