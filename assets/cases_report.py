@@ -12,7 +12,7 @@ from assets.factory import clean_key, raw_key
 from assets.source import Status
 from checks.geography import LONDON_NHS_REGION, LONDON_REGION
 from checks.origin import judge
-from checks.published import PUBLISHED, fingerprint_bytes, published_bytes, validate_published
+from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes, validate_published
 from checks.validation import validate_table
 from reports.analysis import ReportSettings, SourceStatus, compare_tables, cross_checks, find_warnings, headlines
 from reports.approval import approval_for
@@ -186,9 +186,8 @@ def cases_report(
     stale = [s.source for s in report_inputs.stale_sources]
     summary = {"mode": upstreams.mode, "warnings": len(report_inputs.warnings), "stale_sources": stale,
                "sample_sources": list(origin.samples), "publishable": origin.publishable}
-    files = {PUBLISHED[name].file_name: content for name, content in contents.items()}
     path = store.save(version, render_report(report_inputs), tables, context.run.run_id, summary,
-                      files={**files, PROVENANCE: manifest_bytes(manifest)})
+                      files={**by_file_name(contents), PROVENANCE: manifest_bytes(manifest)})
     for warning in report_inputs.warnings:
         context.log.warning(f"report warning [{warning.kind}] {warning.table}: {warning.message}")
     if not origin.publishable:

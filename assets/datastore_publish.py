@@ -19,7 +19,7 @@ from pydantic import Field
 
 from assets import RETIRED
 from checks.origin import judge, obtained
-from checks.published import PUBLISHED, fingerprint, validate_published
+from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes, validate_published
 from reports.provenance import FILE_NAME as PROVENANCE
 from resources.datastore import DatastoreTarget, TableCheck, check_tables, find_resource, md5_matches
 from resources.report_storage import ReportStorage
@@ -61,17 +61,9 @@ def table_dates(name: str, table: pd.DataFrame) -> tuple[str | None, str | None]
     return f"{table[column].min():%Y-%m-%d}", f"{table[column].max():%Y-%m-%d}"
 
 
-def publication_contents(tables: Mapping[str, pd.DataFrame], extras: Mapping[str, bytes] | None = None
-                         ) -> dict[str, bytes]:
-    """Every file a publish sends, by file name, serialised once: the tables, then `extras` (the version's
-    provenance.json)."""
-    contents = {published.file_name: published.to_bytes(tables[name]) for name, published in PUBLISHED.items()}
-    return {**contents, **(extras or {})}
-
-
 def plan_publication(tables: Mapping[str, pd.DataFrame], contents: Mapping[str, bytes], dataset: dict,
                      known_ids: dict[str, str], held_back: Collection[str] = ()) -> list[FilePlan]:
-    """Pure: what to do with each file (`contents`, from publication_contents) given the dataset's current
+    """Pure: what to do with each file (`contents`: file name -> the bytes sent) given the dataset's current
     resources. A recorded resource id wins over a title match (the title may have been edited on the site); a
     matching hash means there is nothing to send; a table `held_back` is not sent at all."""
     resources = dataset.get("resources") or {}
@@ -160,7 +152,9 @@ def datastore_publish(
     approved_by, version = config.approved_by.strip(), config.report_version.strip()
     if not approved_by:
         raise dg.Failure("approved_by is empty: type your name in the Launchpad. Nothing was sent.")
-    current = fingerprint(datastore_tables)
+    # Serialised once, in the contract's order (the order files are sent in): the version check and the files sent.
+    table_bytes = published_bytes({name: datastore_tables[name] for name in PUBLISHED})
+    current = fingerprint_bytes(table_bytes)
     if version != current:
         raise dg.Failure(
             f"Refusing to publish: you approved report version {version!r}, but the tables stored now are version "
@@ -187,7 +181,7 @@ def datastore_publish(
     if not extras:
         context.log.warning(f"report version {version} has no {PROVENANCE} (built before versions recorded their "
                             "provenance): the tables are sent without it")
-    contents = publication_contents(datastore_tables, extras)
+    contents = {**by_file_name(table_bytes), **extras}
     descriptions = {PROVENANCE: PROVENANCE_DESCRIPTION, **{t.file_name: t.description for t in PUBLISHED.values()}}
 
     ids_file = datastore.dataset_state / "resource_ids.json"

@@ -4,7 +4,7 @@ modules hold the logic; this turns a `Source` into its definitions."""
 
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -52,6 +52,22 @@ def parse_archived(source: Source, variant: Variant, entries: list[ArchivedFile]
         entry = by_name.get(exc.file)
         where = f"{exc.file} (archived at {entry.path}, from {entry.url})" if entry else exc.file
         raise SourceError(source.name, where, exc.problem) from exc
+
+
+def validation_failure(source: Source, entries: list[ArchivedFile], outcome: ValidationOutcome) -> SourceError:
+    """The error a table that failed its model stops with, naming the source and the files it was read from."""
+    return SourceError(source.name, ", ".join(e.file_name for e in entries),
+                       f"failed validation ({outcome.failure_count} problem(s)): {outcome.summary()}")
+
+
+def record_provenance(table: pd.DataFrame, entries: list[ArchivedFile]) -> date:
+    """Stamp a clean table with where its data came from (for the publish step's guard), its release date and the
+    raw files it was read from (for the report version's provenance manifest); they travel in its Parquet file.
+    Returns the release date."""
+    release = release_date(entries)
+    table.attrs.update({"origin": "+".join(sorted({entry.origin for entry in entries})),
+                        "release_date": f"{release:%Y-%m-%d}", "raw_files": raw_provenance(entries)})
+    return release
 
 
 def raw_provenance(entries: list[ArchivedFile]) -> list[dict[str, object]]:
@@ -208,15 +224,8 @@ def _source_assets(source: Source, fetch_retry: dg.RetryPolicy) -> list[dg.Asset
         if not outcome.passed:
             # Record the failed check for the UI, then stop before the table is stored: the last good table stays.
             yield check_result(outcome)
-            files = ", ".join(e.file_name for e in entries)
-            raise SourceError(source.name, files, f"failed validation ({outcome.failure_count} problem(s)): "
-                              f"{outcome.summary()}")
-        # Where the data came from travels with the table (and its Parquet file) to the publish step's guard, and
-        # the files it was read from to the report version's provenance manifest.
-        table.attrs["origin"] = "+".join(sorted({entry.origin for entry in entries}))
-        release = release_date(entries)
-        table.attrs["release_date"] = f"{release:%Y-%m-%d}"
-        table.attrs["raw_files"] = raw_provenance(entries)
+            raise validation_failure(source, entries, outcome)
+        release = record_provenance(table, entries)
         # Every release is kept as well as the current table (the report's revisions view reads them).
         vintage = VintageStore(archive.root).save(source.name, release, table)
         date_column = source.presentation.date_column

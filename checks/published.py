@@ -181,6 +181,11 @@ def published_bytes(tables: Mapping[str, pd.DataFrame]) -> dict[str, bytes]:
     return {name: PUBLISHED[name].to_bytes(table) for name, table in tables.items()}
 
 
+def by_file_name(contents: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The same files (published_bytes) keyed by their file names, as they are sent and kept beside the report."""
+    return {PUBLISHED[name].file_name: content for name, content in contents.items()}
+
+
 def fingerprint_bytes(contents: Mapping[str, bytes]) -> str:
     """The report version: a content hash of exactly these published files (by table name)."""
     digest = hashlib.sha256()

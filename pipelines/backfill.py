@@ -25,7 +25,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from assets import SOURCES
-from assets.factory import parse_archived, raw_provenance
+from assets.factory import parse_archived, record_provenance, validation_failure
 from assets.source import Source
 from checks.validation import validate_table
 from resources.archive import ArchivedFile, RawArchive
@@ -51,7 +51,7 @@ class Loaded:
 def releases_in(folder: Path) -> list[tuple[date, Path]]:
     """The release folders under `folder`, oldest first; anything else there is an error naming it."""
     found = []
-    for child in sorted(folder.iterdir()):
+    for child in folder.iterdir():
         if child.name.startswith("."):
             continue
         try:
@@ -81,10 +81,8 @@ def load_release(source: Source, release: date, release_folder: Path, archive: R
     table = parse_archived(source, variant, entries, archive)
     outcome = validate_table(table, source.schema)
     if not outcome.passed:
-        raise SourceError(source.name, ", ".join(e.file_name for e in entries),
-                          f"failed validation ({outcome.failure_count} problem(s)): {outcome.summary()}")
-    table.attrs.update({"origin": ORIGIN, "release_date": f"{release:%Y-%m-%d}",
-                        "raw_files": raw_provenance(entries)})
+        raise validation_failure(source, entries, outcome)
+    record_provenance(table, entries)  # dated `release` by the Last-Modified the files were archived with
     held = release in vintages.releases(source.name)
     path = vintages.path(source.name, release) if held else vintages.save(source.name, release, table)
     return Loaded(release, source.name, len(entries), len(table), path, held)

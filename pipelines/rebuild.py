@@ -26,8 +26,8 @@ import pandas as pd
 from assets import SOURCES
 from assets.cases_report import ReportConfig, prepare_report, revisions_view
 from assets.datastore_tables import build_datastore_tables
-from assets.factory import parse_archived
-from checks.published import PUBLISHED, fingerprint_bytes, published_bytes
+from assets.factory import parse_archived, record_provenance, validation_failure
+from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes
 from checks.validation import validate_table
 from reports.provenance import FILE_NAME, code_version, lock_hash, manifest_bytes, sources_of
 from reports.render import render_report
@@ -96,18 +96,15 @@ def rebuild_source(source: str, derived: Mapping[str, object], archive: RawArchi
             raise RebuildError(
                 f"{source}: raw file {path} has changed since version {version} was built: its SHA-256 is no longer "
                 f"{entry.sha256} as recorded in the version's provenance.json") from None
-    apis = {entry.api for entry in entries}
-    if len(apis) != 1:
-        raise RebuildError(f"{source}: the manifest names files of more than one API ({sorted(apis)})")
     try:
-        table = parse_archived(SOURCES[source], SOURCES[source].variant(apis.pop()), entries, archive)
+        variant = SOURCES[source].variant_of(entries)
+        table = parse_archived(SOURCES[source], variant, entries, archive)
+        outcome = validate_table(table, SOURCES[source].schema)
+        if not outcome.passed:
+            raise validation_failure(SOURCES[source], entries, outcome)
     except SourceError as error:
         raise RebuildError(str(error)) from error
-    outcome = validate_table(table, SOURCES[source].schema)
-    if not outcome.passed:
-        raise RebuildError(f"{source}: the rebuilt table fails validation: {outcome.summary()}")
-    table.attrs.update({"origin": "+".join(sorted({e.origin for e in entries})),
-                        "release_date": derived["release_date"], "raw_files": list(derived["raw_files"])})
+    record_provenance(table, entries)  # the same origin, release date and raw files the manifest recorded
     return table
 
 
@@ -166,9 +163,8 @@ def rebuild(version: str, storage: Path, out: Path) -> Rebuilt:
     inputs = prepare_report(result.rebuilt_version, f"rebuild of {version}", manifest.get("mode", "live"), tables,
                             clean, raw, ReportConfig(), out_store, None,
                             revisions_view(VintageStore(storage), up_to))
-    files = {PUBLISHED[name].file_name: content for name, content in contents.items()}
     out_store.save(result.rebuilt_version, render_report(inputs), tables, "rebuild",
-                   {"rebuild_of": version}, files={**files, FILE_NAME: manifest_bytes(manifest)})
+                   {"rebuild_of": version}, files={**by_file_name(contents), FILE_NAME: manifest_bytes(manifest)})
     (out / MARKER).write_text(f"rebuild of {version}\n")
     return result
 
