@@ -39,7 +39,7 @@ $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
 run: setup
-	$(PY) -m pipelines.run
+	$(PY) -m pipelines.commands.run
 
 # The browser tests drive Debian's chromium (never a downloaded browser); install it when it is missing.
 browser:
@@ -77,18 +77,18 @@ serve: setup postgres
 # It prints one message; VERBOSE=1 adds Dagster's step log and any stack trace.
 approve: setup
 	@test -n "$(BY)" -a -n "$(VERSION)" || { echo 'usage: make approve BY="<your name>" VERSION=<report_version> [DRY_RUN=<dir>]'; exit 2; }
-	@$(PY) -m pipelines.approve --by "$(BY)" --version "$(VERSION)" $(if $(DRY_RUN),--dry-run "$(DRY_RUN)") $(if $(filter 1 true yes,$(VERBOSE)),--verbose)
+	@$(PY) -m pipelines.commands.approve --by "$(BY)" --version "$(VERSION)" $(if $(DRY_RUN),--dry-run "$(DRY_RUN)") $(if $(filter 1 true yes,$(VERBOSE)),--verbose)
 
 # Rebuild a report version from the raw archive alone and prove it byte for byte (README, "Provenance"). Ends with
 # `report_version: <v>`; exit 1 names the file and row that differ, or the raw file that is missing or changed.
 rebuild: setup
 	@test -n "$(VERSION)" || { echo 'usage: make rebuild VERSION=<report_version> [OUT=<folder>]'; exit 2; }
-	@$(PY) -m pipelines.rebuild --version "$(VERSION)" $(if $(OUT),--out "$(OUT)")
+	@$(PY) -m pipelines.commands.rebuild --version "$(VERSION)" $(if $(OUT),--out "$(OUT)")
 
 # Past real releases into the raw archive and the vintages, oldest first (README, "Revisions and vintages").
 FOLDER ?= data/releases
 backfill: setup
-	@$(PY) -m pipelines.backfill "$(FOLDER)"
+	@$(PY) -m pipelines.commands.backfill "$(FOLDER)"
 
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
@@ -97,7 +97,7 @@ validate: setup
 # FILE is handed over in single quotes, so names with spaces can be quoted inside it with double quotes.
 parse: setup
 	@$(if $(and $(SOURCE),$(FILE)),true,echo 'usage: make parse SOURCE=<source> FILE=<path or URL> [API=<format>]'; exit 2)
-	@$(PY) -m pipelines.parse "$(SOURCE)" '$(FILE)' $(if $(API),--api "$(API)")
+	@$(PY) -m pipelines.commands.parse "$(SOURCE)" '$(FILE)' $(if $(API),--api "$(API)")
 
 # Figures, not tests: prints a table and writes bench-results.json (README, "Performance").
 bench: setup

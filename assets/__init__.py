@@ -1,30 +1,8 @@
-"""One module per source; each exposes `SOURCE` (what it is: assets/source.py). The Dagster assets and job of each
-are built from it by assets/factory.py, when pipelines/definitions.py builds the definitions."""
+"""The Dagster assets, in four rooms:
 
-from __future__ import annotations
-
-from assets import (
-    nhs_111,
-    ons_infection_survey,
-    phe_admissions_by_age,
-    phe_cases_by_age,
-    phe_cases_by_age_sex,
-    phe_cases_by_region,
-    phe_cases_by_utla,
-    phe_healthcare,
-)
-from assets.source import Source, Status
-
-SOURCE_MODULES = (
-    phe_cases_by_region,
-    phe_cases_by_utla,
-    phe_cases_by_age,
-    phe_cases_by_age_sex,
-    phe_healthcare,
-    phe_admissions_by_age,
-    ons_infection_survey,
-    nhs_111,
-)
-SOURCES: dict[str, Source] = {module.SOURCE.name: module.SOURCE for module in SOURCE_MODULES}
-# Sources with no live release left: in live mode they re-read their last archived (or shipped) release.
-RETIRED = frozenset(name for name, source in SOURCES.items() if source.status is Status.RETIRED)
+- `sources/`: one module per source (what it fetches, how its files are read, the model its table must meet);
+- `formats/`: the publishers' formats several sources share (the PHE and UKHSA APIs, typed CSV reading);
+- `ingest/`: the machinery every source shares (what a source is, the fetch-and-archive loop, the Dagster factory
+  that turns a source into its raw and clean assets);
+- `publication/`: what is built from the clean tables (the Datastore tables, the cases report) and the publish step.
+"""

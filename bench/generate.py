@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assets.nhs_111 import SAMPLE_FILES
+from assets.sources.nhs_111 import SAMPLE_FILES
 from checks.geography import LONDON_PHE_UTLA_CODES
 from checks.lookups import ccg_lookup
 from data.rebuild.build_samples import write_ons_workbook

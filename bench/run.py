@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from assets import SOURCES
+from assets.sources import SOURCES
 from bench.generate import SCALES, generate
 from resources.settings import REPO_ROOT
 
@@ -50,7 +50,7 @@ def nightly_once(samples: Path, workdir: Path, extra_env: dict[str, str] | None 
     env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(storage), "PIPELINE_MODE": "sample",
            "PIPELINE_SAMPLES_DIR": str(samples), "PIPELINE_RUN_STATS": str(stats), **(extra_env or {})}
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "pipelines.run"], cwd=REPO_ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.commands.run"], cwd=REPO_ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
@@ -74,8 +74,8 @@ def rebuild_once(storage: Path) -> float:
     version = json.loads((storage / "reports" / "history.json").read_text())[-1]["version"]
     env = {**os.environ, "PIPELINE_DATA_DIR": str(storage)}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pipelines.rebuild", "--version", version], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "pipelines.commands.rebuild", "--version", version], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"rebuild of {version} in {storage} failed: {done.stdout[-1000:]}{done.stderr[-1000:]}")

@@ -9,12 +9,13 @@ from email.utils import parsedate_to_datetime
 
 import dagster as dg
 
-from assets import SOURCES
-from assets.factory import job_name
-from assets.ons_infection_survey import SOURCE as ONS
-from assets.source import Source, source_session
+from assets.ingest.factory import job_name
+from assets.ingest.fetch import source_session
+from assets.ingest.source import Source
+from assets.sources import SOURCES
+from assets.sources.ons_infection_survey import SOURCE as ONS
 from resources.errors import FetchError
-from resources.http import HttpClient
+from resources.http import HttpClient, conditional_headers
 from resources.settings import dagster_ui_url, failure_webhook_url
 from resources.upstreams import Upstreams
 
@@ -51,11 +52,7 @@ def _probe_marker(source: Source, http: HttpClient, upstreams: Upstreams, seen: 
     variant = source.for_mode(upstreams.mode, upstreams.cases_api)
     base_url = upstreams.base_url(variant.api)
     request = variant.build_requests(base_url)[0]
-    headers = {}
-    if seen.get("etag"):
-        headers["If-None-Match"] = seen["etag"]
-    if seen.get("last_modified"):
-        headers["If-Modified-Since"] = seen["last_modified"]
+    headers = conditional_headers({"ETag": seen.get("etag"), "Last-Modified": seen.get("last_modified")})
     with source_session(source, http, upstreams.mode, base_url) as session:
         result = http.get(session, source.name, request.url, headers)
     if result.not_modified:

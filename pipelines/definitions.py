@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import SOURCES
-from assets.cases_report import cases_report, with_report_index
-from assets.datastore_publish import datastore_publish
-from assets.datastore_tables import datastore_tables
-from assets.factory import build_source, fetch_retry_policy
+from assets.ingest.factory import build_source, fetch_retry_policy
+from assets.publication.cases_report import cases_report, with_report_index
+from assets.publication.datastore_publish import datastore_publish
+from assets.publication.datastore_tables import datastore_tables
+from assets.sources import SOURCES
 from pipelines.automation import build_release_sensor, build_schedules, run_failure_notifier
 from pipelines.jobs import PUBLICATION, daily_sources, nightly, publish_job
 from resources import build_resources, settings

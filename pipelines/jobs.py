@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import SOURCES
+from assets.sources import SOURCES
 from resources.settings import CODE_LOCATION, PUBLISH_JOB
 
 # Runs `make run` and `make approve` execute in their own process carry the label the UI files a code location's

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from reports.approval import launchpad_url
 from reports.render import environment
-from reports.store import ReportStore
+from resources.report_storage import ReportStore
 from resources.settings import dagster_ui_url, data_dir, lds_dataset
 
 VERSION = re.compile(r"^[0-9a-f]{12}$")

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
@@ -27,6 +25,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from resources.files import write_atomically
 from resources.http import HttpResult
 
 
@@ -86,18 +85,6 @@ def release_date(entries: Sequence[ArchivedFile]) -> date:
     return max(datetime.fromisoformat(entry.fetched_at).date() for entry in entries)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class RawArchive(dg.ConfigurableResource):
     """Immutable, dated, content-addressed store of raw downloads with a JSON sidecar per file."""
 
@@ -121,7 +108,7 @@ class RawArchive(dg.ConfigurableResource):
 
     def record_fetch(self, source: str, entries: list[ArchivedFile]) -> None:
         """Remember which files made up the last complete fetch (what `replay` re-reads)."""
-        _atomic_write(self._fetch_record(source),
+        write_atomically(self._fetch_record(source),
                       json.dumps([e.to_dict() for e in entries], indent=2, sort_keys=True).encode())
 
     def latest_for_source(self, source: str) -> list[ArchivedFile]:
@@ -146,16 +133,16 @@ class RawArchive(dg.ConfigurableResource):
         relative = Path("raw") / source / (folder or now.strftime("%Y-%m-%d")) / f"{digest[:16]}_{request}{extension}"
         target = self.root / relative
         if not target.exists():
-            _atomic_write(target, result.content)
+            write_atomically(target, result.content)
         entry = ArchivedFile(
             source=source, request=request, url=result.url, path=str(relative), sha256=digest,
             bytes=len(result.content), status=result.status, fetched_at=now.isoformat(timespec="seconds"),
             headers=result.headers, changed=True, api=api, origin=origin,
         )
         sidecar = json.dumps(entry.to_dict(), indent=2, sort_keys=True).encode()
-        _atomic_write(target.with_name(target.name + ".json"), sidecar)
+        write_atomically(target.with_name(target.name + ".json"), sidecar)
         if as_latest:
-            _atomic_write(self._pointer(source, request), sidecar)
+            write_atomically(self._pointer(source, request), sidecar)
         return entry
 
     def read(self, entry: ArchivedFile) -> bytes:

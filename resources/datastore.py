@@ -30,14 +30,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import dagster as dg
 
 from resources import settings
 from resources.errors import FetchError, SourceError
+from resources.files import write_atomically
 from resources.http import RETRYABLE_STATUSES, HttpClient
 
 SOURCE = "london_datastore"
+RESOURCE_IDS = "resource_ids.json"
 
 
 class DatastoreError(SourceError):
@@ -64,6 +67,26 @@ def md5_matches(remote_hash: str | None, content: bytes) -> bool:
         return remote_hash == plain
     digest, parts = remote_hash.rsplit("-", 1)
     return parts == "1" and digest == hashlib.md5(hashlib.md5(content).digest()).hexdigest()
+
+
+class PublishSession(Protocol):
+    """What the publish step needs of a Datastore: the real API (DatastoreSession) or a dry run's folder
+    (DryRunSession)."""
+
+    @property
+    def target(self) -> str: ...
+
+    def get_dataset(self) -> dict: ...
+
+    def add_resource(self, file_name: str, content: bytes, fields: Mapping[str, str]) -> dict: ...
+
+    def replace_resource(self, resource_id: str, file_name: str, content: bytes) -> dict: ...
+
+    def patch_dataset(self, operations: list[dict]) -> dict: ...
+
+    def table_url(self, ref: str) -> str: ...
+
+    def table_summary(self, ref: str, date_column: str) -> tuple[int, str | None]: ...
 
 
 class DatastoreSession:
@@ -219,6 +242,26 @@ class DatastoreTarget(dg.ConfigurableResource):
         return Path(self.state_dir) / self.dataset
 
     @property
+    def audit_log(self) -> Path:
+        """Every publication to this dataset, one JSON record a line."""
+        return self.dataset_state / "audit.jsonl"
+
+    def known_resource_ids(self) -> dict[str, str]:
+        """The resource id each file was published as (file name -> id), recorded after its first upload."""
+        ids = self.dataset_state / RESOURCE_IDS
+        return json.loads(ids.read_text()) if ids.exists() else {}
+
+    def remember_resource_id(self, file_name: str, resource_id: str) -> None:
+        ids = {**self.known_resource_ids(), file_name: resource_id}
+        write_atomically(self.dataset_state / RESOURCE_IDS, json.dumps(ids, indent=2, sort_keys=True))
+
+    def append_audit(self, record: Mapping[str, object]) -> Path:
+        self.audit_log.parent.mkdir(parents=True, exist_ok=True)
+        with self.audit_log.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        return self.audit_log
+
+    @property
     def kind(self) -> str:
         """"publish" for a real publication; "dry run" or "rehearsal" for one that must not count as one."""
         raise NotImplementedError
@@ -296,7 +339,7 @@ class DryRunSession:
                     "hash": hashlib.md5(content).hexdigest(), "size": len(content), "format": "csv",
                     "url": f"dry-run://{self.dataset}/{rid}/{name}"}
         state["resources"][rid] = resource
-        self.state_file.write_text(json.dumps(state, indent=2))
+        write_atomically(self.state_file, json.dumps(state, indent=2))
         return {**state, "readonly": {"resource_id": rid, "resource": resource}}
 
     def get_dataset(self) -> dict:
@@ -323,7 +366,7 @@ class DryRunSession:
         state = self._state()
         for op in operations:
             state[op["path"].lstrip("/")] = op["value"]
-        self.state_file.write_text(json.dumps(state, indent=2))
+        write_atomically(self.state_file, json.dumps(state, indent=2))
         return state
 
 

@@ -36,6 +36,13 @@ class HttpResult:
         return self.status == 304
 
 
+def conditional_headers(seen: Mapping[str, str | None]) -> dict[str, str]:
+    """The request headers that ask "changed since?" given what a server answered last time (`seen`: its
+    response headers, `ETag` and `Last-Modified`): a 304 then says nothing new was released."""
+    asks = {"ETag": "If-None-Match", "Last-Modified": "If-Modified-Since"}
+    return {ask: value for answer, ask in asks.items() if (value := seen.get(answer))}
+
+
 def _retry_after_seconds(value: str | None) -> float | None:
     """Retry-After is either delta-seconds or an HTTP date."""
     if not value:

@@ -1,19 +1,19 @@
 """Stores each asset's value as a file: DataFrames as Parquet, small manifests as JSON.
 
-Parquet rather than pickles: the files open in any tool and survive pandas upgrades. Writes go to a temporary
-file that replaces the old one only when complete, so a crash never leaves a half-written table.
+Parquet rather than pickles: the files open in any tool and survive pandas upgrades. Writes replace the old file
+only when complete (resources/files.py), so a crash never leaves a half-written table.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+
+from resources.files import finished, write_atomically
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -31,27 +31,27 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             # A set of tables (the Datastore tables): one Parquet file each in a folder named after the asset.
             folder = self._path(key, "")
             for name, frame in obj.items():
-                self._replace(folder / f"{name}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
-            for stale in set(folder.glob("*.parquet")) - {folder / f"{name}.parquet" for name in obj}:
+                write_atomically(folder / f"{name}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+            for stale in set(finished(folder, "*.parquet")) - {folder / f"{name}.parquet" for name in obj}:
                 stale.unlink()
             context.add_output_metadata({"path": dg.MetadataValue.path(str(folder))})
         elif isinstance(obj, pd.DataFrame):
             path = self._path(key, ".parquet")
-            self._replace(path, lambda tmp: obj.to_parquet(tmp, index=False))
+            write_atomically(path, lambda tmp: obj.to_parquet(tmp, index=False))
             context.add_output_metadata(
                 {"path": dg.MetadataValue.path(str(path)), "stored_rows": dg.MetadataValue.int(len(obj))}
             )
         else:
             path = self._path(key, ".json")
             text = json.dumps(obj, indent=2, sort_keys=True, default=str)
-            self._replace(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+            write_atomically(path, text)
             context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> Any:
         key = context.asset_key
         parquet, manifest, folder = self._path(key, ".parquet"), self._path(key, ".json"), self._path(key, "")
         if folder.is_dir():
-            return {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}
+            return {path.stem: pd.read_parquet(path) for path in finished(folder, "*.parquet")}
         if parquet.exists():
             return pd.read_parquet(parquet)
         if manifest.exists():
@@ -61,15 +61,3 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             "materialize it first (a new installation has none yet: run the `nightly` job once, from the UI or with "
             "`make run`, and every source's table is stored)"
         )
-
-    @staticmethod
-    def _replace(path: Path, write) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise

@@ -1,10 +1,20 @@
-"""Where the cases reports are kept, and the address they are served from."""
+"""Where the cases reports are kept, and the address they are served from.
+
+One HTML file per version (never overwritten), the published CSVs each version would send (so an analyst can open
+them before approving) and its provenance manifest, a snapshot of the tables each report showed (so the next report
+can say what changed), and `history.json`, every report built."""
 
 from __future__ import annotations
 
-import dagster as dg
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 
-from reports.store import ReportStore
+import dagster as dg
+import pandas as pd
+
+from resources.files import finished, write_atomically, write_folder_atomically
 
 
 class ReportStorage(dg.ConfigurableResource):
@@ -16,3 +26,59 @@ class ReportStorage(dg.ConfigurableResource):
 
     def store(self) -> ReportStore:
         return ReportStore(self.base_dir)
+
+
+class ReportStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.history_file = self.root / "history.json"
+
+    def report_path(self, version: str) -> Path:
+        return self.root / f"cases_report_{version}.html"
+
+    def files_folder(self, version: str) -> Path:
+        """The version's published files and provenance manifest, as a publish of that version sends them."""
+        return self.root / "files" / version
+
+    @staticmethod
+    def file_href(version: str, file_name: str) -> str:
+        """A published CSV's address relative to the report (works from disk and from the report server)."""
+        return f"files/{version}/{file_name}"
+
+    def history(self) -> list[dict]:
+        return json.loads(self.history_file.read_text()) if self.history_file.exists() else []
+
+    def versions(self) -> list[dict]:
+        """One entry per version, newest build first: the latest record of each (when built, mode, warnings...)."""
+        latest: dict[str, dict] = {}
+        for entry in self.history():
+            latest[entry["version"]] = entry
+        return sorted(latest.values(), key=lambda entry: entry.get("rendered_at", ""), reverse=True)
+
+    def previous(self, version: str) -> tuple[str, dict[str, pd.DataFrame]] | None:
+        """The most recent earlier report with other contents, and the tables it showed."""
+        for entry in reversed(self.history()):
+            if entry["version"] != version:
+                folder = self.root / "snapshots" / entry["version"]
+                if folder.is_dir():
+                    return entry["version"], {p.stem: pd.read_parquet(p) for p in finished(folder, "*.parquet")}
+        return None
+
+    def save(self, version: str, html: str, tables: Mapping[str, pd.DataFrame], run_id: str,
+             summary: Mapping[str, object] | None = None, files: Mapping[str, bytes] | None = None) -> Path:
+        """Write the report, its published files (`files`: file name -> the exact bytes a publish sends) and its
+        tables' snapshot unless this version exists already; record it in history with `summary` (mode, warnings,
+        stale sources, where the data came from)."""
+        path = self.report_path(version)
+        if not path.exists():
+            write_atomically(path, html)
+        if files:
+            write_folder_atomically(self.files_folder(version), files)
+        write_folder_atomically(self.root / "snapshots" / version, {
+            f"{name}.parquet": lambda file, table=table: table.to_parquet(file, index=False)
+            for name, table in tables.items()})
+        history = self.history()
+        history.append({"version": version, "run_id": run_id, "file": path.name,
+                        "rendered_at": datetime.now(UTC).isoformat(timespec="seconds"), **(summary or {})})
+        write_atomically(self.history_file, json.dumps(history, indent=2))
+        return path

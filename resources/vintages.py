@@ -13,12 +13,12 @@ with nothing to rewrite (README, "Performance", gives the figures).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
+
+from resources.files import finished, write_atomically
 
 FOLDER = "vintages"
 
@@ -32,22 +32,12 @@ class VintageStore:
 
     def save(self, source: str, release: date, table: pd.DataFrame) -> Path:
         """Keep `table` as `source`'s release of `release` (written whole, or not at all)."""
-        path = self.path(source, release)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-        os.close(fd)
-        try:
-            table.to_parquet(tmp, index=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomically(self.path(source, release), lambda path: table.to_parquet(path, index=False))
 
     def releases(self, source: str) -> list[date]:
         """The release dates held for `source`, oldest first."""
         folder = self.root / source
-        return sorted(date.fromisoformat(p.stem) for p in folder.glob("*.parquet")) if folder.is_dir() else []
+        return [date.fromisoformat(p.stem) for p in finished(folder, "*.parquet")] if folder.is_dir() else []
 
     def load(self, source: str, release: date) -> pd.DataFrame:
         return pd.read_parquet(self.path(source, release))

@@ -4,6 +4,7 @@ source against it with temporary storage."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -14,14 +15,15 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from assets import SOURCES
-from assets.factory import build_source, fetch_retry_policy
-from assets.source import Source
+from assets.ingest.factory import build_source, fetch_retry_policy
+from assets.ingest.source import Source
+from assets.sources import SOURCES
 from pipelines.jobs import PUBLICATION
 from resources import build_resources
 from resources.http import HttpClient
 from resources.settings import UPSTREAMS
 from resources.upstreams import Upstreams
+from tests.datastore_standin import StandIn
 
 # Where each upstream (resources/settings.py UPSTREAMS) is served on the tests' local server.
 BASE_PATHS = {"phe": "/v2/data", "ukhsa": "/ukhsa", "ons": "/ons/workbook.xlsx", "nhs111": "/nhs111/latest"}
@@ -107,12 +109,16 @@ def pipeline_resources(data_dir: Path, url: str | dict[str, str], mode: str = "l
     return resources
 
 
+def upstream_urls(server: HTTPServer) -> dict[str, str]:
+    """The base URL of every upstream on the tests' local server."""
+    return {upstream: base_url(server, upstream) for upstream in BASE_PATHS}
+
+
 def serve_all_samples(server: HTTPServer, replace: dict[str, bytes] | None = None) -> dict[str, str]:
     """Every source's samples on one local server; returns the base URL per upstream."""
-    urls = {upstream: base_url(server, upstream) for upstream in BASE_PATHS}
     for source in SOURCES.values():
         serve_samples(server, source, replace)
-    return urls
+    return upstream_urls(server)
 
 
 def live_environment(urls: dict[str, str]) -> dict[str, str]:
@@ -155,18 +161,16 @@ def sources() -> dict[str, Source]:
     return SOURCES
 
 
+@pytest.fixture(scope="session")
+def standin_server() -> Iterator[StandIn]:
+    """The London Datastore stand-in (tests/datastore_standin.py) of this test process, accepting STANDIN_KEY. Long-
+    lived users (a Dagster UI, the service) point at it; each resets it before use."""
+    server = StandIn().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def make_standin():
-    """Start London Datastore stand-ins (tests/datastore_standin.py) that check the given key; stopped after."""
-    from tests.datastore_standin import StandIn
-
-    servers = []
-
-    def start(api_key: str):
-        server = StandIn(api_key=api_key).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+def standin(standin_server: StandIn) -> StandIn:
+    """The stand-in, as new for each test: one empty dataset, nothing logged, no faults."""
+    return standin_server.reset()

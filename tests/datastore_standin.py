@@ -18,7 +18,7 @@ import re
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from email import policy
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +28,8 @@ DATASET_PATH = re.compile(r"^/api/dataset/(?P<dataset>[^/]+)(?:/resources(?:/(?P
 TABLE_PATH = re.compile(r"^/api/table/(?P<ref>[^/]+)/?$")
 SUMMARY_SQL = re.compile(r"^SELECT COUNT\(\*\) AS (\w+), MAX\((\w+)\) AS (\w+) FROM dataset$", re.I)
 TABLE_PAGE = 5000
+# The API key the stand-in accepts: tests set LDS_API_KEY to it, and look for it where it must never appear.
+STANDIN_KEY = "lds-test-key-5f1c2b9e-not-a-real-secret"
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Recorded:
 
 @dataclass
 class StandIn:
-    api_key: str
+    api_key: str = STANDIN_KEY
     dataset: str = "coronavirus--covid-19--cases"
     # request number (from 1) -> a status to answer with, "drop" (close the connection without doing anything) or
     # "drop-after" (do the work, then close the connection before answering: the client never hears it landed)
@@ -54,14 +56,26 @@ class StandIn:
     tables: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._add_dataset()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _add_dataset(self) -> None:
         self.datasets.setdefault(self.dataset, {
             "id": self.dataset, "site": "london", "title": "Coronavirus (COVID-19) Cases",
             "description": "<p>Cases of COVID-19 in London.</p>", "sharing": "public", "resources": {},
             "updatedAt": "2023-12-14T16:00:00.000Z",
         })
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def reset(self) -> StandIn:
+        """Back to a new stand-in's state (one empty dataset, nothing logged, no faults), at the same address."""
+        with self._lock:
+            for spec in fields(self):
+                if spec.name not in ("api_key", "dataset"):
+                    setattr(self, spec.name, spec.default_factory() if spec.default is MISSING else spec.default)
+            self._add_dataset()
+        return self
 
     @property
     def url(self) -> str:

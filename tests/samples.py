@@ -8,7 +8,7 @@ import io
 import json
 from pathlib import Path
 
-from assets.source import RawFile, Source
+from assets.ingest.source import RawFile, Source
 from resources.settings import samples_dir
 
 
@@ -41,10 +41,19 @@ def csv_bytes(rows: list[dict[str, str]]) -> bytes:
     return out.getvalue().encode()
 
 
+def revised_london_file(day: str, extra: int) -> bytes:
+    """The shipped London cases file with `extra` cases added on `day`: a later release that revised one day."""
+    rows = sample_rows("phe_cases_by_region", "region_london.csv")
+    for row in rows:
+        if row["date"] == day:
+            row["newCasesBySpecimenDate"] = str(int(row["newCasesBySpecimenDate"]) + extra)
+    return csv_bytes(rows)
+
+
 def clean_sample_tables(origin: str = "sample") -> dict:
     """Every source's clean table parsed from the shipped samples (what the nightly run stores), recorded as
     obtained from `origin` ("sample" as in sample mode; "download" as if served by the upstreams)."""
-    from assets import SOURCES
+    from assets.sources import SOURCES
 
     tables = {name: source.parse_sample() for name, source in SOURCES.items()}
     for table in tables.values():

@@ -17,7 +17,7 @@ import psutil
 import requests
 import yaml
 
-from pipelines.service import INSTANCE_CONFIG, Service, postgres_bin_dir
+from pipelines.service.supervisor import INSTANCE_CONFIG, Service, postgres_bin_dir
 from resources.settings import CODE_LOCATION, ServiceSettings
 from tests.browser.ui import free_port
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from resources.settings import REPO_ROOT
+from tests.datastore_standin import STANDIN_KEY
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-UI_API_KEY = "lds-ui-test-key-3c9a71e0"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # Without these the browser keeps trying to reach Google's services, which this network refuses.
 CHROMIUM_ARGS = [
@@ -37,22 +37,14 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def standin() -> Iterator[object]:
-    from tests.datastore_standin import StandIn
-
-    server = StandIn(api_key=UI_API_KEY).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def ui(tmp_path_factory, standin) -> Iterator[object]:
+def ui(tmp_path_factory, standin_server) -> Iterator[object]:
     """`dagster dev` and the report server, set up as an analyst's machine in sample mode, with the Datastore
     stand-in as a test Datastore (LDS_REHEARSAL=1): approvals of the sample data are rehearsals."""
     from tests.browser.ui import start_ui
 
     ui = start_ui(tmp_path_factory.mktemp("ui"), {
-        "LDS_URL": standin.url, "LDS_DATASET": standin.dataset, "LDS_API_KEY": UI_API_KEY, "LDS_REHEARSAL": "1",
+        "LDS_URL": standin_server.url, "LDS_DATASET": standin_server.dataset, "LDS_API_KEY": STANDIN_KEY,
+        "LDS_REHEARSAL": "1",
     })
     try:
         yield ui

@@ -18,15 +18,15 @@ import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from assets import SOURCES
-from tests.assets.test_datastore_publish import SENT
+from assets.sources import SOURCES
 from tests.browser.ui import DagsterUI, start_ui
-from tests.conftest import BASE_PATHS, live_environment, route_for, serve_all_samples
+from tests.conftest import BASE_PATHS, live_environment, route_for, serve_all_samples, upstream_urls
+from tests.datastore_standin import STANDIN_KEY as KEY
 from tests.datastore_standin import StandIn
+from tests.publishing import SENT
 
 pytestmark = pytest.mark.browser
 BROKEN = "phe_healthcare"
-KEY = "lds-day-test-key-6d2e90ab"
 RUN_QUERY = """query Run($runId: ID!) { runOrError(runId: $runId) { __typename
   ... on Run { status stepStats { stepKey status } } } }"""
 
@@ -42,9 +42,9 @@ def upstream() -> Iterator[HTTPServer]:
 
 
 @pytest.fixture(scope="module")
-def day(tmp_path_factory, upstream: HTTPServer) -> Iterator[tuple[DagsterUI, StandIn]]:
-    standin = StandIn(api_key=KEY).start()
-    urls = {name: upstream.url_for(path) for name, path in BASE_PATHS.items()}
+def day(tmp_path_factory, upstream: HTTPServer, standin_server: StandIn) -> Iterator[tuple[DagsterUI, StandIn]]:
+    standin = standin_server.reset()
+    urls = upstream_urls(upstream)
     ui = start_ui(tmp_path_factory.mktemp("day"), {
         **live_environment(urls),
         "LDS_URL": standin.url, "LDS_DATASET": standin.dataset, "LDS_API_KEY": KEY,
@@ -56,7 +56,6 @@ def day(tmp_path_factory, upstream: HTTPServer) -> Iterator[tuple[DagsterUI, Sta
         yield ui, standin
     finally:
         ui.stop()
-        standin.stop()
 
 
 def set_broken(server: HTTPServer, broken: bool) -> None:

@@ -14,8 +14,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.cases_report import cases_report
-from assets.datastore_tables import datastore_tables
+from assets.publication.cases_report import cases_report
+from assets.publication.datastore_tables import datastore_tables
+from resources.settings import UPSTREAMS
 from tests.conftest import all_source_assets, failure_text, pipeline_resources
 from tests.samples import expected_headline
 
@@ -26,12 +27,8 @@ CHARTS = ("london_england_rate", "borough_heatmap", "age_band_heatmap", "age_sex
 # plotly names axis-title text nodes xtitle, ytitle, y2title, x2title ... (one per axis of every panel).
 AXIS_TITLES = ("els => els.filter(e => /^[xy]\\d*title$/.test(e.getAttribute('class') || ''))"
                ".map(e => [e.getAttribute('class'), e.textContent])")
-REAL_URLS = {
-    "phe": "https://api.coronavirus.data.gov.uk/v2/data",
-    "ukhsa": "https://api.ukhsa-dashboard.data.gov.uk",
-    "ons": "https://www.ons.gov.uk/file?uri=/x.xlsx",
-    "nhs111": "https://digital.nhs.uk/publications/latest",
-}
+# Sample mode answers the real endpoints' addresses from the shipped files: nothing leaves the machine.
+REAL_URLS = {name: upstream.default_url for name, upstream in UPSTREAMS.items()}
 
 
 @pytest.fixture(scope="module")

@@ -8,35 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.ui import DagsterUI
+from tests.browser.ui import DagsterUI, nightly, nightly_run, open_report_from_asset_page
 
 pytestmark = pytest.mark.browser
-
-
-def open_report_from_asset_page(page, ui: DagsterUI, version: str):
-    """Click the report_url link on the cases_report asset page; returns the report's page (a new tab)."""
-    report_url = f"{ui.reports_url}/cases_report_{version}.html"
-    page.goto(f"{ui.url}/assets/cases_report", wait_until="load")
-    link = page.locator(f'a[href="{report_url}"]').first
-    link.wait_for(state="visible", timeout=30_000)
-    with page.context.expect_page() as opened:
-        link.click()
-    report = opened.value
-    report.wait_for_load_state("load")
-    assert report.url == report_url
-    return report
-
-
-def nightly_run(ui: DagsterUI) -> tuple[str, str]:
-    """`make run` against this UI's instance; returns its run id and report version."""
-    completed = ui.run("-m", "pipelines.run")
-    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
-    lines = completed.stdout.strip().splitlines()
-    return lines[0].split()[2], lines[-1].removeprefix("report_version: ")
-
-
-def nightly(ui: DagsterUI) -> str:
-    return nightly_run(ui)[1]
 
 
 def test_report_opens_from_the_asset_page_in_one_click(ui: DagsterUI, browser, artifacts: Path) -> None:

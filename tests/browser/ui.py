@@ -33,7 +33,7 @@ class DagsterUI:
     processes: list[subprocess.Popen]
 
     def run(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-        """Run a command of the project (e.g. `-m pipelines.run`) against this UI's instance and storage."""
+        """Run a command of the project (e.g. `-m pipelines.commands.run`) against this UI's instance and storage."""
         return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=self.env, capture_output=True, text=True,
                               timeout=timeout)
 
@@ -83,3 +83,29 @@ def start_ui(tmp: Path, extra_env: dict[str, str] | None = None) -> DagsterUI:
         time.sleep(0.5)
     ui.stop()
     raise RuntimeError(f"Dagster UI did not start; see {logs}:\n{(logs / 'dagster.log').read_text()[-3000:]}")
+
+
+def open_report_from_asset_page(page, ui: DagsterUI, version: str):
+    """Click the report_url link on the cases_report asset page; returns the report's page (a new tab)."""
+    report_url = f"{ui.reports_url}/cases_report_{version}.html"
+    page.goto(f"{ui.url}/assets/cases_report", wait_until="load")
+    link = page.locator(f'a[href="{report_url}"]').first
+    link.wait_for(state="visible", timeout=30_000)
+    with page.context.expect_page() as opened:
+        link.click()
+    report = opened.value
+    report.wait_for_load_state("load")
+    assert report.url == report_url
+    return report
+
+
+def nightly_run(ui: DagsterUI) -> tuple[str, str]:
+    """`make run` against this UI's instance; returns its run id and report version."""
+    completed = ui.run("-m", "pipelines.commands.run")
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    lines = completed.stdout.strip().splitlines()
+    return lines[0].split()[2], lines[-1].removeprefix("report_version: ")
+
+
+def nightly(ui: DagsterUI) -> str:
+    return nightly_run(ui)[1]

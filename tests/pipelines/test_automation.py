@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from assets import SOURCES
+from assets.sources import SOURCES
 from pipelines.automation import run_failure_notifier
 from pipelines.definitions import build_definitions
 from pipelines.jobs import DAILY_SOURCES

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets import SOURCES
+from assets.sources import SOURCES
 from pipelines.definitions import build_definitions
 from resources.settings import REPO_ROOT
 

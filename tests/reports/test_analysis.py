@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from assets.datastore_tables import build_datastore_tables
+from assets.publication.datastore_tables import build_datastore_tables
 from checks.published import (
     AGE_SEX,
     BOROUGH_RATES,

@@ -10,8 +10,8 @@ from datetime import date
 import pytest
 import yaml
 
-from assets import RETIRED
-from assets.datastore_tables import build_datastore_tables
+from assets.publication.datastore_tables import build_datastore_tables
+from assets.sources import RETIRED
 from checks.origin import judge
 from checks.published import BOROUGH_RATES, PUBLISHED, fingerprint, validate_published
 from reports.analysis import ReportSettings, SourceStatus, Warning, compare_tables, cross_checks, headlines

@@ -8,14 +8,8 @@ import tempfile
 import pytest
 
 from resources.datastore import DatastoreError, LondonDatastore, md5_matches
+from tests.datastore_standin import STANDIN_KEY as KEY
 from tests.datastore_standin import StandIn
-
-KEY = "lds-resource-test-key-91f0aa"
-
-
-@pytest.fixture
-def standin(make_standin) -> StandIn:
-    return make_standin(KEY)
 
 
 def client(standin: StandIn, key: str = KEY, **settings) -> LondonDatastore:

@@ -1,0 +1,206 @@
+"""The PHE coronavirus dashboard API (retired; its recorded releases are the offline default), v1 and v2.
+
+`GET {PHE_API_URL}?areaType=...&areaCode=...&metric=...&format=csv` answers with the CSV columns
+`areaCode,areaName,areaType,date,<metric>...` (nested metrics such as maleCases must be requested alone, as JSON).
+Real releases vary, and the readers here take them as they came: columns in any order (early 2021 files start
+`date,areaType,...`; the server wrote metric columns alphabetically), extra metrics, no `areaType`, the header
+repeated before each area (archives that saved one v1 response per area), a requested metric missing from a
+mirror's copy. JSON comes as v2 `{"body": [...]}` (with or without `length`) or v1 `{"data": [...]}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping, Sequence
+from urllib.parse import urlencode
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from assets.formats.reading import add_note, check_not_error_page
+from assets.formats.typed_csv import read_csv_typed, to_date, to_float, to_int
+from resources.errors import ParseError
+
+CASES_METRICS = {"newCasesBySpecimenDate": "new_cases", "cumCasesBySpecimenDate": "cumulative_cases"}
+# Cases by specimen date before March 2020 were a handful: a release whose daily series starts by then holds the
+# whole history, so a cumulative count it lacks can be rebuilt as the running total of its daily counts.
+COMPLETE_HISTORY_BY = pd.Timestamp("2020-03-01")
+
+
+def phe_v2_url(base_url: str, area_type: str, metrics: Sequence[str], fmt: str, area_code: str | None = None) -> str:
+    params: list[tuple[str, str]] = [("areaType", area_type)]
+    if area_code:
+        params.append(("areaCode", area_code))
+    params += [("metric", m) for m in metrics]
+    params.append(("format", fmt))
+    return f"{base_url}?{urlencode(params)}"
+
+
+# The dashboard's own CSV downloads of 2020 (before the API) named the same columns for people.
+LEGACY_HEADERS = {"area code": "areaCode", "area name": "areaName", "area type": "areaType", "specimen date": "date",
+                  "daily lab-confirmed cases": "newCasesBySpecimenDate",
+                  "cumulative lab-confirmed cases": "cumCasesBySpecimenDate"}
+# Area types as the API and the 2020 downloads wrote them ("utla", "Upper tier local authority").
+AREA_TYPES = {"uppertierlocalauthority": "utla", "lowertierlocalauthority": "ltla"}
+
+
+def _header_key(name: str) -> str:
+    key = " ".join(name.split())
+    return LEGACY_HEADERS.get(key.lower(), key)
+
+
+def _area_type(value: str) -> str:
+    key = "".join(value.split()).lower()
+    return AREA_TYPES.get(key, key)
+
+
+def parse_v2_csv(
+    content: bytes, file: str, metrics: dict[str, str], areas: Collection[str] | None = None,
+    optional: Collection[str] = (), area_types: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """A PHE file of daily metrics as a typed frame: area_code, area_name, date, each metric (renamed via `metrics`)
+    as Int64, and `provisional`, empty: the PHE API did not flag days inside the reporting delay. Reads v1/v2 CSV
+    (any column order, the 2020 downloads' headers too) and v1/v2 JSON. `areas` keeps only those area codes (read
+    before the other columns are typed, so a file of all England costs little more than London's share of it);
+    `area_types` keeps only those area types where the file says (the 2020 downloads list every borough twice, as
+    an upper- and a lower-tier authority). A metric in `optional` may be missing: its column comes back empty."""
+    if content.lstrip()[:1] in (b"{", b"["):
+        raw = _flat_json(content, file, metrics, optional)
+        keep = pd.Series(True, index=raw.index)
+        if areas is not None:
+            keep &= raw["areaCode"].isin(list(areas))
+        if area_types is not None and raw["areaType"].notna().any():
+            keep &= raw["areaType"].fillna("").map(_area_type).isin(list(area_types))
+        raw = raw[keep]
+    else:
+        def wanted(table: pa.Table) -> pa.ChunkedArray:
+            mask = pc.is_in(pc.utf8_trim_whitespace(table["areaCode"]), value_set=pa.array(sorted(areas))) \
+                if areas is not None else pa.chunked_array([pa.array([True] * table.num_rows)])
+            if area_types is not None and "areaType" in table.column_names:
+                kinds = pc.utf8_lower(pc.replace_substring(pc.fill_null(table["areaType"], ""), " ", ""))
+                for long, short in AREA_TYPES.items():
+                    kinds = pc.replace_substring(kinds, long, short)
+                mask = pc.and_(mask, pc.is_in(kinds, value_set=pa.array(sorted(area_types))))
+            return pc.fill_null(mask, False)
+
+        raw = read_csv_typed(
+            content, file, {"areaCode": "text", "areaName": "text", "areaType": "text", "date": "date_iso",
+                            **dict.fromkeys(metrics, "int")},
+            header_key=_header_key, keep_rows=wanted, optional={"areaType", *optional},
+        )
+    frame = raw.rename(columns={"areaCode": "area_code", "areaName": "area_name", **metrics})
+    frame = frame[["area_code", "area_name", "date", *metrics.values()]]
+    frame["provisional"] = pd.array([pd.NA] * len(frame), dtype="boolean")
+    frame = frame.reset_index(drop=True)
+    frame.attrs = {}  # a missing optional metric is for the caller to explain (fill_cumulative)
+    return frame
+
+
+def _flat_json(content: bytes, file: str, metrics: Mapping[str, str], optional: Collection[str]) -> pd.DataFrame:
+    """v1 `{"data": [...]}` or v2 `{"body": [...]}` records keyed by metric name, as a frame of text and numbers."""
+    records = json_records(content, file)
+    rows = []
+    for record in records:
+        code, name, kind = _area_of(record)
+        rows.append({"areaCode": code, "areaName": name, "areaType": kind, "date": record.get("date"),
+                     **{metric: record.get(metric) for metric in metrics}})
+    frame = pd.DataFrame(rows)
+    missing = [m for m in metrics if m not in optional and not any(m in record for record in records)]
+    if missing or "date" not in frame or frame["date"].isna().any():
+        raise ParseError(file, f"records lack {', '.join(map(repr, missing or ['date']))}")
+    frame["date"] = to_date(frame, "date", file)
+    for metric in metrics:
+        frame[metric] = to_int(frame, metric, file)
+    return frame
+
+
+def fill_cumulative(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """`cumulative_cases` where the release has none: the running total of `new_cases` per area when the release
+    holds the whole daily history (it starts by COMPLETE_HISTORY_BY), otherwise left empty. A note says which."""
+    if frame.empty or frame["cumulative_cases"].notna().any():
+        return frame
+    first = frame["date"].min()
+    frame = frame.sort_values(["area_code", "date"], ignore_index=True)
+    if first <= COMPLETE_HISTORY_BY:
+        frame["cumulative_cases"] = frame.groupby("area_code")["new_cases"].cumsum().astype("Int64")
+        add_note(frame, f"cumulative_cases derived: {where} has no cumulative count, so it is the running total of "
+                        f"new_cases from {first:%d %b %Y}, where the release's daily history starts")
+    else:
+        add_note(frame, f"cumulative_cases left empty: {where} has no cumulative count, and its daily history starts "
+                        f"on {first:%d %b %Y}, too late to rebuild one")
+    return frame
+
+
+def json_records(content: bytes, file: str) -> list[dict]:
+    """The records of a PHE API JSON file: v2 `{"body": [...]}` or v1 `{"data": [...]}` (one page)."""
+    check_not_error_page(content, file, "JSON")
+    try:
+        payload = json.loads(content)
+    except json.JSONDecodeError as exc:
+        raise ParseError(file, f"is not valid JSON (truncated?): {exc}") from exc
+    records = None
+    if isinstance(payload, dict):
+        records = payload.get("body", payload.get("data"))
+    if not isinstance(records, list) or not records:
+        raise ParseError(file, "has no 'body' (v2) or 'data' (v1) list of records")
+    return records
+
+
+def normalise_age_band(label: str) -> str:
+    """'0_to_4', '0_4', '00_04' and UKHSA's '00-04' all become '00_04'; '90+', 'unassigned' stay. Unknown labels
+    are returned unchanged (validation then names them)."""
+    match = re.fullmatch(r"(\d+)(?:_to_|_|-)(\d+)", label.strip())
+    if match:
+        return f"{int(match[1]):02d}_{int(match[2]):02d}"
+    return label.strip()
+
+
+AREA_CODE = re.compile(r"^[EKNSW]\d{8}$")
+
+
+def _area_of(record: dict) -> tuple[str | None, str | None, str | None]:
+    """(code, name, type) of a JSON record. The v2 server mislabelled nested records once, swapping areaCode and
+    areaType (UKHSA-Internal/coronavirus-dashboard-api-v2-server issue #9): a code is recognised by its shape."""
+    code, kind = record.get("areaCode"), record.get("areaType")
+    if code is not None and not AREA_CODE.match(str(code)) and kind is not None and AREA_CODE.match(str(kind)):
+        code, kind = kind, code
+    return code, record.get("areaName"), kind
+
+
+def nested_metric(
+    content: bytes, file: str, metric: str, fields: Mapping[str, str], area: tuple[str, str, str]
+) -> pd.DataFrame:
+    """One area's rows of a nested metric (cases by age, admissions by age, ...), from any shape the PHE API gave
+    it: v2 CSV exploded one row per band (`...,date,age,<fields>`, columns in any order, an extra `metric`
+    column), or JSON (v2 `body` / v1 `data`) with a list per record. `fields` maps each nested field to its kind
+    ("int" or "float"); `area` is (code, name, type): records are kept by code, or by name and type where the
+    release gives no code (v1 JSON). Returns date, age (normalised) and the fields."""
+    code, name, kind = area
+    if content.lstrip()[:1] in (b"{", b"["):
+        rows = []
+        for record in json_records(content, file):
+            record_code, record_name, record_kind = _area_of(record)
+            if record_code != code and not (record_code is None and record_name == name
+                                            and record_kind in (None, kind)):
+                continue
+            if "date" not in record or not isinstance(record.get(metric), list):
+                raise ParseError(file, f"a record lacks 'date' or a '{metric}' list: {str(record)[:120]}")
+            for band in record[metric]:
+                rows.append({"date": record["date"], "age": str(band.get("age", "")),
+                             **{f: band.get(f) for f in fields}})
+        frame = pd.DataFrame(rows, columns=["date", "age", *fields])
+        if frame.empty:
+            raise ParseError(file, f"has no {metric} records for {name} ({code})")
+        frame["date"] = to_date(frame, "date", file)
+        for field, field_kind in fields.items():
+            frame[field] = to_int(frame, field, file) if field_kind == "int" else to_float(frame, field, file)
+    else:
+        frame = read_csv_typed(content, file, {"areaCode": "text", "date": "date_iso", "age": "text", **fields},
+                               keep_rows=("areaCode", {code}))
+        if frame.empty:
+            raise ParseError(file, f"has no rows for {name} ({code})")
+        frame = frame.drop(columns=["areaCode"])
+    frame["age"] = frame["age"].fillna("").map(normalise_age_band)
+    return frame.reset_index(drop=True)

@@ -1,0 +1,176 @@
+"""CSV files as publishers wrote them, read fast and typed: pyarrow reads the columns asked for (by a normalised
+header, so case, spacing and renamed headers can be matched), keeps the rows wanted before typing anything, and types
+them; when a value is rejected, careful line-by-line converters name the file, the column and the first offending
+lines."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Collection, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from assets.formats.reading import check_not_error_page
+from resources.errors import ParseError
+
+
+def _first_rows(mask: pd.Series, values: pd.Series, limit: int = 3) -> str:
+    bad = values[mask].head(limit)
+    # +2: one for the header line, one because people count lines from 1.
+    return ", ".join(f"line {int(i) + 2}: {v!r}" for i, v in bad.items())
+
+
+def to_int(frame: pd.DataFrame, column: str, file: str) -> pd.Series:
+    """Whole numbers as nullable Int64; empty cells become <NA>, anything else non-integer is an error."""
+    raw = frame[column]
+    numbers = pd.to_numeric(raw, errors="coerce")
+    bad = (raw.notna() & numbers.isna()) | (numbers.notna() & (numbers % 1 != 0))
+    if bad.any():
+        raise ParseError(file, f"column {column!r} has values that are not whole numbers ({_first_rows(bad, raw)})")
+    return numbers.astype("Int64")
+
+
+def to_float(frame: pd.DataFrame, column: str, file: str) -> pd.Series:
+    raw = frame[column]
+    numbers = pd.to_numeric(raw, errors="coerce")
+    bad = raw.notna() & numbers.isna()
+    if bad.any():
+        raise ParseError(file, f"column {column!r} has values that are not numbers ({_first_rows(bad, raw)})")
+    return numbers.astype("float64")
+
+
+def to_date(frame: pd.DataFrame, column: str, file: str, fmt: str = "%Y-%m-%d") -> pd.Series:
+    raw = frame[column]
+    dates = pd.to_datetime(raw, format=fmt, errors="coerce")
+    bad = dates.isna()
+    if bad.any():
+        raise ParseError(file, f"column {column!r} has values that are not dates in {fmt} ({_first_rows(bad, raw)})")
+    return dates.astype("datetime64[ns]")
+
+
+# --- The fast path: pyarrow reads and types the columns; the checks above explain whatever it rejects. ----------
+
+ARROW_TYPES = {"int": pa.int64(), "float": pa.float64()}
+DATE_FORMATS = {"date_iso": "%Y-%m-%d", "date_dmy": "%d/%m/%Y"}
+
+
+def _header(content: bytes, file: str) -> list[str]:
+    end = content.find(b"\n")
+    first = content[: end if end >= 0 else len(content)].decode("utf-8-sig", errors="replace").rstrip("\r")
+    return next(csv.reader([first]))
+
+
+def drop_repeated_headers(content: bytes) -> bytes:
+    """Remove copies of the header line further down the file. Archives that saved one API response per area one
+    after another (the PHE API's v1 CSVs) repeat the header before every area's rows."""
+    end = content.find(b"\n")
+    if end < 0:
+        return content
+    header = content[:end].rstrip(b"\r").removeprefix(b"\xef\xbb\xbf")
+    body = content[end:]
+    for ending in (b"\r\n", b"\n"):
+        repeated = b"\n" + header + ending
+        while repeated in body:
+            body = body.replace(repeated, b"\n")
+    return content[:end] + body
+
+
+def read_csv_typed(
+    content: bytes,
+    file: str,
+    columns: Mapping[str, str],
+    *,
+    header_key: Callable[[str], str] = str.strip,
+    keep_rows: tuple[str, Collection[str]] | Callable[[pa.Table], pa.ChunkedArray] | None = None,
+    optional: Collection[str] = (),
+) -> pd.DataFrame:
+    """Read the CSV columns named in `columns` (by `header_key` of the header, e.g. case-folded) with pyarrow,
+    keep only rows whose `keep_rows` column is in the given set (or, given a function, the rows it marks True in the
+    table of text columns, absent optional columns left out), and type each column as its kind says: "text",
+    "int" (nullable Int64), "float", "date_iso" or "date_dmy". Columns in `optional` may be absent: they come back
+    empty. Repeated header lines are dropped. Several times faster than reading everything as text with pandas;
+    when pyarrow rejects a value, the line-by-line checks above name the line and the value."""
+    check_not_error_page(content, file, "CSV")
+    found = {header_key(name): name for name in _header(content, file)}
+    missing = [key for key in columns if key not in found and key not in optional]
+    if missing:
+        raise ParseError(file, f"missing column(s) {', '.join(map(repr, missing))}; found "
+                               f"{', '.join(map(repr, found.values()))}")
+    absent_kinds = {key: kind for key, kind in columns.items() if key not in found}
+    columns = {key: kind for key, kind in columns.items() if key in found}
+    content = drop_repeated_headers(content)
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(content),
+            read_options=pacsv.ReadOptions(encoding="utf8"),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[found[key] for key in columns],
+                column_types={found[key]: pa.string() for key in columns},
+                strings_can_be_null=True, null_values=[""],
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise ParseError(file, f"could not be read as CSV: {str(exc).splitlines()[0]}") from exc
+    if table.num_rows == 0:
+        raise ParseError(file, "has a header but no data rows")
+    table = table.rename_columns(list(columns))
+    table = table.append_column("__line", pa.array(np.arange(2, table.num_rows + 2, dtype="int64")))
+    def trimmed(table: pa.Table, key: str) -> pa.Table:
+        return table.set_column(table.column_names.index(key), key, pc.utf8_trim_whitespace(table[key]))
+
+    # Filter first, so the other columns are only cleaned and typed for the rows kept.
+    if callable(keep_rows):
+        table = table.filter(keep_rows(table))
+    elif keep_rows:
+        column, allowed = keep_rows
+        table = trimmed(table, column)
+        table = table.filter(pc.is_in(table[column], value_set=pa.array(sorted(allowed), pa.string())))
+    for key, kind in columns.items():
+        if kind == "text" and not (isinstance(keep_rows, tuple) and key == keep_rows[0]):
+            table = trimmed(table, key)
+    converted = {}
+    for key, kind in columns.items():
+        try:
+            if kind in ARROW_TYPES:
+                converted[key] = pc.cast(table[key], ARROW_TYPES[kind])
+            elif kind in DATE_FORMATS:
+                converted[key] = pc.strptime(table[key], format=DATE_FORMATS[kind], unit="s", error_is_null=False)
+            else:
+                converted[key] = table[key]
+        except pa.ArrowInvalid:
+            _explain_bad_column(table, key, kind, file)
+            raise
+    frame = pa.table(converted).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    for key, kind in columns.items():
+        if kind in DATE_FORMATS:
+            frame[key] = frame[key].astype("datetime64[ns]")
+    for key in absent_kinds:
+        frame[key] = empty_column(absent_kinds[key], len(frame))
+    return frame
+
+
+def empty_column(kind: str, length: int) -> pd.Series | pd.api.extensions.ExtensionArray:
+    """A column of `length` missing values typed as `kind` says (see read_csv_typed)."""
+    if kind == "int":
+        return pd.array([pd.NA] * length, dtype="Int64")
+    if kind == "float":
+        return pd.Series([float("nan")] * length, dtype="float64")
+    if kind in DATE_FORMATS:
+        return pd.Series([pd.NaT] * length, dtype="datetime64[ns]")
+    return pd.Series([None] * length, dtype="object")
+
+
+def _explain_bad_column(table: pa.Table, key: str, kind: str, file: str) -> None:
+    """Raise the line-numbered error the careful converters give for the column pyarrow rejected."""
+    raw = pd.DataFrame({key: table[key].to_pandas()}, index=table["__line"].to_pandas() - 2)
+    if kind == "int":
+        to_int(raw, key, file)
+    elif kind == "float":
+        to_float(raw, key, file)
+    elif kind in DATE_FORMATS:
+        to_date(raw, key, file, DATE_FORMATS[kind])

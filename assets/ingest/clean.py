@@ -1,0 +1,75 @@
+"""From one release's archived files to a validated clean table, without Dagster: the clean asset, `make backfill`
+and `make rebuild` all read a release this way, so a release read by any of them is the same table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from assets.ingest.source import RawFile, Source, Variant
+from checks.validation import ValidationOutcome, validate_table
+from resources.archive import ArchivedFile, RawArchive, release_date
+from resources.errors import ParseError, SourceError
+
+
+class InvalidRelease(SourceError):
+    """A release whose clean table failed its model: the message names the source and the files it was read from;
+    `outcome` holds every failure (the clean asset's check shows them)."""
+
+    def __init__(self, source: Source, entries: list[ArchivedFile], outcome: ValidationOutcome) -> None:
+        self.outcome = outcome
+        super().__init__(source.name, ", ".join(e.file_name for e in entries),
+                         f"failed validation ({outcome.failure_count} problem(s)): {outcome.summary()}")
+
+
+@dataclass(frozen=True)
+class CleanRelease:
+    table: pd.DataFrame  # stamped with its origin, release date and raw files (record_provenance)
+    outcome: ValidationOutcome
+    release: date
+    variant: Variant  # the format the files were read as
+
+
+def parse_archived(source: Source, variant: Variant, entries: list[ArchivedFile], archive: RawArchive
+                   ) -> pd.DataFrame:
+    """Parse archived files into the clean table, turning parser errors into errors that name source and file."""
+    files = {e.request: RawFile(e.file_name, archive.read(e)) for e in entries}
+    by_name = {e.file_name: e for e in entries}
+    try:
+        return variant.parse(files)
+    except ParseError as exc:
+        entry = by_name.get(exc.file)
+        where = f"{exc.file} (archived at {entry.path}, from {entry.url})" if entry else exc.file
+        raise SourceError(source.name, where, exc.problem) from exc
+
+
+def clean_release(source: Source, entries: list[ArchivedFile], archive: RawArchive,
+                  variant: Variant | None = None) -> CleanRelease:
+    """The release's clean table, read by `variant` (by default the one whose API the archive recorded with the
+    files) and validated; raises InvalidRelease, before anything is stamped or stored, if it fails its model."""
+    variant = variant or source.variant_of(entries)
+    table = parse_archived(source, variant, entries, archive)
+    outcome = validate_table(table, source.schema)
+    if not outcome.passed:
+        raise InvalidRelease(source, entries, outcome)
+    return CleanRelease(table, outcome, record_provenance(table, entries), variant)
+
+
+def record_provenance(table: pd.DataFrame, entries: list[ArchivedFile]) -> date:
+    """Stamp a clean table with where its data came from (for the publish step's guard), its release date and the
+    raw files it was read from (for the report version's provenance manifest); they travel in its Parquet file.
+    Returns the release date."""
+    release = release_date(entries)
+    table.attrs.update({"origin": "+".join(sorted({entry.origin for entry in entries})),
+                        "release_date": f"{release:%Y-%m-%d}", "raw_files": raw_provenance(entries)})
+    return release
+
+
+def raw_provenance(entries: list[ArchivedFile]) -> list[dict[str, object]]:
+    """What a clean table records of the raw files it was read from (the provenance manifest's entries): enough to
+    find each file in the archive, prove it unchanged, and say where and when it came from."""
+    return [{"request": e.request, "file": e.path, "url": e.url, "sha256": e.sha256, "bytes": e.bytes,
+             "last_modified": e.headers.get("Last-Modified"), "fetched_at": e.fetched_at, "api": e.api,
+             "origin": e.origin} for e in entries]

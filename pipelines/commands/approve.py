@@ -1,0 +1,101 @@
+"""`make approve BY=<name> VERSION=<report_version>`: the Launchpad's approval, from a terminal.
+
+Runs the `publish` job once against the local Dagster instance with the same run config the Launchpad takes, so
+the publication and its audit metadata appear in the UI like any other run. `--dry-run DIR` (or LDS_DRY_RUN_DIR)
+writes what would be sent into DIR instead, and needs no key.
+
+Prints one plain message: what was done, or why nothing was (exit status 1; 2 for a mistake in the command).
+Dagster's step-by-step log and any stack trace are in the run's page in the UI, or here with --verbose (VERBOSE=1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import dagster as dg
+
+from pipelines.commands.outcomes import step_failures
+from pipelines.definitions import build_definitions
+from pipelines.jobs import IN_PROCESS_RUN_TAGS
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def success_message(metadata: dict) -> str:
+    """The one line a successful publish, rehearsal or dry run prints."""
+    version, by, kind = metadata["report_version"], metadata["approved_by"], metadata.get("kind", "publish")
+    sent, skipped = metadata["files_sent"], metadata["files_skipped"]
+    held = metadata.get("files_held_back", 0)
+    held_text = f", {held} held back (retired sources' shipped samples: the Datastore keeps its copy)" if held else ""
+    if kind == "dry run":
+        folder = str(metadata["target"]).removeprefix("dry run: ")
+        return (f"dry run: nothing was sent to the London Datastore. Report version {version} approved by {by}: "
+                f"{sent} file(s) a publish would send are in {folder} ({skipped} unchanged since the last dry run"
+                f"{held_text}).")
+    if kind == "rehearsal":
+        return (f"rehearsal (LDS_REHEARSAL=1): report version {version} approved by {by} sent to the test Datastore "
+                f"{metadata['target']}: {sent} file(s) sent, {skipped} unchanged{held_text}. Nothing reached the "
+                "real London Datastore.")
+    return (f"published report version {version} approved by {by} to {metadata['target']}: {sent} file(s) sent, "
+            f"{skipped} unchanged{held_text}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--by", required=True, help="your name, recorded as the approver")
+    parser.add_argument("--version", required=True, help="the report version you checked")
+    parser.add_argument("--dry-run", metavar="DIR", help="write what would be sent into DIR instead of publishing")
+    parser.add_argument("--verbose", action="store_true", default=_env_flag("VERBOSE"),
+                        help="show Dagster's step log and stack traces (also VERBOSE=1)")
+    args = parser.parse_args(argv)
+    if not args.by.strip() or not args.version.strip():
+        parser.error("both --by and --version need a value (make approve BY=<name> VERSION=<report_version>)")
+    if args.dry_run:
+        os.environ["LDS_DRY_RUN_DIR"] = args.dry_run  # read when the definitions are built, just below
+    elif not os.environ.get("LDS_DRY_RUN_DIR") and not os.environ.get("LDS_API_KEY", "").strip():
+        print("LDS_API_KEY is not set: export LDS_API_KEY=<your London Datastore API key>, or rehearse with "
+              "make approve ... DRY_RUN=<folder>. Nothing was sent.", file=sys.stderr)
+        return 2
+
+    run_config = {
+        "ops": {"datastore_publish": {"config": {"approved_by": args.by, "report_version": args.version}}},
+        # The step log is the UI's to show; here it would bury the one message that matters.
+        "loggers": {"console": {"config": {"log_level": "INFO" if args.verbose else "CRITICAL"}}},
+    }
+    try:
+        job = build_definitions().resolve_job_def("publish")
+    except Exception as error:  # a setting that cannot work (a bad LDS_URL, ...): say which, in one line
+        if args.verbose:
+            raise
+        print(f"publish refused before starting: {error}. Nothing was sent.", file=sys.stderr)
+        return 1
+    with dg.DagsterInstance.get() as instance:
+        try:
+            result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False,
+                                            tags=IN_PROCESS_RUN_TAGS)
+        except dg.DagsterInvalidConfigError as error:
+            print(f"publish refused before starting: {str(error).splitlines()[0]} Nothing was sent.", file=sys.stderr)
+            return 2
+    if not result.success:
+        for _, message in step_failures(result):
+            print(message, file=sys.stderr)
+        if not args.verbose:
+            print(f"(run {result.run_id} in the Dagster UI has the full log; VERBOSE=1 shows it here)",
+                  file=sys.stderr)
+        return 1
+    [event] = [e for e in result.get_asset_materialization_events()
+               if e.materialization.asset_key == dg.AssetKey("datastore_publish")]
+    metadata = {key: value.value for key, value in event.materialization.metadata.items()}
+    print(success_message(metadata))
+    if (stale := metadata.get("api_tables_not_following", "none")) != "none":
+        print(f"warning: these API tables do not serve the files just sent yet: {stale}. The run's "
+              "api_tables_follow check in the UI says what to do.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

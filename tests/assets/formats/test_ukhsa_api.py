@@ -1,0 +1,178 @@
+"""Live mode's UKHSA adapter against a local server that pages like the real API: every page fetched and archived,
+429 honoured, a malformed page and a looping `next` stopped with the URL named, and the clean table equal to the
+one the PHE-format release of the same numbers gives."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from assets.formats.ukhsa_api import CASES_BY_DAY, read_page, records
+from assets.ingest.source import RawFile
+from assets.sources import SOURCES
+from assets.sources.phe_cases_by_region import parse_cases_by_region
+from resources.archive import RawArchive
+from resources.settings import REPO_ROOT
+from tests.conftest import failure_text, pipeline_resources, source_assets
+from tests.samples import sample_files, sample_rows
+
+REGION = SOURCES["phe_cases_by_region"]
+PER_PAGE = 80  # the server's own page size: London's 283 days and England's 295 make 4 pages per series
+
+
+def ukhsa_results(file: str, geography: str, kind: str, delayed_days: int = 0) -> list[dict]:
+    """The PHE sample's numbers as UKHSA API records (the documented record shape)."""
+    rows = sorted((r for r in sample_rows("phe_cases_by_region", file) if r["areaName"] == geography),
+                  key=lambda r: r["date"])
+    return [
+        {"theme": "infectious_disease", "sub_theme": "respiratory", "topic": "COVID-19", "geography_type": kind,
+         "geography": geography, "geography_code": row["areaCode"], "metric": CASES_BY_DAY, "metric_group": "cases",
+         "stratum": "default", "sex": "all", "age": "all", "year": int(row["date"][:4]), "epiweek": 1,
+         "date": row["date"], "metric_value": int(row["newCasesBySpecimenDate"]),
+         "in_reporting_delay_period": index >= len(rows) - delayed_days}
+        for index, row in enumerate(rows)
+    ]
+
+
+class PagedApi:
+    """Serves each series in pages of PER_PAGE with absolute `next` links; faults can be set per page."""
+
+    def __init__(self, server: HTTPServer, delayed_days: int = 0) -> None:
+        self.server, self.hits, self.faults = server, [], {}
+        self.series = {
+            "London": ukhsa_results("region_london.csv", "London", "Region", delayed_days),
+            "England": ukhsa_results("nation_england.csv", "England", "Nation", delayed_days),
+        }
+        topic = "/api/themes/infectious_disease/sub_themes/respiratory/topics/COVID-19/geography_types"
+        for kind, geography in (("Region", "London"), ("Nation", "England")):
+            server.expect_request(f"{topic}/{kind}/geographies/{geography}/metrics/{CASES_BY_DAY}") \
+                .respond_with_handler(self.answer)
+
+    @property
+    def base(self) -> str:
+        return self.server.url_for("/api")
+
+    def answer(self, request: Request) -> Response:
+        geography = request.path.split("/geographies/")[1].split("/")[0]
+        page = int(request.args.get("page", "1"))
+        self.hits.append((geography, page))
+        fault = self.faults.pop((geography, page), None)
+        if fault == 429:
+            return Response("slow down", status=429, headers={"Retry-After": "1"})
+        if fault == "malformed":
+            return Response('{"count": 62, "next": "http://', status=200, content_type="application/json")
+        if fault == 404:  # as the API answers a geography it does not hold
+            return Response('{"detail": "Not found."}', status=404, content_type="application/json")
+        results = [] if fault == "empty" else self.series[geography]
+        chunk = results[(page - 1) * PER_PAGE: page * PER_PAGE]
+        more = page * PER_PAGE < len(results)
+        next_page = 1 if fault == "loop" else page + 1
+        url = f"{request.base_url}?page_size=365&page={next_page}"
+        body = {"count": len(results), "next": url if more or fault == "loop" else None,
+                "previous": None if page == 1 else f"{request.base_url}?page_size=365&page={page - 1}",
+                "results": chunk}
+        return Response(json.dumps(body), status=200, content_type="application/json")
+
+
+def run_live(api: PagedApi, data_dir: Path) -> dg.ExecuteInProcessResult:
+    resources = pipeline_resources(data_dir, {"ukhsa": api.base}, cases_api="ukhsa")
+    return dg.materialize(source_assets(REGION), resources=resources, raise_on_error=False)
+
+
+def test_all_pages_fetched_archived_and_equal_to_the_phe_release(httpserver: HTTPServer, data_dir: Path) -> None:
+    api = PagedApi(httpserver)
+    result = run_live(api, data_dir)
+    assert result.success, failure_text(result)
+    assert sorted(api.hits) == sorted([(g, p) for g in ("London", "England") for p in (1, 2, 3, 4)])
+    archived = RawArchive(data_dir=str(data_dir)).latest_for_source(REGION.name)
+    assert sorted(e.request for e in archived) == sorted(
+        f"ukhsa_{s}_cases_p{p}" for s in ("london", "england") for p in (1, 2, 3, 4))
+    live = pd.read_parquet(data_dir / "tables" / "phe_cases_by_region.parquet")
+    phe = parse_cases_by_region(sample_files(REGION))
+    columns = ["area_code", "area_name", "date", "new_cases"]
+    pd.testing.assert_frame_equal(live[columns], phe[columns])
+    # The UKHSA API has no cumulative count: it is rebuilt from the whole daily history, which starts in early 2020.
+    for code, group in live.groupby("area_code"):
+        assert group["cumulative_cases"].tolist() == group["new_cases"].astype(int).cumsum().tolist(), code
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(REGION.name)]
+    assert event.materialization.metadata["format"].value == "UKHSA data dashboard API"
+
+
+def test_a_429_on_one_page_is_honoured(httpserver: HTTPServer, data_dir: Path) -> None:
+    api = PagedApi(httpserver)
+    api.faults[("England", 3)] = 429
+    started = time.monotonic()
+    result = run_live(api, data_dir)
+    assert result.success, failure_text(result)
+    assert time.monotonic() - started >= 1.0
+    assert api.hits.count(("England", 3)) == 2
+
+
+@pytest.mark.parametrize(("fault", "problem"), [("malformed", "is not valid JSON"),
+                                                ("loop", "links back to a page already fetched")])
+def test_a_bad_page_stops_the_source_naming_its_url(fault, problem, httpserver: HTTPServer, data_dir: Path) -> None:
+    api = PagedApi(httpserver)
+    api.faults[("London", 2)] = fault
+    result = run_live(api, data_dir)
+    assert not result.success
+    message = failure_text(result)
+    assert "[phe_cases_by_region]" in message and problem in message
+    bad_url = "/geographies/London/metrics/COVID-19_cases_casesByDay?page_size=365&page="
+    assert bad_url in message
+    if fault == "malformed":  # the bad page itself is archived for whoever investigates
+        entry = RawArchive(data_dir=str(data_dir)).latest(REGION.name, "ukhsa_london_cases_p2")
+        assert (data_dir / entry.path).read_bytes().startswith(b'{"count": 62, "next": "http://')
+
+
+def test_days_inside_the_reporting_delay_are_marked_provisional(httpserver: HTTPServer, data_dir: Path) -> None:
+    api = PagedApi(httpserver, delayed_days=4)
+    assert run_live(api, data_dir).success
+    table = pd.read_parquet(data_dir / "tables" / "phe_cases_by_region.parquet")
+    london = table[table["area_code"] == "E12000007"].sort_values("date")
+    assert london["provisional"].tolist()[-4:] == [True] * 4 and not london["provisional"].iloc[:-4].any()
+
+
+def test_real_ukhsa_records_are_read() -> None:
+    """Real records from the API (England test positivity, 2024, collected by a public project): the shape parses."""
+    real = json.loads((REPO_ROOT / "data" / "reference" /
+                       "ukhsa_results_covid19_testing_positivity7DayRolling_England_2024.json").read_text())
+    page = json.dumps({"count": len(real), "next": None, "previous": None, "results": real}).encode()
+    frame = records({"ukhsa_england_positivity_p1": RawFile("page.json", page)})
+    assert len(frame) == len(real)
+    first = frame.sort_values("date").iloc[0]
+    assert (first["area_code"], f"{first['date']:%Y-%m-%d}", first["value"]) == (
+        real[0]["geography_code"], real[0]["date"], real[0]["metric_value"])
+    assert read_page(page, "page.json")["next"] is None
+
+
+@pytest.mark.parametrize(("fault", "said"), [(404, "does not hold"), ("empty", "has no data for")])
+def test_a_series_the_api_does_not_hold_is_named_not_fatal(fault, said, httpserver: HTTPServer,
+                                                            data_dir: Path) -> None:
+    api = PagedApi(httpserver)
+    api.faults[("England", 1)] = fault
+    result = run_live(api, data_dir)
+    assert result.success, failure_text(result)
+    table = pd.read_parquet(data_dir / "tables" / "phe_cases_by_region.parquet")
+    assert set(table["area_code"]) == {"E12000007"}
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(REGION.name)]
+    notes = event.materialization.metadata["notes"].value
+    assert f"the UKHSA API {said} COVID-19_cases_casesByDay for England (Nation)" in notes
+    if fault == 404:
+        [raw] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "raw"]
+        assert "geographies/England" in raw.materialization.metadata["not_found"].value
+
+
+def test_city_of_london_is_asked_for_as_the_lower_tier_authority_ukhsa_holds_it_as() -> None:
+    from assets.sources.phe_cases_by_utla import build_live_requests
+
+    urls = {r.name: r.url for r in build_live_requests("https://api.example")}
+    assert "/geography_types/Lower%20Tier%20Local%20Authority/geographies/City%20of%20London/" in urls[
+        "ukhsa_e09000001_cases_p1"]
+    assert "/geography_types/Upper%20Tier%20Local%20Authority/geographies/Hackney/" in urls["ukhsa_e09000012_cases_p1"]

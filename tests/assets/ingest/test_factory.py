@@ -1,0 +1,188 @@
+"""Every source end to end through Dagster against a real local HTTP server: good runs, bad input, 304s,
+replay. Bad input must fail with the source, the file and the problem named, keep the raw bytes, and leave the
+previously stored clean table untouched."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from assets.ingest.factory import SCHEMA_CHECK
+from assets.sources import SOURCES
+from resources.archive import RawArchive
+from resources.settings import UPSTREAMS
+from tests.conftest import failure_text, fast_http, run_source, serve_samples
+from tests.samples import csv_bytes, sample_path, sample_rows
+
+REGION = SOURCES["phe_cases_by_region"]
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_each_source_lands_from_a_local_server(name: str, httpserver: HTTPServer, data_dir: Path) -> None:
+    source = SOURCES[name]
+    result = run_source(source, data_dir, serve_samples(httpserver, source))
+    assert result.success, failure_text(result)
+    assert (data_dir / "tables" / f"{name}.parquet").exists()
+    evaluations = result.get_asset_check_evaluations()
+    assert [(e.check_name, e.passed) for e in evaluations] == [(SCHEMA_CHECK, True)]
+    archived = RawArchive(data_dir=str(data_dir)).latest_for_source(name)
+    assert archived and all((data_dir / e.path).exists() for e in archived)
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_each_source_lands_in_sample_mode_without_a_server(name: str, data_dir: Path) -> None:
+    source = SOURCES[name]
+    # The real public URL: sample mode must answer it from data/samples without touching the network.
+    result = run_source(source, data_dir, UPSTREAMS[source.sample.api].default_url, mode="sample")
+    assert result.success, failure_text(result)
+
+
+def london_rows() -> list[dict[str, str]]:
+    return sample_rows("phe_cases_by_region", "region_london.csv")
+
+
+def truncated() -> bytes:
+    whole = sample_path("phe_cases_by_region", "region_london.csv").read_bytes()
+    return whole[: len(whole) // 2 + 7]
+
+
+def renamed_column() -> bytes:
+    rows = london_rows()
+    for row in rows:
+        row["newCases"] = row.pop("newCasesBySpecimenDate")
+    return csv_bytes(rows)
+
+
+def duplicated_rows() -> bytes:
+    rows = london_rows()
+    return csv_bytes(rows + rows[:2])
+
+
+def negative_count() -> bytes:
+    rows = london_rows()
+    rows[4]["newCasesBySpecimenDate"] = "-12"
+    return csv_bytes(rows)
+
+
+BAD_INPUTS = {
+    "html_error_page": (lambda: b"<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1></body></html>",
+                        "got an HTML page where a CSV file was expected"),
+    "truncated_body": (truncated, "could not be read as CSV: CSV parse error: Expected 5 columns"),
+    "renamed_column": (renamed_column, "missing column(s) 'newCasesBySpecimenDate'"),
+    "empty_file": (lambda: b"", "the file is empty"),
+    "duplicated_rows": (duplicated_rows, "failed validation"),
+    "negative_counts": (negative_count, "-12"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_fails_clearly_keeps_raw_bytes_and_last_good_table(
+    case: str, httpserver: HTTPServer, data_dir: Path
+) -> None:
+    good = run_source(REGION, data_dir, serve_samples(httpserver, REGION))
+    assert good.success, failure_text(good)
+    table = data_dir / "tables" / "phe_cases_by_region.parquet"
+    good_table = table.read_bytes()
+
+    make_body, problem = BAD_INPUTS[case]
+    body = make_body()
+    httpserver.clear()
+    bad = run_source(REGION, data_dir, serve_samples(httpserver, REGION, replace={"region_london.csv": body}))
+
+    assert not bad.success
+    message = failure_text(bad)
+    assert "[phe_cases_by_region]" in message
+    assert "region_london.csv" in message
+    assert problem in message
+    # The bad download is archived as it came, for whoever investigates.
+    archived = RawArchive(data_dir=str(data_dir)).latest("phe_cases_by_region", "region_london")
+    assert archived is not None and archived.sha256 == hashlib.sha256(body).hexdigest()
+    assert (data_dir / archived.path).read_bytes() == body
+    # ... and the table analysts and the report read is still the last good one.
+    assert table.read_bytes() == good_table
+
+
+@pytest.mark.parametrize("case", ["duplicated_rows", "negative_counts"])
+def test_failed_validation_is_visible_as_a_failed_check(case: str, httpserver: HTTPServer, data_dir: Path) -> None:
+    body = BAD_INPUTS[case][0]()
+    result = run_source(REGION, data_dir, serve_samples(httpserver, REGION, replace={"region_london.csv": body}))
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.check_name == SCHEMA_CHECK and not evaluation.passed
+    assert evaluation.metadata["failure_count"].value >= 1
+    assert "|" in evaluation.metadata["first_failures"].value  # a markdown table of the first failures
+
+
+def test_unchanged_source_answers_304_and_adds_no_archive_entry(httpserver: HTTPServer, data_dir: Path) -> None:
+    url = serve_samples(httpserver, REGION)
+    assert run_source(REGION, data_dir, url).success
+    files_before = sorted((data_dir / "raw").rglob("*"))
+    httpserver.clear()
+    url = serve_samples(httpserver, REGION)
+    second = run_source(REGION, data_dir, url)
+    assert second.success, failure_text(second)
+    assert [response.status_code for _, response in httpserver.log] == [304, 304]
+    assert all(request.headers.get("If-None-Match") for request, _ in httpserver.log)
+    assert sorted((data_dir / "raw").rglob("*")) == files_before
+    raw_event = next(e for e in second.get_asset_materialization_events() if "raw" in e.asset_key.path)
+    assert raw_event.materialization.metadata["changed"].value is False
+
+
+def test_replay_rebuilds_from_the_archive_without_the_network(httpserver: HTTPServer, data_dir: Path) -> None:
+    assert run_source(REGION, data_dir, serve_samples(httpserver, REGION)).success
+    (data_dir / "tables" / "phe_cases_by_region.parquet").unlink()
+    result = run_source(REGION, data_dir, "http://127.0.0.1:9/nothing-listens", mode="replay")
+    assert result.success, failure_text(result)
+    assert (data_dir / "tables" / "phe_cases_by_region.parquet").exists()
+
+
+def test_a_server_error_that_persists_fails_the_source_naming_url(httpserver: HTTPServer, data_dir: Path) -> None:
+    httpserver.expect_request("/v2/data").respond_with_data("upstream down", status=503)
+    result = run_source(REGION, data_dir, httpserver.url_for("/v2/data"))
+    assert not result.success
+    message = failure_text(result)
+    assert "[phe_cases_by_region]" in message and "HTTP 503" in message and "/v2/data?areaType=region" in message
+    assert UPSTREAMS["phe"].default_url not in message
+
+
+def test_an_outage_longer_than_the_client_retries_is_retried_as_a_step(httpserver: HTTPServer, data_dir: Path) -> None:
+    url = serve_samples(httpserver, REGION)
+    calls = {"n": 0}
+    healthy = httpserver.handlers[0].request_handler  # region_london.csv (registered first), once the outage ends
+
+    def flaky(request):
+        calls["n"] += 1
+        if calls["n"] <= 3:  # the client's 3 quick attempts all fail: the step fails, then is retried
+            return Response("maintenance", status=503)
+        return healthy(request)
+
+    httpserver.handlers[0].request_handler = flaky
+    result = run_source(REGION, data_dir, url, http=fast_http(max_attempts=3))
+    assert result.success, failure_text(result)
+    raw_step = [e for e in result.all_events if e.step_key == "raw__phe_cases_by_region"]
+    assert any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in raw_step)
+
+
+def test_a_missing_file_is_not_retried_as_a_step(httpserver: HTTPServer, data_dir: Path) -> None:
+    httpserver.expect_request("/v2/data").respond_with_data("no such metric", status=404)
+    result = run_source(REGION, data_dir, httpserver.url_for("/v2/data"))
+    assert not result.success and "HTTP 404" in failure_text(result)
+    assert len(httpserver.log) == 1
+
+
+def test_live_mode_keeps_the_last_release_of_a_source_with_no_live_successor(data_dir: Path) -> None:
+    age_sex = SOURCES["phe_cases_by_age_sex"]
+    nowhere = "http://127.0.0.1:9/retired"  # nothing is fetched: the PHE API is gone
+    first = run_source(age_sex, data_dir, nowhere, mode="live")
+    assert first.success, failure_text(first)
+    note = next(e for e in first.get_asset_materialization_events() if "raw" in e.asset_key.path) \
+        .materialization.metadata["note"].value
+    assert "no live source" in note and "shipped sample" in note
+    second = run_source(age_sex, data_dir, nowhere, mode="live")
+    assert second.success, failure_text(second)
+    note = next(e for e in second.get_asset_materialization_events() if "raw" in e.asset_key.path) \
+        .materialization.metadata["note"].value
+    assert "last archived" in note

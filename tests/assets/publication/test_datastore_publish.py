@@ -1,0 +1,315 @@
+"""Publishing against the local London Datastore stand-in: approval, idempotence, refusals, faults, the key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from pytest_httpserver import HTTPServer
+
+from assets.publication.cases_report import cases_report
+from assets.publication.datastore_publish import datastore_publish
+from assets.publication.datastore_tables import datastore_tables
+from checks.published import PUBLISHED, fingerprint
+from resources.datastore import DryRunDatastore, LondonDatastore
+from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples
+from tests.datastore_standin import STANDIN_KEY as KEY
+from tests.datastore_standin import StandIn
+from tests.publishing import GLA_RESOURCES, HELD_BACK, PROVENANCE, SENT, gla_published, preload_gla
+from tests.samples import revised_london_file
+
+ASSETS = [*all_source_assets(), datastore_tables, cases_report, datastore_publish]
+
+@pytest.fixture
+def built(httpserver: HTTPServer, data_dir: Path) -> str:
+    """A live nightly run's tables and report in data_dir (the releases served by a local server); returns the
+    report version."""
+    result = dg.materialize(ASSETS[:-1], resources=pipeline_resources(data_dir, serve_all_samples(httpserver)),
+                            raise_on_error=False)
+    assert result.success, failure_text(result)
+    return stored_version(data_dir)
+
+
+@pytest.fixture
+def built_from_samples(data_dir: Path) -> str:
+    """What `make run` leaves: a sample-mode run's tables and report; returns the report version."""
+    resources = pipeline_resources(data_dir, "http://127.0.0.1:9/nothing-listens", mode="sample")
+    result = dg.materialize(ASSETS[:-1], resources=resources, raise_on_error=False)
+    assert result.success, failure_text(result)
+    return stored_version(data_dir)
+
+
+def stored_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
+    return {p.stem: pd.read_parquet(p) for p in (data_dir / "tables" / "datastore_tables").glob("*.parquet")}
+
+
+def stored_version(data_dir: Path) -> str:
+    return fingerprint(stored_tables(data_dir))
+
+
+def real_target(standin: StandIn, data_dir: Path, **settings) -> LondonDatastore:
+    return LondonDatastore(base_url=standin.url, dataset=standin.dataset, api_key=dg.EnvVar("LDS_API_KEY"),
+                           state_dir=str(data_dir / "publish"), backoff_base_s=0.01, read_timeout_s=5, **settings)
+
+
+def publish(data_dir: Path, target, version: str, by: str = "Ana Analyst", instance=None):
+    resources = {**pipeline_resources(data_dir, "http://127.0.0.1:9/unused"), "datastore": target}
+    return dg.materialize(
+        ASSETS, selection=[datastore_publish], resources=resources, instance=instance, raise_on_error=False,
+        run_config={"ops": {"datastore_publish": {"config": {"approved_by": by, "report_version": version}}}},
+    )
+
+
+def publish_metadata(result) -> dict:
+    [event] = result.get_asset_materialization_events()
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch) -> None:
+    monkeypatch.setenv("LDS_API_KEY", KEY)
+
+
+def test_approved_publish_uploads_every_table_once_then_nothing(built: str, standin: StandIn, data_dir: Path):
+    result = publish(data_dir, real_target(standin, data_dir), built)
+    assert result.success, failure_text(result)
+    assert standin.titles() == SENT
+    assert len(standin.uploads()) == len(SENT)
+    tables = stored_tables(data_dir)
+    held = {r["title"]: r["hash"] for r in standin.resources().values()}
+    for title, md5 in held.items():
+        if title != PROVENANCE:
+            name = title.removesuffix(".csv")
+            assert md5 == hashlib.md5(PUBLISHED[name].to_bytes(tables[name])).hexdigest()
+    # The manifest sent is the version's own, and names the MD5 the Datastore computed for every file it holds.
+    manifest_file = data_dir / "reports" / "files" / built / PROVENANCE
+    assert held[PROVENANCE] == hashlib.md5(manifest_file.read_bytes()).hexdigest()
+    manifest = {f["file"]: f["md5"] for f in json.loads(manifest_file.read_text())["files"]}
+    assert all(manifest[title] == md5 for title, md5 in held.items() if title != PROVENANCE)
+    assert f"report version {built}" in standin.datasets[standin.dataset]["description"]
+    meta = publish_metadata(result)
+    assert (meta["approved_by"], meta["report_version"], meta["files_sent"], meta["files_skipped"],
+            meta["files_held_back"], meta["kind"]) == ("Ana Analyst", built, len(SENT), 0, len(HELD_BACK), "publish")
+    assert set(meta["datastore_responses"]) == set(standin.titles())
+    audit = [json.loads(line) for line in (data_dir / "publish" / standin.dataset / "audit.jsonl").open()]
+    assert audit[-1]["approved_by"] == "Ana Analyst" and len(audit[-1]["files"]) == len(PUBLISHED) + 1
+    assert {f["file_name"] for f in audit[-1]["files"] if f["action"] == "hold"} == HELD_BACK
+    assert audit[-1]["kind"] == "publish" and audit[-1]["data_origin"]["phe_cases_london_boroughs"] == {
+        "phe_cases_by_utla": "download"}
+
+    requests_before = len(standin.log)
+    again = publish(data_dir, real_target(standin, data_dir), built)
+    assert again.success, failure_text(again)
+    assert len(standin.uploads()) == len(SENT)  # nothing new uploaded
+    assert [r.method for r in standin.log[requests_before:]] == ["GET"]  # read the dataset, nothing else
+    assert publish_metadata(again)["files_skipped"] == len(SENT)
+
+
+def test_a_changed_table_replaces_its_resource_in_place(built, standin, data_dir, httpserver):
+    assert publish(data_dir, real_target(standin, data_dir), built).success
+    ids = {r["title"]: rid for rid, r in standin.resources().items()}
+    httpserver.clear()
+    revised = serve_all_samples(httpserver, {"region_london.csv": revised_london_file("2020-05-01", 100)})
+    assert dg.materialize(ASSETS[:-1], resources=pipeline_resources(data_dir, revised), raise_on_error=False).success
+    new_version = stored_version(data_dir)
+    uploads_before = len(standin.uploads())
+
+    result = publish(data_dir, real_target(standin, data_dir), new_version)
+    assert result.success, failure_text(result)
+    sent = standin.uploads()[uploads_before:]
+    # London's figure for one day changed: the GLA's London/England file and our rates file, and the new version's
+    # provenance, nothing else.
+    assert sorted(r.title for r in sent) == ["phe_cases_london_england.csv", "phe_cases_rates_london_england.csv",
+                                             PROVENANCE]
+    for upload in sent:
+        assert upload.path.endswith(f"/resources/{ids[upload.title]}")  # same resource, replaced
+    assert {r["title"]: rid for rid, r in standin.resources().items()} == ids  # no duplicate, no new id
+
+
+@pytest.mark.parametrize("problem", ["wrong_version", "failed_validation"])
+def test_refusals_send_nothing_and_say_why(problem, built, standin, data_dir, monkeypatch):
+    version = built
+    if problem == "wrong_version":
+        version, expected = "0123456789ab", f"tables stored now are version '{built}'"
+    elif problem == "failed_validation":
+        path = data_dir / "tables" / "datastore_tables" / "phe_cases_london_boroughs.parquet"
+        table = pd.read_parquet(path)
+        table.loc[0, "new_cases"] = -3
+        table.to_parquet(path, index=False)
+        version = stored_version(data_dir)
+        # As if a report had been rendered for the tampered tables: the publish step must still re-validate.
+        (data_dir / "reports" / f"cases_report_{version}.html").write_text("report")
+        expected = "phe_cases_london_boroughs: column 'new_cases'"
+    result = publish(data_dir, real_target(standin, data_dir), version)
+    assert not result.success
+    assert expected in failure_text(result) and "Nothing was sent" in failure_text(result)
+    assert standin.log == []
+
+
+def test_without_a_key_the_run_stops_before_starting_and_names_the_variable(built, standin, data_dir, monkeypatch):
+    monkeypatch.delenv("LDS_API_KEY")
+    with pytest.raises(dg.DagsterInvalidConfigError, match='environment variable "LDS_API_KEY" which is not set'):
+        publish(data_dir, real_target(standin, data_dir), built)
+    assert standin.log == []
+
+
+def test_an_upload_answered_with_a_5xx_is_retried(built, standin, data_dir):
+    standin.faults = {3: 502}  # GET dataset, first upload, then the second upload fails once
+    result = publish(data_dir, real_target(standin, data_dir), built)
+    assert result.success, failure_text(result)
+    assert [r.status for r in standin.log].count(502) == 1
+    assert standin.titles() == SENT
+
+
+def test_an_add_that_landed_but_lost_its_answer_is_not_added_twice(built, standin, data_dir):
+    standin.faults = {2: "drop-after"}  # the first upload is stored, then the connection drops
+    result = publish(data_dir, real_target(standin, data_dir), built)
+    assert result.success, failure_text(result)
+    assert standin.titles() == SENT
+
+
+def test_interrupted_publish_finishes_on_rerun_without_duplicates(built, standin, data_dir):
+    standin.faults = dict.fromkeys(range(4, 60), 503)  # two files land, then the Datastore goes down
+    first = publish(data_dir, real_target(standin, data_dir, max_attempts=2), built)
+    assert not first.success and "503" in failure_text(first)
+    assert len(standin.resources()) == 2
+    standin.faults = {}
+    second = publish(data_dir, real_target(standin, data_dir), built)
+    assert second.success, failure_text(second)
+    meta = publish_metadata(second)
+    assert (meta["files_sent"], meta["files_skipped"]) == (len(SENT) - 2, 2)
+    assert standin.titles() == SENT
+
+
+def test_a_rejected_key_is_explained_and_never_shown(built, standin, data_dir, monkeypatch, capfd, caplog, tmp_path):
+    wrong = "lds-WRONG-key-77aa0c-not-a-real-secret"
+    monkeypatch.setenv("LDS_API_KEY", wrong)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        failed = publish(data_dir, real_target(standin, data_dir), built, instance=instance)
+        monkeypatch.setenv("LDS_API_KEY", KEY)
+        succeeded = publish(data_dir, real_target(standin, data_dir), built, instance=instance)
+        events = [str(e) for e in instance.all_logs(failed.run_id) + instance.all_logs(succeeded.run_id)]
+    assert not failed.success and "did not accept the API key: check LDS_API_KEY" in failure_text(failed)
+    assert succeeded.success, failure_text(succeeded)
+    captured = capfd.readouterr()
+    for text in (failure_text(failed), captured.out, captured.err, caplog.text, "\n".join(events)):
+        assert KEY not in text and wrong not in text
+    for path in [*home.rglob("*"), *data_dir.rglob("*")]:
+        if path.is_file():
+            content = path.read_bytes()
+            assert KEY.encode() not in content and wrong.encode() not in content, path
+
+
+def test_dry_run_writes_what_would_be_sent_without_a_key(built, data_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("LDS_API_KEY")
+    folder = tmp_path / "dry-run"
+    result = publish(data_dir, DryRunDatastore(folder=str(folder), state_dir=str(folder / "state")), built)
+    assert result.success, failure_text(result)
+    [run_folder] = [p for p in folder.iterdir() if p.is_dir() and p.name != "state"]
+    log = [json.loads(line) for line in (run_folder / "requests.jsonl").open()]
+    uploads = [entry for entry in log if entry["method"] == "POST"]
+    assert sorted(e["fields"]["title"] for e in uploads) == SENT and log[-1]["method"] == "PATCH"
+    tables = stored_tables(data_dir)
+    for entry in uploads:
+        sent = (run_folder / entry["file"]).read_bytes()
+        name = entry["fields"]["title"].removesuffix(".csv")
+        if name in PUBLISHED:
+            assert sent == PUBLISHED[name].to_bytes(tables[name])
+        else:
+            assert sent == (data_dir / "reports" / "files" / built / PROVENANCE).read_bytes()
+    assert publish_metadata(result)["target"].startswith("dry run: ")
+    assert publish_metadata(result)["kind"] == "dry run"
+
+
+# The five files the GLA keeps on the dataset (as the GLA left them), with their Datastore ids and API tables: the
+# boroughs' table follows a replaced file, the healthcare file's table does not (it was never redeployed), and the
+# age file's is not read back (its file is held back).
+def test_the_first_publish_replaces_the_gla_s_files_adds_ours_and_reads_the_api_tables_back(built, standin,
+                                                                                            data_dir):
+    preload_gla(standin)
+    target = real_target(standin, data_dir, table_follow_timeout_s=0.3, table_poll_interval_s=0.1)
+    result = publish(data_dir, target, built)
+    assert result.success, failure_text(result)
+
+    resources = standin.resources()
+    titles = [r["title"] for r in resources.values()]
+    assert sorted(titles) == sorted({*GLA_RESOURCES, *SENT})  # no title twice
+    tables = stored_tables(data_dir)
+    for title, (resource_id, _) in GLA_RESOURCES.items():
+        assert resources[resource_id]["title"] == title  # under the GLA's id
+        real = gla_published(title)
+        name = title.removesuffix(".csv")
+        held = title in HELD_BACK
+        # Replaced in place by the new file, or, held back, still the GLA's own copy.
+        assert standin.content[(standin.dataset, resource_id)] == (real if held else
+                                                                   PUBLISHED[name].to_bytes(tables[name])), title
+    adds = [r for r in standin.uploads() if r.path.endswith("/resources")]
+    assert sorted(r.title for r in adds) == sorted([*(t.file_name for t in PUBLISHED.values()
+                                                      if not t.gla and t.file_name not in HELD_BACK), PROVENANCE])
+
+    # The boroughs' API table now serves the new file; the healthcare file's still serves the GLA's old one.
+    assert len(standin.table_rows("s8c9t_j4fs2")) == len(tables["phe_cases_london_boroughs"])
+    meta = publish_metadata(result)
+    assert meta["api_tables_not_following"] == "phe_healthcare.csv (hc9_lon_tbl)"
+    assert "redeploy" in meta["api_tables"] and "/api/table/hc9_lon_tbl" in meta["api_tables"]
+    assert "a6e_lon_tbl" not in meta["api_tables"]
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "api_tables_follow" and not check.passed
+    assert check.severity == dg.AssetCheckSeverity.WARN
+    audit = json.loads((data_dir / "publish" / standin.dataset / "audit.jsonl").read_text().splitlines()[-1])
+    assert {(t["ref"], t["follows"]) for t in audit["api_tables"]} == {("s8c9t_j4fs2", True), ("hc9_lon_tbl", False)}
+
+    uploads = len(standin.uploads())
+    again = publish(data_dir, real_target(standin, data_dir, table_follow_timeout_s=0.0), built)
+    assert again.success and len(standin.uploads()) == uploads  # a second approval sends nothing
+
+
+def test_a_version_built_from_the_shipped_samples_is_refused_and_nothing_is_sent(built_from_samples, standin,
+                                                                                  data_dir):
+    result = publish(data_dir, real_target(standin, data_dir), built_from_samples)
+    assert not result.success
+    message = failure_text(result)
+    assert f"report version {built_from_samples} was built from the shipped sample data" in message
+    # The live sources whose samples were used, by name, and the ways to rehearse instead.
+    assert "phe_cases_by_utla" in message and "ons_infection_survey" in message
+    assert "DRY_RUN=" in message and "LDS_REHEARSAL=1" in message and "Nothing was sent" in message
+    assert standin.log == []
+
+
+def test_a_rehearsal_on_a_test_datastore_may_send_samples_and_says_so(built_from_samples, standin, data_dir):
+    result = publish(data_dir, real_target(standin, data_dir, rehearsal=True), built_from_samples)
+    assert result.success, failure_text(result)
+    # A rehearsal of a sample version sends every file: nothing in it is live to keep apart.
+    assert standin.titles() == sorted([*(t.file_name for t in PUBLISHED.values()), PROVENANCE])
+    assert publish_metadata(result)["kind"] == "rehearsal"
+    audit = json.loads((data_dir / "publish" / standin.dataset / "audit.jsonl").read_text().splitlines()[-1])
+    assert audit["kind"] == "rehearsal" and audit["data_origin"]["phe_cases_london_boroughs"] == {
+        "phe_cases_by_utla": "sample"}
+
+
+def test_a_rehearsal_against_the_real_datastore_is_refused(built_from_samples, data_dir):
+    target = LondonDatastore(dataset="coronavirus--covid-19--cases", api_key=dg.EnvVar("LDS_API_KEY"),
+                             state_dir=str(data_dir / "publish"), rehearsal=True)
+    result = publish(data_dir, target, built_from_samples)
+    assert not result.success
+    assert "LDS_REHEARSAL: is set, but LDS_URL is the real London Datastore" in failure_text(result)
+
+
+def test_tables_that_do_not_record_their_origin_are_refused(built, standin, data_dir):
+    # Tables stored before origins were recorded (the Parquet files carry no pandas attrs).
+    folder = data_dir / "tables" / "datastore_tables"
+    for path in folder.glob("*.parquet"):
+        table = pd.read_parquet(path)
+        table.attrs = {}
+        table.to_parquet(path, index=False)
+    assert stored_version(data_dir) == built  # same bytes, same version: only the record is missing
+    result = publish(data_dir, real_target(standin, data_dir), built)
+    assert not result.success
+    assert "do not record where their data came from" in failure_text(result)
+    assert standin.log == []

@@ -1,0 +1,133 @@
+"""`make run` then `make approve`, in fresh processes as an analyst runs them, against the Datastore stand-in:
+what they print, what they refuse, and what reaches the Datastore."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pytest_httpserver import HTTPServer
+
+from resources.settings import REPO_ROOT
+from tests.conftest import live_environment, serve_all_samples
+from tests.datastore_standin import STANDIN_KEY as KEY
+from tests.datastore_standin import StandIn
+from tests.publishing import GLA_RESOURCES, HELD_BACK, SENT, preload_gla
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def approve(env: dict[str, str], version: str, *extra: str) -> subprocess.CompletedProcess:
+    return run(env, "pipelines.commands.approve", "--by", "Ana Analyst", "--version", version, *extra)
+
+
+def fresh_environment(tmp_path: Path, standin: StandIn) -> dict[str, str]:
+    """A new Dagster home and storage, sample mode, the stand-in as the Datastore, no key."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage"),
+           "PIPELINE_MODE": "sample", "LDS_URL": standin.url, "LDS_DATASET": standin.dataset,
+           "LDS_TABLE_TIMEOUT_S": "5", "LDS_TABLE_POLL_S": "0.2"}
+    for name in ("LDS_API_KEY", "LDS_DRY_RUN_DIR", "LDS_REHEARSAL", "VERBOSE"):
+        env.pop(name, None)
+    return env
+
+
+def nightly(env: dict[str, str]) -> tuple[str, str]:
+    """Run `make run`'s entry point; returns its output and the report version from its last line."""
+    result = run(env, "pipelines.commands.run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout, result.stdout.strip().splitlines()[-1].removeprefix("report_version: ")
+
+
+def one_message(result: subprocess.CompletedProcess) -> str:
+    """What the analyst reads: one plain message, no stack trace, no Dagster step log."""
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output and "STEP_FAILURE" not in output and "dagster - " not in output, output
+    return output
+
+
+def test_sample_data_cannot_be_approved_but_can_be_rehearsed(tmp_path: Path, standin: StandIn) -> None:
+    env = fresh_environment(tmp_path, standin)
+    printed, version = nightly(env)
+    lines = printed.strip().splitlines()
+    # make run says the data are samples and what to do next, above its two last lines, which stay as they were.
+    assert "SHIPPED SAMPLE DATA" in printed and "PIPELINE_MODE=live make run" in printed
+    assert f'make approve BY="<your name>" VERSION={version} DRY_RUN=storage/dry-run' in printed
+    report = Path(lines[-2].removeprefix("report: "))
+    assert lines[-2].startswith("report: ") and report.is_file() and str(report) in printed.split("next:")[1]
+
+    no_key = approve(env, version)
+    assert no_key.returncode == 2 and "LDS_API_KEY is not set" in one_message(no_key)
+
+    env["LDS_API_KEY"] = KEY
+    wrong = approve(env, "000000000000")
+    message = one_message(wrong)
+    assert wrong.returncode == 1 and message.count("Refusing to publish") == 1
+    assert f"the tables stored now are version '{version}'" in message
+
+    refused = approve(env, version)
+    message = one_message(refused)
+    assert refused.returncode == 1 and message.count("Refusing to publish") == 1
+    assert f"report version {version} was built from the shipped sample data" in message
+    assert "Nothing was sent" in message and KEY not in message
+    assert standin.log == []  # not even a read
+
+    verbose = approve({**env, "VERBOSE": "1"}, version)
+    assert verbose.returncode == 1 and "STEP_FAILURE" in verbose.stdout + verbose.stderr  # the full log, on request
+
+    folder = tmp_path / "dry-run"
+    dry = approve(env, version, "--dry-run", str(folder))
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert dry.stdout.startswith("dry run: nothing was sent to the London Datastore. "
+                                 f"Report version {version} approved by Ana Analyst: 12 file(s)")
+    assert standin.log == []
+    [run_folder] = [p for p in folder.iterdir() if p.is_dir() and p.name != "state"]
+    sent = {path.name.split("_", 1)[1]: path.read_bytes()  # "03_<file>"
+            for path in [*run_folder.glob("*.csv"), *run_folder.glob("*.json")] if path.name != "requests.jsonl"}
+    assert len(sent) == 12  # the 11 tables and the version's provenance.json
+    # The files kept next to the report, for the analyst to open before approving, are exactly the bytes sent.
+    kept = report.parent / "files" / version
+    assert {path.name: path.read_bytes() for path in kept.iterdir()} == sent
+
+
+def test_a_live_build_from_local_servers_is_approved_and_published(tmp_path: Path, standin: StandIn,
+                                                                   httpserver: HTTPServer) -> None:
+    env = fresh_environment(tmp_path, standin) | live_environment(serve_all_samples(httpserver))
+    printed, version = nightly(env)
+    assert "SHIPPED SAMPLE DATA" not in printed
+    assert f'2. approve it: make approve BY="<your name>" VERSION={version}\n' in printed
+
+    preload_gla(standin)  # the dataset as the GLA left it: its five files, the boroughs' with an API table
+    env["LDS_API_KEY"] = KEY
+    approved = approve(env, version)
+    assert approved.returncode == 0, approved.stdout[-2000:] + approved.stderr[-2000:]
+    assert approved.stdout.startswith(f"published report version {version} approved by Ana Analyst to {standin.url}")
+    assert f"{len(SENT)} file(s) sent, 0 unchanged, {len(HELD_BACK)} held back" in approved.stdout
+    assert KEY not in approved.stdout + approved.stderr
+
+    # The GLA's files replaced in place with the GLA's header lines, or held back as the GLA left them; ours added.
+    resources = standin.resources()
+    assert sorted(r["title"] for r in resources.values()) == sorted({*GLA_RESOURCES, *SENT})
+    for title, (resource_id, _) in GLA_RESOURCES.items():
+        real = (REPO_ROOT / "data" / "reference" / "gla_published" / title).read_bytes()
+        sent = standin.content[(standin.dataset, resource_id)]
+        assert resources[resource_id]["title"] == title
+        assert sent.splitlines()[0] == real.splitlines()[0], title
+        assert (sent == real) == (title in HELD_BACK), title
+    assert len(standin.table_rows("s8c9t_j4fs2")) == sent_rows(standin, "151e497c")
+
+    uploads = len(standin.uploads())
+    again = approve(env, version)
+    assert again.returncode == 0 and f"0 file(s) sent, {len(SENT)} unchanged" in again.stdout
+    assert len(standin.uploads()) == uploads
+
+
+def sent_rows(standin: StandIn, resource_id: str) -> int:
+    return len(standin.content[(standin.dataset, resource_id)].splitlines()) - 1

@@ -1,0 +1,52 @@
+"""`make parse`: one real file through a source's parser, in a fresh process, touching nothing stored."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+from pytest_httpserver import HTTPServer
+
+from resources.settings import REPO_ROOT
+from tests.samples import sample_path
+
+
+def parse(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines.commands.parse", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+LEGACY = REPO_ROOT / "data" / "reference" / "phe" / (
+    "legacy_csv_coronavirus-cases_2020-04-28_LONDON_CUT_first_date_only.csv")
+
+
+def test_a_real_file_is_summarised_with_london_s_latest_values() -> None:
+    path = LEGACY
+    before = sorted(REPO_ROOT.glob("storage/**/*"))
+    done = parse("phe_cases_by_utla", str(path))
+    assert done.returncode == 0, done.stderr
+    with path.open(newline="") as handle:
+        upper = [r for r in csv.DictReader(handle) if r["Area type"] == "Upper tier local authority"]
+    assert f"phe_cases_by_utla: 32 rows, {upper[0]['Specimen date']} .. {upper[0]['Specimen date']}" in done.stdout
+    camden = next(r for r in upper if r["Area code"] == "E09000007")
+    line = next(line for line in done.stdout.splitlines() if "E09000007" in line)
+    assert line.split()[-3:-1] == [camden["Daily lab-confirmed cases"], camden["Cumulative lab-confirmed cases"]]
+    assert "validation (PheCasesByUtla): passed" in done.stdout
+    assert sorted(REPO_ROOT.glob("storage/**/*")) == before  # nothing stored
+
+
+def test_files_with_spaces_named_for_their_requests_and_a_url(httpserver: HTTPServer) -> None:
+    pathways = sample_path("nhs_111", "NHS Pathways Covid-19 data CCG mapped.csv")
+    online = sample_path("nhs_111", "111 Online Covid-19 data_CCG mapped.csv")
+    httpserver.expect_request("/online.csv").respond_with_data(online.read_bytes())
+    done = parse("nhs_111", f'pathways="{pathways}" online={httpserver.url_for("/online.csv")}')
+    assert done.returncode == 0, done.stderr
+    assert "nhs_111: 111 rows, 2020-03-18 .. 2020-03-18" in done.stdout
+    assert "note: NHS Pathways Covid-19 data CCG mapped.csv: 55 London rows kept" in done.stdout
+
+
+def test_a_file_that_cannot_be_read_says_why_and_fails() -> None:
+    done = parse("ons_infection_survey", str(REPO_ROOT / "README.md"))
+    assert done.returncode == 1
+    assert "ons_infection_survey could not read it: README.md: could not be opened as an Excel workbook" in done.stderr

@@ -1,0 +1,44 @@
+"""`make run`'s entry point, run the way make runs it: a fresh process, a fresh instance, the shipped samples."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from assets.sources import SOURCES
+from checks.published import PUBLISHED
+from resources.settings import REPO_ROOT
+
+
+def test_nightly_run_on_samples_leaves_tables_archive_and_report(tmp_path: Path) -> None:
+    home, storage = tmp_path / "dagster_home", tmp_path / "storage"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(storage), "PIPELINE_MODE": "sample"}
+    for name in ("PHE_API_URL", "ONS_URL", "NHS111_URL", "UKHSA_API_URL"):
+        env.pop(name, None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipelines.commands.run"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "succeeded" in completed.stdout
+    for name in SOURCES:
+        table = pd.read_parquet(storage / "tables" / f"{name}.parquet")
+        assert len(table) > 0
+        assert f"{name}" in completed.stdout
+    assert len(list((storage / "raw").rglob("*.json"))) >= len(SOURCES)
+    # The run is recorded in the instance, so it is in the UI's run history afterwards.
+    assert any((home / "history").rglob("*.db"))
+    # Other tools read the last two lines (DESIGN.md section 6).
+    report_line, version_line = completed.stdout.strip().splitlines()[-2:]
+    assert report_line.startswith("report: ") and version_line.startswith("report_version: ")
+    report = Path(report_line.removeprefix("report: "))
+    version = version_line.removeprefix("report_version: ")
+    assert report.exists() and report.parent == storage / "reports" and version in report.name
+    published = {p.stem for p in (storage / "tables" / "datastore_tables").glob("*.parquet")}
+    assert published == set(PUBLISHED)
