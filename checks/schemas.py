@@ -35,8 +35,10 @@ class _DatedTable(pa.DataFrameModel):
         strict = True
 
 
-class PheCasesByRegion(_DatedTable):
-    area_code: Series[str] = pa.Field(isin=[LONDON_REGION, ENGLAND])
+class _DailyCases(_DatedTable):
+    """Cases by specimen date per area and day; each source's model names the areas it may hold."""
+
+    area_code: Series[str]
     area_name: Series[str]
     new_cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
     cumulative_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
@@ -48,15 +50,12 @@ class PheCasesByRegion(_DatedTable):
         unique = ["area_code", "date"]
 
 
-class PheCasesByUtla(_DatedTable):
-    area_code: Series[str] = pa.Field(isin=list(LONDON_PHE_UTLA_CODES))
-    area_name: Series[str]
-    new_cases: Series[pd.Int64Dtype] = pa.Field(ge=0)
-    cumulative_cases: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
-    provisional: Series[pd.BooleanDtype] = pa.Field(nullable=True)
+class PheCasesByRegion(_DailyCases):
+    area_code: Series[str] = pa.Field(isin=[LONDON_REGION, ENGLAND])
 
-    class Config:
-        unique = ["area_code", "date"]
+
+class PheCasesByUtla(_DailyCases):
+    area_code: Series[str] = pa.Field(isin=list(LONDON_PHE_UTLA_CODES))
 
 
 class PheCasesByAgeSex(_DatedTable):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.lookups import populations
@@ -28,18 +29,27 @@ from checks.published import (
 )
 
 
-@dataclass(frozen=True)
-class ReportSettings:
-    """Thresholds for the warnings; the report asset's run config sets them (defaults documented in README)."""
+class ReportSettings(BaseModel):
+    """Thresholds for the warnings and cross-checks, declared once: the report asset's run config is made of these
+    fields (the Launchpad shows each with its description and default)."""
 
-    reporting_delay_days: int = 5
-    jump_factor: float = 4.0
-    jump_min_cases: int = 25
-    zero_case_days: int = 3
-    incomplete_ratio: float = 1 / 3
+    model_config = ConfigDict(frozen=True)
+
+    reporting_delay_days: int = Field(5, description="Days at the end of a cases series still filling in: left out "
+                                      "of the headline numbers and cross-checks (the source's own flags win).")
+    jump_factor: float = Field(4.0, description="A day's cases beyond this many times both the day before and the "
+                               "week before's daily average is a warning.")
+    jump_min_cases: int = Field(25, description="...and only from this many cases (small numbers jump by chance).")
+    zero_case_days: int = Field(3, description="A borough with no cases on each of this many latest days is a "
+                                "warning.")
     # Cross-checks between tables of one release: a difference counts beyond both of these.
-    cross_check_tolerance_pct: float = 5.0
-    cross_check_min_cases: int = 20
+    cross_check_tolerance_pct: float = Field(5.0, description="Parts (boroughs, age bands) may differ from London's "
+                                             "total by this much in percent...")
+    cross_check_min_cases: int = Field(20, description="...or by this many cases a day, whichever is larger.")
+
+
+# A "latest complete day" below this share of the same weekday a week before is probably still filling in.
+INCOMPLETE_RATIO = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -221,7 +231,7 @@ def incomplete_day_warnings(table: pd.DataFrame, settings: ReportSettings) -> li
         line = headline(table, code, settings)
         area = table[table["area_code"] == code].set_index("date")["new_cases"]
         week_before = area.get(pd.Timestamp(line.complete_day) - pd.Timedelta(days=7))
-        if week_before and line.cases_on_day < week_before * settings.incomplete_ratio:
+        if week_before and line.cases_on_day < week_before * INCOMPLETE_RATIO:
             warnings.append(Warning(
                 "incomplete_recent_days", LONDON_ENGLAND_RATES,
                 f"{line.area_name}: {line.cases_on_day} cases on {line.complete_day:%d %b %Y}, the latest day "

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from reports.approval import launchpad_url
 from reports.render import environment
+from resources import settings
 from resources.report_storage import ReportStore
 from resources.settings import dagster_ui_url, data_dir, lds_dataset
 
@@ -102,7 +102,7 @@ class ReportHandler(http.server.SimpleHTTPRequestHandler):
 def main() -> int:
     folder = data_dir() / "reports"
     folder.mkdir(parents=True, exist_ok=True)
-    port = int(os.environ.get("REPORTS_PORT", "3001"))
+    port = settings.number("REPORTS_PORT")
     audit_log = data_dir() / "publish" / lds_dataset() / "audit.jsonl"
     handler = functools.partial(ReportHandler, folder=folder, audit_log=audit_log)
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:

@@ -1,8 +1,10 @@
-"""Every setting the pipeline reads from the environment, with its default, in one place.
+"""Every setting the pipeline reads from the environment, declared once: its name, its default and what it does.
 
-Settings are functions, read when something is built (a resource, the definitions, a run), never when a module is
-imported: a test or a long-running process that changes the environment sees the change the next time the
-definitions are built. The README's "Settings" table documents each of these; keep the two in step.
+`SETTINGS` is the one list. The functions below read through it, when something is built (a resource, the
+definitions, a run), never when a module is imported: a test or a long-running process that changes the environment
+sees the change the next time the definitions are built. The settings table in docs/operations.md is generated from
+it (`make docs`), and tests/resources/test_settings.py holds the two equal and checks that nothing reads a variable
+that is not declared here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LOOKUPS_DIR = REPO_ROOT / "data" / "lookups"
 
 MODES = ("sample", "live", "replay")
+CASES_APIS = ("ukhsa", "phe")
 
 
 @dataclass(frozen=True)
@@ -26,124 +29,251 @@ class Upstream:
     setting: str
     default_url: str
     title: str  # how the UI and the report name the format a file came in
+    about: str  # what the setting is for (the settings table)
+    shown: str | None = None  # the default as the docs name it, when the URL itself says little
 
 
 # The one table of upstreams. A source's variants are keyed by these names, and the archive records the name with
 # every file it keeps, so the parser for a file is chosen from where it came from.
 UPSTREAMS: dict[str, Upstream] = {u.name: u for u in (
-    Upstream("phe", "PHE_API_URL", "https://api.coronavirus.data.gov.uk/v2/data", "PHE coronavirus API v2"),
-    Upstream("ukhsa", "UKHSA_API_URL", "https://api.ukhsa-dashboard.data.gov.uk", "UKHSA data dashboard API"),
-    # The last England workbook of the ONS COVID-19 Infection Survey (the survey ended in March 2023).
+    Upstream("phe", "PHE_API_URL", "https://api.coronavirus.data.gov.uk/v2/data", "PHE coronavirus API v2",
+             "PHE dashboard API v2 (retired): read in live mode only with `CASES_API=phe`."),
+    Upstream("ukhsa", "UKHSA_API_URL", "https://api.ukhsa-dashboard.data.gov.uk", "UKHSA data dashboard API",
+             "UKHSA data dashboard API: live mode's source for cases and healthcare."),
     Upstream("ons", "ONS_URL",
              "https://www.ons.gov.uk/file?uri=/peoplepopulationandcommunity/healthandsocialcare/conditionsanddiseases/"
              "datasets/coronaviruscovid19infectionsurveydata/2023/20230310covid19infectionsurveydatasetsengland.xlsx",
-             "ONS Infection Survey workbook"),
+             "ONS Infection Survey workbook",
+             "The workbook to fetch (the survey has ended; this is one of its final releases).",
+             shown="the ONS Infection Survey England workbook of 10 March 2023"),
     Upstream("nhs111", "NHS111_URL",
              "https://digital.nhs.uk/data-and-information/publications/statistical/"
              "mi-potential-covid-19-symptoms-reported-through-nhs-pathways-and-111-online/latest",
-             "NHS Digital open-data CSVs"),
+             "NHS Digital open-data CSVs",
+             "The page whose links titled \"NHS Pathways Potential COVID-19 Open Data\" and \"111 Online Potential "
+             "COIVD-19 Open Data\" are followed.",
+             shown="the NHS Digital publication page (`…/latest`)"),
 )}
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable. `default` is used when it is unset or blank (None: it has none); its type is the
+    setting's type. `shown` is the default as the docs give it, where it is worked out when read."""
+
+    name: str
+    default: str | int | float | None
+    meaning: str
+    shown: str | None = None
+
+    @property
+    def documented_default(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        return "(unset)" if self.default is None else f"`{self.default}`"
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    # What runs, on what data, and where it is kept.
+    Setting("PIPELINE_MODE", "sample", "`sample`: answer every request from `data/samples/` (offline). `live`: call "
+            "the real endpoints below. `replay`: re-parse the newest archived files without the network."),
+    Setting("PIPELINE_DATA_DIR", None, "Where the raw archive (`raw/`), stored tables (`tables/*.parquet`), "
+            "vintages (`vintages/`), reports (`reports/`), rebuilds (`rebuilds/`) and publish records (`publish/`) "
+            "live.", shown="`./storage`"),
+    *(Setting(u.setting, u.default_url, u.about, shown=u.shown or f"`{u.default_url}`") for u in UPSTREAMS.values()),
+    Setting("CASES_API", "ukhsa", "Which API live mode reads cases and healthcare from: `ukhsa`, or `phe` "
+            "(`PHE_API_URL`, the retired API's format)."),
+    # The Dagster UI, the report server and the schedules.
+    Setting("DAGSTER_HOME", None, "Dagster's instance directory (run history, SQLite); `make` copies "
+            "`config/dagster.yaml` into it.", shown="`./.dagster_home`"),
+    Setting("DAGSTER_PORT", 3000, "Port of the Dagster UI (`make dev`, `make serve`)."),
+    Setting("REPORTS_PORT", 3001, "Port of the report server `make dev` and `make serve` start next to Dagster."),
+    Setting("DAGSTER_UI_URL", None, "Base of the run links in failure summaries and of the report's Launchpad link "
+            "(read by the report server when the link is followed).", shown="`http://127.0.0.1:$DAGSTER_PORT`"),
+    Setting("REPORTS_URL", None, "Base of the `report_url` and `all_reports` links on the `cases_report` asset and "
+            "of the address `make run` prints.", shown="`http://127.0.0.1:$REPORTS_PORT`"),
+    Setting("NIGHTLY_CRON", "30 21 * * *", "When the `daily_sources_nightly` schedule fires (cron, London time)."),
+    Setting("ONS_WEEKLY_CRON", "0 22 * * 5", "When the `ons_weekly` schedule fires (cron, London time)."),
+    Setting("FAILURE_WEBHOOK_URL", None, "Where the run-failure notifier posts its JSON summary."),
+    # Downloads: retries and concurrency. The HTTP client retries quickly inside a step; the step retry policy tries
+    # the whole download again later, for outages that outlast those quick retries.
+    Setting("HTTP_MAX_ATTEMPTS", 5, "Quick attempts per download (429/5xx/connection errors), exponential backoff "
+            "with jitter."),
+    Setting("HTTP_BACKOFF_BASE_S", 1.0, "First wait between those attempts, doubling each time (at most 60 s)."),
+    Setting("FETCH_STEP_RETRIES", 2, "Times a failed download step is retried later by Dagster's `RetryPolicy`."),
+    Setting("FETCH_STEP_RETRY_DELAY_S", 60.0, "First wait before a step retry (exponential, with jitter)."),
+    Setting("DOWNLOADS_PER_HOST", 2, "Most simultaneous downloads from one upstream host within a run."),
+    # Publishing to the London Datastore. LDS_API_KEY is never read into a value here: the publish resource holds
+    # a reference to it (dg.EnvVar), resolved when the publish step runs.
+    Setting("LDS_API_KEY", None, "London Datastore API key, read only when the publish job runs. Never printed.",
+            shown="(none)"),
+    Setting("LDS_URL", "https://data.london.gov.uk", "London Datastore base URL."),
+    Setting("LDS_DATASET", "coronavirus--covid-19--cases", "Dataset id (or slug) the tables are published to."),
+    Setting("LDS_DRY_RUN_DIR", None, "When set, the publish job writes what it would send into this folder instead "
+            "(no key needed)."),
+    Setting("LDS_REHEARSAL", None, "`1`: the Datastore at `LDS_URL` is a test instance; data that is not live may be "
+            "sent there, and the publication is recorded as a rehearsal. Refused with the real `LDS_URL`."),
+    Setting("LDS_TABLE_TIMEOUT_S", 120.0, "After a publish, how long to keep reading the files' API tables back "
+            "before reporting one that did not follow."),
+    Setting("LDS_TABLE_POLL_S", 10.0, "How often they are read in that time."),
+    Setting("VERBOSE", None, "`1`: `make approve` also prints Dagster's step log and any stack trace."),
+    # `make serve` (pipelines/service/). DAGSTER_PG_* are also what the service's instance config
+    # (config/dagster-service.yaml) reads, so every Dagster process finds the same database.
+    Setting("SERVICE_HOME", None, "`make serve`'s Dagster home: its `dagster.yaml` (from "
+            "`config/dagster-service.yaml`), gRPC workspace and `service-logs/`.", shown="`./.dagster_service`"),
+    Setting("DAGSTER_PG_HOST", None, "`make serve`: unset starts our own PostgreSQL under "
+            "`$PIPELINE_DATA_DIR/postgres/`; set, uses the server there."),
+    Setting("DAGSTER_PG_PORT", 5433, "PostgreSQL's port (ours listens on 127.0.0.1 only; not 5432, so it never "
+            "meets a system server)."),
+    Setting("DAGSTER_PG_USERNAME", "dagster", "PostgreSQL account Dagster logs in as (our server's superuser)."),
+    Setting("DAGSTER_PG_PASSWORD", None, "Its password; unset with our own server, one is generated on the first "
+            "start and kept in `$PIPELINE_DATA_DIR/postgres/password` (mode 600). Required with `DAGSTER_PG_HOST`. "
+            "Never printed.", shown="generated"),
+    Setting("DAGSTER_PG_DB", "dagster", "Database name (created on the first start if missing)."),
+    Setting("DAGSTER_PG_OS_USER", "postgres", "Non-root account our PostgreSQL runs as when `make serve` is started "
+            "by root (Debian's package creates `postgres`)."),
+    Setting("CODE_SERVER_PORT", 4266, "Port of `make serve`'s code server (gRPC, 127.0.0.1)."),
+    # The benchmark's (bench/run.py); an analyst never needs them.
+    Setting("PIPELINE_SAMPLES_DIR", None, "The releases sample mode serves (the benchmark points it at its larger "
+            "generated ones).", shown="`./data/samples`"),
+    Setting("PIPELINE_EXECUTOR", "in_process", "How `make run` executes the nightly job: `in_process`, or "
+            "`multiprocess` as the schedule and the UI do (the benchmark compares them)."),
+    Setting("PIPELINE_RUN_STATS", None, "A file `make run` writes its wall time and steps' compute time to, as JSON "
+            "(the benchmark reads it)."),
+)}
+
+
+def _value(name: str) -> str | None:
+    """The variable's text when it is set and not blank."""
+    SETTINGS[name]  # a KeyError here means a setting that is not declared above
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def text(name: str) -> str | None:
+    """A setting as text: its value, else its default."""
+    value = _value(name)
+    default = SETTINGS[name].default
+    return value if value is not None else (None if default is None else str(default))
+
+
+def number(name: str) -> int | float:
+    """A numeric setting, of its default's type; a clear error names the variable when it is not a number."""
+    value, default = _value(name), SETTINGS[name].default
+    try:
+        return type(default)(value) if value is not None else default
+    except ValueError as exc:
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise ValueError(f"{name}={value!r} is not {kind}") from exc
+
+
+def flag(name: str) -> bool:
+    return (_value(name) or "").lower() in ("1", "true", "yes")
+
+
+def choice(name: str, allowed: tuple[str, ...]) -> str:
+    value = text(name).lower()
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def settings_table() -> str:
+    """The settings table of docs/operations.md: every setting, its default and what it does."""
+    lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    lines += [f"| `{s.name}` | {s.documented_default} | {s.meaning} |" for s in SETTINGS.values()]
+    return "\n".join(lines)
+
+
 def pipeline_mode() -> str:
-    mode = os.environ.get("PIPELINE_MODE", "sample").strip().lower() or "sample"
-    if mode not in MODES:
-        raise ValueError(f"PIPELINE_MODE={mode!r} is not one of {', '.join(MODES)}")
-    return mode
+    return choice("PIPELINE_MODE", MODES)
 
 
 def cases_api() -> str:
-    api = os.environ.get("CASES_API", "ukhsa").strip().lower() or "ukhsa"
-    if api not in ("ukhsa", "phe"):
-        raise ValueError(f"CASES_API={api!r} is not 'ukhsa' or 'phe'")
-    return api
+    return choice("CASES_API", CASES_APIS)
 
 
 def data_dir() -> Path:
-    """Where raw downloads and stored tables live (git-ignored). PIPELINE_DATA_DIR overrides it."""
-    return Path(os.environ.get("PIPELINE_DATA_DIR", REPO_ROOT / "storage")).resolve()
+    """Where raw downloads and stored tables live (git-ignored)."""
+    return Path(text("PIPELINE_DATA_DIR") or REPO_ROOT / "storage").resolve()
 
 
 def samples_dir() -> Path:
-    """The shipped releases sample mode serves; the benchmark points PIPELINE_SAMPLES_DIR at larger ones."""
-    return Path(os.environ.get("PIPELINE_SAMPLES_DIR", REPO_ROOT / "data" / "samples")).resolve()
+    """The shipped releases sample mode serves."""
+    return Path(text("PIPELINE_SAMPLES_DIR") or REPO_ROOT / "data" / "samples").resolve()
 
 
 def upstream_urls() -> dict[str, str]:
     """Base URL per upstream: its setting when set, else the real public endpoint."""
-    return {name: os.environ.get(upstream.setting, upstream.default_url) for name, upstream in UPSTREAMS.items()}
+    return {name: text(upstream.setting) for name, upstream in UPSTREAMS.items()}
 
 
 def reports_url() -> str:
     """Base URL the report links in the Dagster UI point at (the server `make dev` starts)."""
-    return os.environ.get("REPORTS_URL", f"http://127.0.0.1:{os.environ.get('REPORTS_PORT', '3001')}").rstrip("/")
+    return (text("REPORTS_URL") or f"http://127.0.0.1:{number('REPORTS_PORT')}").rstrip("/")
 
 
-def env_number(name: str, default: int | float) -> int | float:
-    """A numeric setting, of the default's type; a clear error names the variable when it is not a number."""
-    value = os.environ.get(name, "").strip()
-    try:
-        return type(default)(value) if value else default
-    except ValueError as exc:
-        raise ValueError(f"{name}={value!r} is not a {type(default).__name__}") from exc
+def dagster_ui_url() -> str:
+    return (text("DAGSTER_UI_URL") or f"http://127.0.0.1:{number('DAGSTER_PORT')}").rstrip("/")
 
 
-# Retries and concurrency (README, "Settings"). The HTTP client retries quickly inside a step; the step retry
-# policy tries the whole download again later, for outages that outlast those quick retries.
 def http_max_attempts() -> int:
-    return env_number("HTTP_MAX_ATTEMPTS", 5)
+    return number("HTTP_MAX_ATTEMPTS")
 
 
 def http_backoff_base_s() -> float:
-    return env_number("HTTP_BACKOFF_BASE_S", 1.0)
+    return number("HTTP_BACKOFF_BASE_S")
 
 
 def fetch_step_retries() -> int:
-    return env_number("FETCH_STEP_RETRIES", 2)
+    return number("FETCH_STEP_RETRIES")
 
 
 def fetch_step_retry_delay_s() -> float:
-    return env_number("FETCH_STEP_RETRY_DELAY_S", 60.0)
+    return number("FETCH_STEP_RETRY_DELAY_S")
 
 
 def downloads_per_host() -> int:
-    return env_number("DOWNLOADS_PER_HOST", 2)
+    return number("DOWNLOADS_PER_HOST")
 
 
-# The London Datastore and its "Coronavirus (COVID-19) Cases" dataset (its public URL slug). LDS_API_KEY is not read
-# here: the publish resource holds only a reference to it (dg.EnvVar), resolved when the publish step runs.
-DEFAULT_LDS_URL = "https://data.london.gov.uk"
-DEFAULT_LDS_DATASET = "coronavirus--covid-19--cases"
+# The London Datastore and its "Coronavirus (COVID-19) Cases" dataset (its public URL slug).
+DEFAULT_LDS_URL = str(SETTINGS["LDS_URL"].default)
+DEFAULT_LDS_DATASET = str(SETTINGS["LDS_DATASET"].default)
 
 
 def lds_url() -> str:
-    return os.environ.get("LDS_URL", DEFAULT_LDS_URL)
+    return text("LDS_URL")
 
 
 def lds_dataset() -> str:
-    return os.environ.get("LDS_DATASET", DEFAULT_LDS_DATASET)
+    return text("LDS_DATASET")
 
 
 def lds_dry_run_dir() -> str | None:
-    return os.environ.get("LDS_DRY_RUN_DIR") or None
+    return text("LDS_DRY_RUN_DIR")
 
 
 def lds_rehearsal() -> bool:
     """LDS_REHEARSAL=1: the Datastore at LDS_URL is a test instance (data that is not live may go there)."""
-    return os.environ.get("LDS_REHEARSAL", "").strip().lower() in ("1", "true", "yes")
+    return flag("LDS_REHEARSAL")
 
 
 def lds_table_timeout_s() -> float:
     """How long a publish keeps reading the files' API tables back before reporting one that did not follow."""
-    return env_number("LDS_TABLE_TIMEOUT_S", 120.0)
+    return number("LDS_TABLE_TIMEOUT_S")
 
 
 def lds_table_poll_s() -> float:
-    return env_number("LDS_TABLE_POLL_S", 10.0)
+    return number("LDS_TABLE_POLL_S")
 
 
 def failure_webhook_url() -> str | None:
-    return os.environ.get("FAILURE_WEBHOOK_URL") or None
+    return text("FAILURE_WEBHOOK_URL")
+
+
+def verbose() -> bool:
+    return flag("VERBOSE")
 
 
 # Names the Dagster UI's addresses are made of: workspace.yaml's location_name (tests/pipelines/test_layout.py
@@ -152,23 +282,21 @@ CODE_LOCATION = "london_covid"
 PUBLISH_JOB = "publish"
 
 
-def dagster_ui_url() -> str:
-    return os.environ.get("DAGSTER_UI_URL", f"http://127.0.0.1:{os.environ.get('DAGSTER_PORT', '3000')}").rstrip("/")
-
-
 # When the schedules fire, as cron strings in Europe/London time. The PHE/UKHSA cases and healthcare figures were
 # published between 4 and 6 pm and NHS 111 data in the morning, so 21:30 catches every daily source's release of the
 # same day; ONS published on Thursdays or Fridays.
 def nightly_cron() -> str:
-    return os.environ.get("NIGHTLY_CRON", "").strip() or "30 21 * * *"
+    return text("NIGHTLY_CRON")
 
 
 def ons_weekly_cron() -> str:
-    return os.environ.get("ONS_WEEKLY_CRON", "").strip() or "0 22 * * 5"
+    return text("ONS_WEEKLY_CRON")
 
 
-# `make serve` (pipelines/service.py, README "Running as a service"). DAGSTER_PG_* are also what the service's
-# instance config (config/dagster-service.yaml) reads, so every Dagster process finds the same database.
+def service_home() -> Path:
+    return Path(text("SERVICE_HOME") or REPO_ROOT / ".dagster_service")
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     pg_host: str | None  # None: start our own PostgreSQL server under the data folder
@@ -184,13 +312,14 @@ class ServiceSettings:
 
 def service_settings() -> ServiceSettings:
     return ServiceSettings(
-        pg_host=os.environ.get("DAGSTER_PG_HOST", "").strip() or None,
-        pg_port=env_number("DAGSTER_PG_PORT", 5433),
-        pg_username=os.environ.get("DAGSTER_PG_USERNAME", "").strip() or "dagster",
+        pg_host=text("DAGSTER_PG_HOST"),
+        pg_port=number("DAGSTER_PG_PORT"),
+        pg_username=text("DAGSTER_PG_USERNAME"),
+        # A password is taken as it was set: spaces may belong to it.
         pg_password=os.environ.get("DAGSTER_PG_PASSWORD") or None,
-        pg_db=os.environ.get("DAGSTER_PG_DB", "").strip() or "dagster",
-        pg_os_user=os.environ.get("DAGSTER_PG_OS_USER", "").strip() or "postgres",
-        code_server_port=env_number("CODE_SERVER_PORT", 4266),
-        dagster_port=env_number("DAGSTER_PORT", 3000),
-        reports_port=env_number("REPORTS_PORT", 3001),
+        pg_db=text("DAGSTER_PG_DB"),
+        pg_os_user=text("DAGSTER_PG_OS_USER"),
+        code_server_port=number("CODE_SERVER_PORT"),
+        dagster_port=number("DAGSTER_PORT"),
+        reports_port=number("REPORTS_PORT"),
     )

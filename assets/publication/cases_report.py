@@ -30,15 +30,9 @@ from resources.vintages import VintageStore
 RAW = "raw_"
 
 
-class ReportConfig(dg.Config):
-    """Thresholds for the report's warnings (see README, "The cases report")."""
-
-    reporting_delay_days: int = 5
-    jump_factor: float = 4.0
-    jump_min_cases: int = 25
-    zero_case_days: int = 3
-    cross_check_tolerance_pct: float = 5.0
-    cross_check_min_cases: int = 20
+class ReportConfig(dg.Config, ReportSettings):
+    """Thresholds for the report's warnings (docs/analyst.md, "Reading the report"): the fields of
+    reports.analysis.ReportSettings, set in the Launchpad."""
 
 
 def source_remark(name: str, mode: str) -> str:
@@ -105,17 +99,13 @@ def revisions_view(vintages: VintageStore, up_to: Mapping[str, date] | None = No
 
 
 def prepare_report(version: str, run_id: str, mode: str, tables: Mapping[str, pd.DataFrame],
-                   clean: Mapping[str, pd.DataFrame], raw: Mapping[str, list[dict]], config: ReportConfig,
+                   clean: Mapping[str, pd.DataFrame], raw: Mapping[str, list[dict]], config: ReportSettings,
                    store: ReportStore, previous: tuple[str, Mapping[str, pd.DataFrame]] | None,
                    revisions_held: Sequence[Revisions]) -> ReportInputs:
     """Everything the report shows, from the version's tables, the clean tables and raw manifests they were built
     from, and the previous report (the asset, and `make rebuild`, render it with reports/render.py)."""
-    settings = ReportSettings(
-        reporting_delay_days=reporting_delay(clean["phe_cases_by_region"], config.reporting_delay_days),
-        jump_factor=config.jump_factor,
-        jump_min_cases=config.jump_min_cases, zero_case_days=config.zero_case_days,
-        cross_check_tolerance_pct=config.cross_check_tolerance_pct, cross_check_min_cases=config.cross_check_min_cases,
-    )
+    delay = reporting_delay(clean["phe_cases_by_region"], config.reporting_delay_days)
+    settings = ReportSettings(**{**config.model_dump(), "reporting_delay_days": delay})
     origin = judge(tables, retired=RETIRED)
     validations = {name: validate_table(clean[name], source.schema) for name, source in SOURCES.items()}
     validations.update({f"{name}.csv": outcome for name, outcome in validate_published(tables).items()})

@@ -19,10 +19,7 @@ import dagster as dg
 from pipelines.commands.outcomes import step_failures
 from pipelines.definitions import build_definitions
 from pipelines.jobs import IN_PROCESS_RUN_TAGS
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+from resources import settings
 
 
 def success_message(metadata: dict) -> str:
@@ -49,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--by", required=True, help="your name, recorded as the approver")
     parser.add_argument("--version", required=True, help="the report version you checked")
     parser.add_argument("--dry-run", metavar="DIR", help="write what would be sent into DIR instead of publishing")
-    parser.add_argument("--verbose", action="store_true", default=_env_flag("VERBOSE"),
+    parser.add_argument("--verbose", action="store_true", default=settings.verbose(),
                         help="show Dagster's step log and stack traces (also VERBOSE=1)")
     args = parser.parse_args(argv)
     if not args.by.strip() or not args.version.strip():

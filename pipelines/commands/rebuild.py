@@ -24,10 +24,11 @@ from pathlib import Path
 import pandas as pd
 
 from assets.ingest.clean import clean_release
-from assets.publication.cases_report import ReportConfig, prepare_report, revisions_view
+from assets.publication.cases_report import prepare_report, revisions_view
 from assets.publication.datastore_tables import build_datastore_tables
 from assets.sources import SOURCES
 from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes
+from reports.analysis import ReportSettings
 from reports.provenance import FILE_NAME, code_version, lock_hash, manifest_bytes, sources_of
 from reports.render import render_report
 from resources.archive import ArchivedFile, RawArchive
@@ -155,7 +156,7 @@ def rebuild(version: str, storage: Path, out: Path) -> Rebuilt:
     up_to = {source: date.fromisoformat(facts["release_date"]) for source, facts in derived.items()
              if facts.get("release_date")}
     inputs = prepare_report(result.rebuilt_version, f"rebuild of {version}", manifest.get("mode", "live"), tables,
-                            clean, raw, ReportConfig(), out_store, None,
+                            clean, raw, ReportSettings(), out_store, None,
                             revisions_view(VintageStore(storage), up_to))
     out_store.save(result.rebuilt_version, render_report(inputs), tables, "rebuild",
                    {"rebuild_of": version}, files={**by_file_name(contents), FILE_NAME: manifest_bytes(manifest)})

@@ -7,7 +7,6 @@ the UI afterwards. Exits non-zero if any step failed, after printing which sourc
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from pipelines.commands.outcomes import step_failures
 from pipelines.definitions import build_definitions
 from pipelines.jobs import IN_PROCESS_RUN_TAGS
 from reports.approval import DRY_RUN_FOLDER, approve_command
+from resources import settings
 from resources.settings import data_dir, pipeline_mode, reports_url
 
 
@@ -86,7 +86,7 @@ def main() -> int:
     # Step starts, warnings and failures; Dagster's per-event DEBUG chatter stays in the UI's run log.
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     # In one process by default: for a run this size, one process per step would cost more than the steps.
-    executor = os.environ.get("PIPELINE_EXECUTOR", "in_process")
+    executor = settings.text("PIPELINE_EXECUTOR")
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         if executor == "multiprocess":
@@ -96,7 +96,7 @@ def main() -> int:
             result = nightly_job().execute_in_process(instance=instance, raise_on_error=False,
                                                       run_config=run_config, tags=IN_PROCESS_RUN_TAGS)
     elapsed = time.perf_counter() - started
-    if stats := os.environ.get("PIPELINE_RUN_STATS"):
+    if stats := settings.text("PIPELINE_RUN_STATS"):
         Path(stats).write_text(json.dumps({"run_wall_s": elapsed, "step_compute_s": step_compute_seconds(result),
                                            "executor": executor}))
     print(f"nightly run {result.run_id} ({pipeline_mode()} mode) {'succeeded' if result.success else 'FAILED'} "

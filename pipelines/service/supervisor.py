@@ -37,7 +37,7 @@ import psycopg2
 import requests
 from psycopg2 import sql
 
-from resources.settings import CODE_LOCATION, REPO_ROOT, ServiceSettings, data_dir, service_settings
+from resources.settings import CODE_LOCATION, REPO_ROOT, ServiceSettings, data_dir, service_home, service_settings
 
 INSTANCE_CONFIG = REPO_ROOT / "config" / "dagster-service.yaml"
 DAEMONS = ("SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR", "MONITORING")
@@ -421,7 +421,7 @@ def code_server_serving(port: int) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--home", default=os.environ.get("SERVICE_HOME", REPO_ROOT / ".dagster_service"),
+    parser.add_argument("--home", default=service_home(),
                         help="the service's Dagster home (SERVICE_HOME; default .dagster_service)")
     args = parser.parse_args(argv)
     service = Service(Path(args.home))
