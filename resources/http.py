@@ -132,61 +132,58 @@ class HttpClient(dg.ConfigurableResource):
     ) -> HttpResult:
         """Send one request (`body`: requests' data/files/json arguments, as bytes so a retry resends them).
         `retry=False` makes a single attempt, for requests that must not be repeated blindly."""
-        log = dg.get_dagster_logger()
-        problem = "no attempt made"
-        status: int | None = None
         attempts = self.max_attempts if retry else 1
         for attempt in range(1, attempts + 1):
-            wait: float | None = None
-            try:
-                with session.request(
-                    method,
-                    url,
-                    headers=dict(headers or {}),
-                    timeout=(self.connect_timeout_s, self.read_timeout_s),
-                    stream=True,
-                    **body,
-                ) as response:
-                    status = response.status_code
-                    if status in RETRYABLE_STATUSES:
-                        problem = f"server answered {status} {response.reason}"
-                        wait = _retry_after_seconds(response.headers.get("Retry-After"))
-                        if wait is not None and wait > self.max_retry_after_s:
-                            raise FetchError(
-                                source, url,
-                                f"{problem} and asked to retry after {wait:.0f}s, longer than "
-                                f"max_retry_after_s={self.max_retry_after_s:.0f}",
-                                status,
-                            )
-                    elif status == 304:
-                        return HttpResult(response.url, status, b"", _kept(response.headers), attempt)
-                    elif status >= 400:
-                        snippet = response.raw.read(300, decode_content=True) if response.raw else b""
-                        raise FetchError(
-                            source, url,
-                            f"server answered {status} {response.reason}: "
-                            f"{snippet.decode('utf-8', 'replace').strip()[:300]!r}",
-                            status,
-                        )
-                    else:
-                        body = self._read_body(response, source, url)
-                        return HttpResult(response.url, status, body, _kept(response.headers), attempt)
-            except FetchError:
-                raise
-            except requests.exceptions.Timeout as exc:
-                status, problem = None, f"timed out ({type(exc).__name__}, connect {self.connect_timeout_s}s / " \
-                    f"read {self.read_timeout_s}s)"
-            except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                status, problem = None, f"connection failed: {exc}"
+            outcome = self._attempt(session, source, method, url, dict(headers or {}), attempt, body)
+            if isinstance(outcome, HttpResult):
+                return outcome
             if attempt == attempts:
                 break
-            delay = wait if wait is not None else self.backoff(attempt)
-            log.warning(f"[{source}] {method} {url}: {problem}; retry {attempt}/{attempts - 1} in {delay:.1f}s")
+            delay = outcome.wait if outcome.wait is not None else self.backoff(attempt)
+            dg.get_dagster_logger().warning(
+                f"[{source}] {method} {url}: {outcome.problem}; retry {attempt}/{attempts - 1} in {delay:.1f}s")
             time.sleep(delay)
         if attempts == 1:
-            raise FetchError(source, url, problem, status)
-        raise FetchError(source, url, f"gave up after {attempts} attempts: {problem}", status)
+            raise FetchError(source, url, outcome.problem, outcome.status)
+        raise FetchError(source, url, f"gave up after {attempts} attempts: {outcome.problem}", outcome.status)
 
+    def _attempt(self, session: requests.Session, source: str, method: str, url: str, headers: dict[str, str],
+                 attempt: int, body: Mapping[str, object]) -> HttpResult | _Retryable:
+        """One try: the result, a failure worth retrying, or a FetchError for one that is not."""
+        try:
+            with session.request(method, url, headers=headers, timeout=(self.connect_timeout_s, self.read_timeout_s),
+                                 stream=True, **body) as response:
+                status = response.status_code
+                if status in RETRYABLE_STATUSES:
+                    problem = f"server answered {status} {response.reason}"
+                    wait = _retry_after_seconds(response.headers.get("Retry-After"))
+                    if wait is not None and wait > self.max_retry_after_s:
+                        raise FetchError(source, url, f"{problem} and asked to retry after {wait:.0f}s, longer than "
+                                         f"max_retry_after_s={self.max_retry_after_s:.0f}", status)
+                    return _Retryable(problem, status, wait)
+                if status == 304:
+                    return HttpResult(response.url, status, b"", _kept(response.headers), attempt)
+                if status >= 400:
+                    snippet = response.raw.read(300, decode_content=True) if response.raw else b""
+                    raise FetchError(source, url, f"server answered {status} {response.reason}: "
+                                     f"{snippet.decode('utf-8', 'replace').strip()[:300]!r}", status)
+                content = self._read_body(response, source, url)
+                return HttpResult(response.url, status, content, _kept(response.headers), attempt)
+        except requests.exceptions.Timeout as exc:
+            return _Retryable(f"timed out ({type(exc).__name__}, connect {self.connect_timeout_s}s / read "
+                              f"{self.read_timeout_s}s)")
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            return _Retryable(f"connection failed: {exc}")
+
+
+@dataclass(frozen=True)
+class _Retryable:
+    """An attempt that failed in a way another attempt may mend: what went wrong, the status if the server answered,
+    and how long it asked us to wait (Retry-After)."""
+
+    problem: str
+    status: int | None = None
+    wait: float | None = None
 
 
 def _kept(headers: Mapping[str, str]) -> dict[str, str]:

@@ -80,13 +80,16 @@ def drop_repeated_headers(content: bytes) -> bytes:
     return content[:end] + body
 
 
+KeepRows = tuple[str, Collection[str]] | Callable[[pa.Table], pa.ChunkedArray] | None
+
+
 def read_csv_typed(
     content: bytes,
     file: str,
     columns: Mapping[str, str],
     *,
     header_key: Callable[[str], str] = str.strip,
-    keep_rows: tuple[str, Collection[str]] | Callable[[pa.Table], pa.ChunkedArray] | None = None,
+    keep_rows: KeepRows = None,
     optional: Collection[str] = (),
 ) -> pd.DataFrame:
     """Read the CSV columns named in `columns` (by `header_key` of the header, e.g. case-folded) with pyarrow,
@@ -96,21 +99,38 @@ def read_csv_typed(
     empty. Repeated header lines are dropped. Several times faster than reading everything as text with pandas;
     when pyarrow rejects a value, the line-by-line checks above name the line and the value."""
     check_not_error_page(content, file, "CSV")
+    found = _find_columns(content, file, columns, header_key, optional)
+    present = {key: kind for key, kind in columns.items() if key in found}
+    table = _read_text_columns(drop_repeated_headers(content), file, {key: found[key] for key in present})
+    # Filter first, so the other columns are only cleaned and typed for the rows kept.
+    table = _keep(table, keep_rows, [key for key, kind in present.items() if kind == "text"])
+    frame = _typed(table, present, file)
+    for key, kind in columns.items():
+        if key not in found:
+            frame[key] = empty_column(kind, len(frame))
+    return frame
+
+
+def _find_columns(content: bytes, file: str, columns: Mapping[str, str], header_key: Callable[[str], str],
+                  optional: Collection[str]) -> dict[str, str]:
+    """Each wanted column's key -> its name in the header; an error naming what is missing and what was found."""
     found = {header_key(name): name for name in _header(content, file)}
     missing = [key for key in columns if key not in found and key not in optional]
     if missing:
         raise ParseError(file, f"missing column(s) {', '.join(map(repr, missing))}; found "
                                f"{', '.join(map(repr, found.values()))}")
-    absent_kinds = {key: kind for key, kind in columns.items() if key not in found}
-    columns = {key: kind for key, kind in columns.items() if key in found}
-    content = drop_repeated_headers(content)
+    return found
+
+
+def _read_text_columns(content: bytes, file: str, names: Mapping[str, str]) -> pa.Table:
+    """The columns `names` (key -> header name) as text, renamed to their keys, with each row's line number."""
     try:
         table = pacsv.read_csv(
             io.BytesIO(content),
             read_options=pacsv.ReadOptions(encoding="utf8"),
             convert_options=pacsv.ConvertOptions(
-                include_columns=[found[key] for key in columns],
-                column_types={found[key]: pa.string() for key in columns},
+                include_columns=list(names.values()),
+                column_types=dict.fromkeys(names.values(), pa.string()),
                 strings_can_be_null=True, null_values=[""],
             ),
         )
@@ -118,21 +138,31 @@ def read_csv_typed(
         raise ParseError(file, f"could not be read as CSV: {str(exc).splitlines()[0]}") from exc
     if table.num_rows == 0:
         raise ParseError(file, "has a header but no data rows")
-    table = table.rename_columns(list(columns))
-    table = table.append_column("__line", pa.array(np.arange(2, table.num_rows + 2, dtype="int64")))
-    def trimmed(table: pa.Table, key: str) -> pa.Table:
-        return table.set_column(table.column_names.index(key), key, pc.utf8_trim_whitespace(table[key]))
+    table = table.rename_columns(list(names))
+    return table.append_column("__line", pa.array(np.arange(2, table.num_rows + 2, dtype="int64")))
 
-    # Filter first, so the other columns are only cleaned and typed for the rows kept.
+
+def _trimmed(table: pa.Table, key: str) -> pa.Table:
+    return table.set_column(table.column_names.index(key), key, pc.utf8_trim_whitespace(table[key]))
+
+
+def _keep(table: pa.Table, keep_rows: KeepRows, text: Collection[str]) -> pa.Table:
+    """The rows `keep_rows` keeps (see read_csv_typed), with the `text` columns trimmed."""
     if callable(keep_rows):
         table = table.filter(keep_rows(table))
     elif keep_rows:
         column, allowed = keep_rows
-        table = trimmed(table, column)
+        table = _trimmed(table, column)
         table = table.filter(pc.is_in(table[column], value_set=pa.array(sorted(allowed), pa.string())))
-    for key, kind in columns.items():
-        if kind == "text" and not (isinstance(keep_rows, tuple) and key == keep_rows[0]):
-            table = trimmed(table, key)
+    trimmed_already = keep_rows[0] if isinstance(keep_rows, tuple) else None
+    for key in text:
+        if key != trimmed_already:
+            table = _trimmed(table, key)
+    return table
+
+
+def _typed(table: pa.Table, columns: Mapping[str, str], file: str) -> pd.DataFrame:
+    """Each column typed as its kind says; a value pyarrow rejects is named with its line by the careful checks."""
     converted = {}
     for key, kind in columns.items():
         try:
@@ -149,8 +179,6 @@ def read_csv_typed(
     for key, kind in columns.items():
         if kind in DATE_FORMATS:
             frame[key] = frame[key].astype("datetime64[ns]")
-    for key in absent_kinds:
-        frame[key] = empty_column(absent_kinds[key], len(frame))
     return frame
 
 

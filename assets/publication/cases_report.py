@@ -3,6 +3,7 @@ stores one file per version and links it from the asset's page."""
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -170,12 +171,11 @@ def cases_report(
         version, context.run.run_id, upstreams.mode, datastore_tables, clean, raw, config, store,
         previous, revisions_view(VintageStore(archive.root)),
     )
-    tables, origin = datastore_tables, report_inputs.origin
-    manifest = build_manifest(version, upstreams.mode, tables, contents)
-    stale = [s.source for s in report_inputs.stale_sources]
+    manifest = build_manifest(version, upstreams.mode, datastore_tables, contents)
+    origin, stale = report_inputs.origin, [s.source for s in report_inputs.stale_sources]
     summary = {"mode": upstreams.mode, "warnings": len(report_inputs.warnings), "stale_sources": stale,
                "sample_sources": list(origin.samples), "publishable": origin.publishable}
-    path = store.save(version, render_report(report_inputs), tables, context.run.run_id, summary,
+    path = store.save(version, render_report(report_inputs), datastore_tables, context.run.run_id, summary,
                       files={**by_file_name(contents), PROVENANCE: manifest_bytes(manifest)})
     for warning in report_inputs.warnings:
         context.log.warning(f"report warning [{warning.kind}] {warning.table}: {warning.message}")
@@ -183,23 +183,27 @@ def cases_report(
         context.log.warning(f"report {version} is built from shipped sample data ({', '.join(origin.samples)}): "
                             "it cannot be published to the London Datastore")
     context.log.info(f"report {version} written to {path} ({len(report_inputs.warnings)} warnings)")
-    return dg.MaterializeResult(
-        metadata={
-            "report_version": dg.MetadataValue.text(version),
-            "report_url": dg.MetadataValue.url(f"{reports.base_url}/{path.name}"),
-            "path": dg.MetadataValue.path(str(path)),
-            "warnings": dg.MetadataValue.int(len(report_inputs.warnings)),
-            "stale_sources": dg.MetadataValue.text(", ".join(stale) or "none"),
-            "data": dg.MetadataValue.text("live" if origin.publishable else "SHIPPED SAMPLES: cannot be published"),
-            "files": dg.MetadataValue.path(str(store.root / "files" / version)),
-            "provenance": dg.MetadataValue.path(str(store.root / "files" / version / PROVENANCE)),
-            "code_version": dg.MetadataValue.text(manifest["code"]["git_commit"]
-                                                  or f"package {manifest['code']['package_version']}"),
-            "headline": dg.MetadataValue.md(headline_markdown(report_inputs)),
-            "compared_with": dg.MetadataValue.text(report_inputs.previous_version or "first report"),
-            "bytes": dg.MetadataValue.int(path.stat().st_size),
-        }
-    )
+    return dg.MaterializeResult(metadata=report_metadata(report_inputs, path, reports.base_url, store, manifest))
+
+
+def report_metadata(inputs: ReportInputs, path: Path, base_url: str, store: ReportStore, manifest: Mapping
+                    ) -> dict[str, dg.MetadataValue]:
+    """What the asset's page shows of a report version: where to open it, its verdicts, where its files are."""
+    files, code = store.files_folder(inputs.version), manifest["code"]
+    return {
+        "report_version": dg.MetadataValue.text(inputs.version),
+        "report_url": dg.MetadataValue.url(f"{base_url}/{path.name}"),
+        "path": dg.MetadataValue.path(str(path)),
+        "warnings": dg.MetadataValue.int(len(inputs.warnings)),
+        "stale_sources": dg.MetadataValue.text(", ".join(s.source for s in inputs.stale_sources) or "none"),
+        "data": dg.MetadataValue.text("live" if inputs.origin.publishable else "SHIPPED SAMPLES: cannot be published"),
+        "files": dg.MetadataValue.path(str(files)),
+        "provenance": dg.MetadataValue.path(str(files / PROVENANCE)),
+        "code_version": dg.MetadataValue.text(code["git_commit"] or f"package {code['package_version']}"),
+        "headline": dg.MetadataValue.md(headline_markdown(inputs)),
+        "compared_with": dg.MetadataValue.text(inputs.previous_version or "first report"),
+        "bytes": dg.MetadataValue.int(path.stat().st_size),
+    }
 
 
 def with_report_index(report_asset: dg.AssetsDefinition, reports_base_url: str) -> dg.AssetsDefinition:
