@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from assets.formats.reading import add_note, check_not_error_page
 from assets.formats.typed_csv import read_csv_typed, to_date, to_float, to_int
+from assets.ingest.source import RawFile
 from resources.errors import ParseError
 
 CASES_METRICS = {"newCasesBySpecimenDate": "new_cases", "cumCasesBySpecimenDate": "cumulative_cases"}
@@ -96,6 +97,20 @@ def parse_v2_csv(
     frame = frame.reset_index(drop=True)
     frame.attrs = {}  # a missing optional metric is for the caller to explain (fill_cumulative)
     return frame
+
+
+def each_file_by_area(files: Mapping[str, RawFile], metrics: dict[str, str], areas: Mapping[str, str],
+                      area_types: Collection[str], optional: Collection[str] = ()
+                      ) -> Iterator[tuple[RawFile, pd.DataFrame]]:
+    """Each file of a release with its rows for `areas` (code -> the area's name in an error), read by
+    parse_v2_csv; a file with none of them is an error naming the areas looked for."""
+    for file in files.values():
+        frame = parse_v2_csv(file.content, file.name, metrics, areas=set(areas), optional=optional,
+                             area_types=area_types)
+        if frame.empty:
+            wanted = " or ".join(f"{name} ({code})" for code, name in areas.items())
+            raise ParseError(file.name, f"has no rows for {wanted}")
+        yield file, frame
 
 
 def _flat_json(content: bytes, file: str, metrics: Mapping[str, str], optional: Collection[str]) -> pd.DataFrame:

@@ -14,13 +14,12 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.formats.phe_api import CASES_METRICS, fill_cumulative, parse_v2_csv, phe_v2_url
+from assets.formats.phe_api import CASES_METRICS, each_file_by_area, fill_cumulative, phe_v2_url
 from assets.formats.reading import add_note, concat_noted
 from assets.formats.ukhsa_api import CASES_BY_DAY, records, series_notes, ukhsa_requests, ukhsa_variant, wide
 from assets.ingest.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.schemas import PheCasesByRegion
-from resources.errors import ParseError
 
 
 def build_requests(base_url: str) -> list[SourceRequest]:
@@ -34,13 +33,9 @@ def build_requests(base_url: str) -> list[SourceRequest]:
 
 
 def parse_cases_by_region(files: Mapping[str, RawFile]) -> pd.DataFrame:
-    frames = []
-    for file in files.values():
-        frame = parse_v2_csv(file.content, file.name, CASES_METRICS, areas={LONDON_REGION, ENGLAND},
-                             optional={"cumCasesBySpecimenDate"}, area_types={"region", "nation"})
-        if frame.empty:
-            raise ParseError(file.name, f"has no rows for London ({LONDON_REGION}) or England ({ENGLAND})")
-        frames.append(fill_cumulative(frame, file.name))
+    frames = [fill_cumulative(frame, file.name) for file, frame in each_file_by_area(
+        files, CASES_METRICS, {LONDON_REGION: "London", ENGLAND: "England"}, area_types={"region", "nation"},
+        optional={"cumCasesBySpecimenDate"})]
     return concat_noted(frames).sort_values(["area_code", "date"], ignore_index=True)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.formats.phe_api import parse_v2_csv, phe_v2_url
+from assets.formats.phe_api import each_file_by_area, phe_v2_url
 from assets.formats.reading import add_note, concat_noted
 from assets.formats.ukhsa_api import (
     ADMISSIONS_BY_DAY,
@@ -30,7 +30,6 @@ from assets.formats.ukhsa_api import (
 from assets.ingest.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
 from checks.geography import ENGLAND, LONDON_NHS_REGION
 from checks.schemas import PheHealthcare
-from resources.errors import ParseError
 
 HEALTHCARE_METRICS = {
     "newAdmissions": "new_admissions",
@@ -51,12 +50,9 @@ def build_requests(base_url: str) -> list[SourceRequest]:
 
 def parse_healthcare(files: Mapping[str, RawFile]) -> pd.DataFrame:
     frames = []
-    for file in files.values():
-        frame = parse_v2_csv(file.content, file.name, HEALTHCARE_METRICS, areas={LONDON_NHS_REGION, ENGLAND},
-                             optional=set(HEALTHCARE_METRICS), area_types={"nhsregion", "nation"})
-        if frame.empty:
-            raise ParseError(file.name, f"has no rows for NHS region London ({LONDON_NHS_REGION}) or England "
-                                        f"({ENGLAND})")
+    for file, frame in each_file_by_area(files, HEALTHCARE_METRICS,
+                                         {LONDON_NHS_REGION: "NHS region London", ENGLAND: "England"},
+                                         area_types={"nhsregion", "nation"}, optional=set(HEALTHCARE_METRICS)):
         for metric, column in HEALTHCARE_METRICS.items():
             if frame[column].isna().all():
                 add_note(frame, f"{column} is empty: {file.name} has no {metric} figures")
