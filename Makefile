@@ -8,11 +8,13 @@ DAGSTER_PORT ?= 3000
 # The report server builds its Launchpad links from it (reports/serve.py).
 export DAGSTER_PORT
 
-.PHONY: setup run test dev serve postgres lint validate clean-data help browser approve bench parse rebuild backfill
+.PHONY: setup run test test-fast dev serve postgres lint validate clean-data help browser approve bench parse rebuild \
+	backfill docs
 
 help:
 	@echo "make run       set up .venv if needed, then run the nightly job on the shipped samples (no network)"
-	@echo "make test      the whole test suite"
+	@echo "make test      the whole test suite (what CI runs)"
+	@echo "make test-fast parsers, checks, report and in-process jobs: no browser, service or command processes"
 	@echo "make dev       Dagster UI (webserver + daemon) on http://127.0.0.1:$(DAGSTER_PORT), reports on :$(REPORTS_PORT)"
 	@echo "make serve     the always-on service: PostgreSQL, code server, webserver, daemon, reports (Ctrl-C stops)"
 	@echo "make approve BY=<name> VERSION=<report_version>  publish the approved tables (DRY_RUN=<dir> to rehearse)"
@@ -22,6 +24,7 @@ help:
 	@echo "make parse SOURCE=<name> FILE=<path or URL>  read one file through a source's parser (API=<format>)"
 	@echo "make validate  load and check the Dagster definitions"
 	@echo "make lint      ruff"
+	@echo "make docs      regenerate the settings table in docs/operations.md from resources/settings.py"
 
 # The pinned dependencies, then the project itself in editable mode (no dependencies: the lock has them all). The
 # build backend's notes on editable installs are noise on success; a failure is repeated with its full output.
@@ -58,6 +61,11 @@ postgres:
 
 test: setup browser postgres
 	$(PY) -m pytest
+
+# The quick loop while changing parsers, checks or the report: what needs no browser, PostgreSQL or fresh process of
+# the project's commands (those run in `make test`).
+test-fast: setup
+	$(PY) -m pytest -m "not browser and not service and not commands"
 
 # The report server (127.0.0.1:$(REPORTS_PORT)) makes the report link on the cases_report asset page clickable.
 REPORTS_PORT ?= 3001
@@ -105,6 +113,10 @@ bench: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+# Generated parts of the docs (tests/resources/test_settings.py fails while they are out of date).
+docs: setup
+	$(PY) -m pipelines.commands.docs
 
 clean-data:
 	rm -rf storage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import dagster as dg
@@ -13,8 +14,21 @@ from pipelines.definitions import build_definitions
 from resources import build_resources
 from resources.settings import CODE_LOCATION, REPO_ROOT
 
-LOWER_LAYERS = ("reports", "checks")
-UPPER_LAYERS = ("assets", "pipelines")
+# The rooms from the bottom up: a module imports only from its own room and the rooms below it. So the parsers and
+# the report run without Dagster's wiring, a source never depends on what is published from it, and the commands
+# and the service sit on top of the wiring they run.
+LAYERS = (
+    ("resources",),
+    ("checks",),
+    ("reports",),
+    ("assets.ingest",),
+    ("assets.formats",),
+    ("assets.sources",),
+    ("assets.publication",),
+    ("pipelines.definitions", "pipelines.jobs", "pipelines.automation"),
+    ("pipelines.commands", "pipelines.service"),
+)
+PACKAGES = ("pipelines", "assets", "resources", "checks", "reports")
 
 
 def project_imports(path: Path) -> set[str]:
@@ -22,16 +36,41 @@ def project_imports(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
         elif isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-    return names
+            names.update(alias.name for alias in node.names)
+    return {name for name in names if name.split(".")[0] in PACKAGES}
 
 
-@pytest.mark.parametrize("package", LOWER_LAYERS)
-def test_reports_and_checks_import_nothing_from_assets_or_pipelines(package: str) -> None:
+def layer(module: str) -> int | None:
+    for number, rooms in enumerate(LAYERS):
+        if any(module == room or module.startswith(f"{room}.") for room in rooms):
+            return number
+    return None
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_imports_point_down_the_rooms(package: str) -> None:
     for path in (REPO_ROOT / package).rglob("*.py"):
-        assert not project_imports(path) & set(UPPER_LAYERS), path
+        own = layer(module_name(path))
+        if own is None:  # a package's own __init__ (assets, pipelines): a docstring only
+            assert not project_imports(path), path
+            continue
+        upward = [name for name in project_imports(path) if (layer(name) or 0) > own]
+        assert not upward, f"{module_name(path)} imports {upward}, from a room above its own"
+
+
+def test_every_room_is_installed() -> None:
+    """The package list in pyproject.toml is every folder of the five packages: a new room left out would import
+    in the editable checkout but not from an installed copy (the Docker image)."""
+    listed = set(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(path.parent.relative_to(REPO_ROOT).parts) for package in PACKAGES
+               for path in (REPO_ROOT / package).rglob("__init__.py")}
+    assert folders <= listed and listed - folders == {"reports.templates"}
 
 
 def test_no_module_edits_sys_path() -> None:

@@ -14,12 +14,16 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from assets.publication.cases_report import cases_report
 from assets.publication.datastore_tables import datastore_tables
 from resources.settings import REPO_ROOT
 from tests.conftest import all_source_assets, failure_text, pipeline_resources
 from tests.samples import sample_path
+
+# Each runs the command as an analyst does, in a fresh process (make test-fast leaves these out).
+pytestmark = pytest.mark.commands
 
 RELEASES = REPO_ROOT / "data" / "releases"
 SOURCE = "phe_cases_by_region"

@@ -6,10 +6,14 @@ import csv
 import subprocess
 import sys
 
+import pytest
 from pytest_httpserver import HTTPServer
 
 from resources.settings import REPO_ROOT
 from tests.samples import sample_path
+
+# Each runs the command as an analyst does, in a fresh process (make test-fast leaves these out).
+pytestmark = pytest.mark.commands
 
 
 def parse(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

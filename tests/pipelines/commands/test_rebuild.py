@@ -35,6 +35,9 @@ from tests.conftest import (
 )
 from tests.service import copy_of_the_code
 
+# Each runs the command as an analyst does, in a fresh process (make test-fast leaves these out).
+pytestmark = pytest.mark.commands
+
 ASSETS = [*all_source_assets(), datastore_tables, cases_report]
 RELEASES = REPO_ROOT / "data" / "releases"
 FIRST, SECOND = "2020-08-28", "2020-08-29"

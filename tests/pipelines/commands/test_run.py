@@ -8,10 +8,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from assets.sources import SOURCES
 from checks.published import PUBLISHED
 from resources.settings import REPO_ROOT
+
+# Each runs the command as an analyst does, in a fresh process (make test-fast leaves these out).
+pytestmark = pytest.mark.commands
 
 
 def test_nightly_run_on_samples_leaves_tables_archive_and_report(tmp_path: Path) -> None:
