@@ -17,7 +17,8 @@ import psutil
 import requests
 import yaml
 
-from pipelines.service.supervisor import INSTANCE_CONFIG, Service, postgres_bin_dir
+from pipelines.service.postgres import postgres_bin_dir
+from pipelines.service.supervisor import INSTANCE_CONFIG, Service
 from resources.settings import CODE_LOCATION, ServiceSettings
 from tests.browser.ui import free_port
 

@@ -24,7 +24,7 @@ import psutil
 import pytest
 import requests
 
-from pipelines.service.supervisor import postgres_bin_dir
+from pipelines.service.postgres import postgres_bin_dir
 from resources.settings import REPO_ROOT
 from tests.datastore_standin import STANDIN_KEY as API_KEY
 from tests.service import (
@@ -177,7 +177,7 @@ def test_everything_is_still_there_after_every_process_restarts(first, service, 
 
 
 def test_the_readme_backup_command_dumps_the_run_history(first, service, tmp_path) -> None:
-    """README, "Backup": pg_dump of the service's database holds Dagster's runs and event logs."""
+    """docs/operations.md, "Backup": pg_dump of the service's database holds Dagster's runs and event logs."""
     s = service.settings
     env = {**os.environ, "PGPASSWORD": service.postgres.password()}
     dump = tmp_path / "dagster.dump"
