@@ -74,7 +74,7 @@ dev: setup
 	$(PY) -m reports.serve & server=$$!; trap 'kill $$server' EXIT INT TERM; \
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -w workspace.yaml
 
-# The always-on service (README, "Running as a service"): PostgreSQL-backed Dagster, each part its own process on
+# The always-on service (docs/operations.md, "Running as a service"): PostgreSQL-backed Dagster, each part its own process on
 # 127.0.0.1 (pipelines/service.py). Its Dagster home is SERVICE_HOME, apart from make dev's SQLite one.
 SERVICE_HOME ?= $(CURDIR)/.dagster_service
 export SERVICE_HOME
@@ -87,13 +87,13 @@ approve: setup
 	@test -n "$(BY)" -a -n "$(VERSION)" || { echo 'usage: make approve BY="<your name>" VERSION=<report_version> [DRY_RUN=<dir>]'; exit 2; }
 	@$(PY) -m pipelines.commands.approve --by "$(BY)" --version "$(VERSION)" $(if $(DRY_RUN),--dry-run "$(DRY_RUN)") $(if $(filter 1 true yes,$(VERBOSE)),--verbose)
 
-# Rebuild a report version from the raw archive alone and prove it byte for byte (README, "Provenance"). Ends with
+# Rebuild a report version from the raw archive alone and prove it byte for byte (docs/operations.md, "Provenance"). Ends with
 # `report_version: <v>`; exit 1 names the file and row that differ, or the raw file that is missing or changed.
 rebuild: setup
 	@test -n "$(VERSION)" || { echo 'usage: make rebuild VERSION=<report_version> [OUT=<folder>]'; exit 2; }
 	@$(PY) -m pipelines.commands.rebuild --version "$(VERSION)" $(if $(OUT),--out "$(OUT)")
 
-# Past real releases into the raw archive and the vintages, oldest first (README, "Revisions and vintages").
+# Past real releases into the raw archive and the vintages, oldest first (docs/operations.md, "Provenance, rebuilds and revisions").
 FOLDER ?= data/releases
 backfill: setup
 	@$(PY) -m pipelines.commands.backfill "$(FOLDER)"
@@ -101,13 +101,13 @@ backfill: setup
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
 
-# Try a file a publisher released through a source's parser, touching nothing stored (README, "Trying a file").
+# Try a file a publisher released through a source's parser, touching nothing stored (docs/analyst.md, "Trying a new file").
 # FILE is handed over in single quotes, so names with spaces can be quoted inside it with double quotes.
 parse: setup
 	@$(if $(and $(SOURCE),$(FILE)),true,echo 'usage: make parse SOURCE=<source> FILE=<path or URL> [API=<format>]'; exit 2)
 	@$(PY) -m pipelines.commands.parse "$(SOURCE)" '$(FILE)' $(if $(API),--api "$(API)")
 
-# Figures, not tests: prints a table and writes bench-results.json (README, "Performance").
+# Figures, not tests: prints a table and writes bench-results.json (docs/development.md, "Performance").
 bench: setup
 	$(PY) -m bench.run
 

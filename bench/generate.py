@@ -1,6 +1,6 @@
 """Seeded generator of larger releases for the benchmark, in exactly the shipped samples' formats.
 
-Scales (README, "Performance"):
+Scales (docs/development.md, "Performance"):
 - `london`: the shipped samples as they are.
 - `england`: every English upper- and lower-tier authority (~450 areas) in the cases-by-authority file and every
   England CCG (~106) in the NHS 111 files, over the shipped samples' dates.

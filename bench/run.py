@@ -2,7 +2,7 @@
 
 Prints a table and writes bench-results.json (git-ignored). Each figure is the median of several runs after a
 warm-up. Scales and their generator: bench/generate.py. Nothing here is a test: it measures, it does not judge;
-the README's "Performance" section sets the measured values against the targets.
+docs/development.md's "Performance" section sets the measured values against the targets.
 """
 
 from __future__ import annotations

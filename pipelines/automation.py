@@ -31,8 +31,8 @@ def build_schedules(daily_cron: str, ons_cron: str) -> list[dg.ScheduleDefinitio
             cron_schedule=daily_cron,
             execution_timezone=TIMEZONE,
             default_status=dg.DefaultScheduleStatus.RUNNING,
-            description=f"Nightly ({daily_cron!r}, London time; NIGHTLY_CRON): the five daily sources, then the "
-            "Datastore tables and report.",
+            description=f"Nightly ({daily_cron!r}, London time; NIGHTLY_CRON): every source but the weekly "
+            "ONS survey, then the Datastore tables and report.",
         ),
         dg.ScheduleDefinition(
             name="ons_weekly",

@@ -1,7 +1,8 @@
 """The provenance manifest of a report version (`provenance.json`): for every published file, its MD5, SHA-256,
 size and rows, and the release and raw files it was derived from (source, archived path, URL, SHA-256,
 Last-Modified, fetch time), with the code version and the dependency lock's hash. It is kept beside the version's
-files, sent with every publish, and is what `make rebuild` rebuilds the version from (README, "Provenance")."""
+files, sent with every publish, and is what `make rebuild` rebuilds the version from (docs/operations.md,
+"Provenance")."""
 
 from __future__ import annotations
 

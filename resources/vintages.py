@@ -8,7 +8,7 @@ Layout under the data directory (default `storage/`, git-ignored):
 
 One Parquet file per release rather than one growing table: a release is written once, whole, and never rewritten
 (a publisher's same-day correction replaces that day's file), and keeping a release costs the size of its table,
-with nothing to rewrite (README, "Performance", gives the figures).
+with nothing to rewrite (docs/development.md, "Performance", gives the figures).
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ from resources.report_storage import ReportStorage, ReportStore
 
 PROVENANCE_DESCRIPTION = (
     "Where every file of this dataset came from: for each file its MD5 and rows, the raw releases it was derived "
-    "from (publisher URL, SHA-256, Last-Modified, fetch time) and the code version that built it (README of the "
-    "London COVID-19 pipeline, \"Provenance\").")
+    "from (publisher URL, SHA-256, Last-Modified, fetch time) and the code version that built it (the London COVID-19 "
+    "pipeline's docs/operations.md, \"Provenance\").")
 DESCRIPTIONS = {PROVENANCE: PROVENANCE_DESCRIPTION, **{t.file_name: t.description for t in PUBLISHED.values()}}
 TABLES_CHECK = "api_tables_follow"
 

@@ -258,8 +258,8 @@ def datastore_tables(context: dg.AssetExecutionContext, **clean_tables: pd.DataF
     """The files published to the London Datastore, each validated by its own pandera model before it is stored:
     the GLA's five (`phe_cases_london_boroughs`, `phe_cases_london_england`, `phe_cases_age_london`,
     `phe_healthcare`, `phe_healthcare_admissions_age`: the names, columns and meanings existing users read) and our
-    six additional ones (rates, age and sex, healthcare, ONS positivity, NHS 111). Columns are documented in the
-    README. The metadata gives each table's rows, the fingerprint the report is versioned by, and where each
+    six additional ones (rates, age and sex, healthcare, ONS positivity, NHS 111). Columns are documented in
+    docs/analyst.md. The metadata gives each table's rows, the fingerprint the report is versioned by, and where each
     source's data came from (a version built from shipped samples can never be published)."""
     tables = build_datastore_tables(clean_tables)
     failed = {name: outcome for name, outcome in validate_published(tables).items() if not outcome.passed}

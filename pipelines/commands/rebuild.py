@@ -89,7 +89,8 @@ def rebuild_source(source: str, derived: Mapping[str, object], archive: RawArchi
         path = archive.root / entry.path
         if not path.exists():
             raise RebuildError(f"{source}: raw file {path} is missing from the archive; version {version} cannot be "
-                               "rebuilt without it (README, \"Provenance\": keep every file a published version names)")
+                               "rebuilt without it (docs/operations.md, \"Provenance\": keep every file a published "
+                               "version names)")
         try:
             archive.read(entry)
         except OSError:

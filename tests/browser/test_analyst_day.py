@@ -153,7 +153,7 @@ def test_the_analysts_day(day, upstream: HTTPServer, browser, artifacts: Path) -
 
 
 def test_per_source_job_and_group_show_what_a_rerun_rebuilds(day, browser, artifacts: Path) -> None:
-    """The two other ways to re-run one source, as the analyst sees them (screenshots for the README): the
+    """The two other ways to re-run one source, as the analyst sees them (screenshots for docs/analyst.md): the
     source's own job holds its two assets plus the Datastore tables and the report; its group's lineage shows
     the tables and report downstream, to select with it before "Materialize selected"."""
     ui, _ = day
