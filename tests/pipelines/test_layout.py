@@ -73,6 +73,17 @@ def test_every_room_is_installed() -> None:
     assert folders <= listed and listed - folders == {"reports.templates"}
 
 
+def test_no_test_module_imports_another() -> None:
+    """What tests share lives in helper modules (tests/conftest.py, samples.py, publishing.py, ...), so a test file
+    can be run, moved or deleted alone."""
+    for path in (REPO_ROOT / "tests").rglob("test_*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        others = [name for name in imported if name.startswith("tests.") and name.split(".")[-1].startswith("test_")]
+        assert not others, f"{path} imports {others}"
+
+
 def test_no_module_edits_sys_path() -> None:
     """The project is installed (editable); nothing finds its own packages by editing the import path."""
     for package in ("pipelines", "assets", "resources", "checks", "reports", "tests", "bench", "data"):
