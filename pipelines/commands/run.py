@@ -115,7 +115,7 @@ def main() -> int:
     print(f"report warnings: {metadata['warnings'].value}; stale sources: {metadata['stale_sources'].value}")
     print("\n".join(next_steps(Path(metadata["path"].value), metadata["report_version"].value,
                                live=metadata["data"].value == "live")))
-    # Scripts read these two lines (interfaces in DESIGN.md section 6): keep them last and keep their wording.
+    # Scripts read these two lines (README, "Quick start"): keep them last and keep their wording.
     print(f"report: {metadata['path'].value}")
     print(f"report_version: {metadata['report_version'].value}")
     return 0 if result.success else 1

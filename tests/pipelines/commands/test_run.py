@@ -38,7 +38,7 @@ def test_nightly_run_on_samples_leaves_tables_archive_and_report(tmp_path: Path)
     assert len(list((storage / "raw").rglob("*.json"))) >= len(SOURCES)
     # The run is recorded in the instance, so it is in the UI's run history afterwards.
     assert any((home / "history").rglob("*.db"))
-    # Other tools read the last two lines (DESIGN.md section 6).
+    # Other tools read the last two lines (README, "Quick start").
     report_line, version_line = completed.stdout.strip().splitlines()[-2:]
     assert report_line.startswith("report: ") and version_line.startswith("report_version: ")
     report = Path(report_line.removeprefix("report: "))
