@@ -41,15 +41,24 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def august_pair(tmp_path: Path) -> Path:
+    """The two consecutive August 2020 releases of London's cases, as a folder of their own."""
+    folder = tmp_path / "releases"
+    for day in ("2020-08-28", "2020-08-29"):
+        shutil.copytree(RELEASES / day, folder / day)
+    return folder
+
+
 def test_past_releases_load_oldest_first_and_the_next_report_shows_their_revisions(tmp_path: Path) -> None:
     storage = tmp_path / "storage"
-    done = make_backfill(storage, RELEASES, tmp_path / "home")
+    releases = august_pair(tmp_path)
+    done = make_backfill(storage, releases, tmp_path / "home")
     assert done.returncode == 0, done.stdout + done.stderr
-    days = sorted(path.name for path in RELEASES.iterdir())
+    days = sorted(path.name for path in releases.iterdir())
     loaded = [line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ")]
     assert loaded == days  # in release order
     for day in days:
-        files = sorted((RELEASES / day / SOURCE).iterdir())
+        files = sorted((releases / day / SOURCE).iterdir())
         archived = sorted((storage / "raw" / SOURCE / f"backfill-{day}").glob("*.csv"))
         assert sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in files) == sorted(
             hashlib.sha256(p.read_bytes()).hexdigest() for p in archived)
@@ -67,7 +76,7 @@ def test_past_releases_load_oldest_first_and_the_next_report_shows_their_revisio
     [report] = (storage / "reports").glob("cases_report_*.html")
     text = re.sub(r"\s+", " ", report.read_text())
     assert f"3 releases held, {days[0]} to 2020-11-20" in text
-    first = {r["Specimen date"]: int(r["Daily lab-confirmed cases"]) for r in rows(RELEASES / days[0] / SOURCE /
+    first = {r["Specimen date"]: int(r["Daily lab-confirmed cases"]) for r in rows(releases / days[0] / SOURCE /
                                                                                   "region_london.csv")}
     now = {r["date"]: int(r["newCasesBySpecimenDate"]) for r in rows(sample_path(SOURCE, "region_london.csv"))}
     day = max(d for d in first if d in now and first[d] != now[d])
@@ -77,8 +86,7 @@ def test_past_releases_load_oldest_first_and_the_next_report_shows_their_revisio
 
 
 def test_a_bad_file_is_named_and_the_other_releases_still_load(tmp_path: Path) -> None:
-    folder = tmp_path / "releases"
-    shutil.copytree(RELEASES, folder)
+    folder = august_pair(tmp_path)
     broken = folder / "2020-08-28" / SOURCE / "region_london.csv"
     broken.write_text(broken.read_text().replace("Specimen date", "Publish date", 1))
     storage = tmp_path / "storage"
