@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -25,6 +25,9 @@ from assets.ingest.source import RawFile
 from resources.errors import ParseError
 
 CASES_METRICS = {"newCasesBySpecimenDate": "new_cases", "cumCasesBySpecimenDate": "cumulative_cases"}
+# The summer 2020 downloads' own revision columns, beside each day's count: the count the previous release gave, and
+# the change since (read where present, to rebuild a day the release left blank: fill_blank_daily).
+REVISION_METRICS = {"previouslyReportedDailyCases": "previously_reported", "changeInDailyCases": "change"}
 # Cases by specimen date before March 2020 were a handful: a release whose daily series starts by then holds the
 # whole history, so a cumulative count it lacks can be rebuilt as the running total of its daily counts.
 COMPLETE_HISTORY_BY = pd.Timestamp("2020-03-01")
@@ -42,7 +45,9 @@ def phe_v2_url(base_url: str, area_type: str, metrics: Sequence[str], fmt: str, 
 # The dashboard's own CSV downloads of 2020 (before the API) named the same columns for people.
 LEGACY_HEADERS = {"area code": "areaCode", "area name": "areaName", "area type": "areaType", "specimen date": "date",
                   "daily lab-confirmed cases": "newCasesBySpecimenDate",
-                  "cumulative lab-confirmed cases": "cumCasesBySpecimenDate"}
+                  "cumulative lab-confirmed cases": "cumCasesBySpecimenDate",
+                  "previously reported daily cases": "previouslyReportedDailyCases",
+                  "change in daily cases": "changeInDailyCases"}
 # Area types as the API and the 2020 downloads wrote them ("utla", "Upper tier local authority").
 AREA_TYPES = {"uppertierlocalauthority": "utla", "lowertierlocalauthority": "ltla"}
 
@@ -99,14 +104,16 @@ def parse_v2_csv(
     return frame
 
 
-def each_file_by_area(files: Mapping[str, RawFile], metrics: dict[str, str], areas: Mapping[str, str],
-                      area_types: Collection[str], optional: Collection[str] = ()
-                      ) -> Iterator[tuple[RawFile, pd.DataFrame]]:
-    """Each file of a release with its rows for `areas` (code -> the area's name in an error), read by
-    parse_v2_csv; a file with none of them is an error naming the areas looked for."""
+# Reads one file's rows for some areas and area types: (content, file name, area codes, area types) -> frame.
+AreaReader = Callable[[bytes, str, Collection[str], Collection[str]], pd.DataFrame]
+
+
+def each_file_by_area(files: Mapping[str, RawFile], read: AreaReader, areas: Mapping[str, str],
+                      area_types: Collection[str]) -> Iterator[tuple[RawFile, pd.DataFrame]]:
+    """Each file of a release with its rows for `areas` (code -> the area's name in an error), read by `read`; a
+    file with none of them is an error naming the areas looked for."""
     for file in files.values():
-        frame = parse_v2_csv(file.content, file.name, metrics, areas=set(areas), optional=optional,
-                             area_types=area_types)
+        frame = read(file.content, file.name, set(areas), area_types)
         if frame.empty:
             wanted = " or ".join(f"{name} ({code})" for code, name in areas.items())
             raise ParseError(file.name, f"has no rows for {wanted}")
@@ -129,6 +136,38 @@ def _flat_json(content: bytes, file: str, metrics: Mapping[str, str], optional: 
     for metric in metrics:
         frame[metric] = to_int(frame, metric, file)
     return frame
+
+
+def read_cases(content: bytes, file: str, areas: Collection[str], area_types: Collection[str]) -> pd.DataFrame:
+    """Daily cases by specimen date for `areas` (parse_v2_csv): new_cases, cumulative_cases where the release has it,
+    and a day the release left blank rebuilt where its own figures allow (fill_blank_daily)."""
+    frame = parse_v2_csv(content, file, {**CASES_METRICS, **REVISION_METRICS}, areas=areas,
+                         optional={"cumCasesBySpecimenDate", *REVISION_METRICS}, area_types=area_types)
+    return fill_blank_daily(frame, file)
+
+
+def fill_blank_daily(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """A day the release lists without a daily count (the summer 2020 downloads left a few blank) gets the count the
+    release implies: the previously reported count plus the change it gives (0 when cases were moved to other
+    days), or else the step in the area's cumulative count since its previous day listed. A note says how many; a
+    day neither gives stays empty, and validation names it. Drops the revision columns."""
+    blank = frame["new_cases"].isna()
+    if blank.any():
+        frame = frame.sort_values(["area_code", "date"], ignore_index=True)
+        blank = frame["new_cases"].isna()
+        from_revision = frame["previously_reported"] + frame["change"]
+        step = frame["cumulative_cases"] - frame.groupby("area_code")["cumulative_cases"].shift(1).fillna(0)
+        first = frame.groupby("area_code").cumcount() == 0
+        step = step.mask(~first & frame.groupby("area_code")["cumulative_cases"].shift(1).isna())
+        rebuilt = from_revision.fillna(step)
+        frame.loc[blank, "new_cases"] = rebuilt[blank]
+        filled = blank & frame["new_cases"].notna()
+        if filled.any():
+            days = ", ".join(f"{row.area_name} {row.date:%d %b %Y}" for row in frame[filled].head(3).itertuples())
+            add_note(frame, f"{where} lists {int(filled.sum())} day(s) with no daily count ({days}"
+                            f"{' ...' if filled.sum() > 3 else ''}): each is the count its previous report and change, "
+                            "or its cumulative count, gives")
+    return frame.drop(columns=list(REVISION_METRICS.values()))
 
 
 def fill_cumulative(frame: pd.DataFrame, where: str) -> pd.DataFrame:

@@ -173,8 +173,9 @@ def _typed(table: pa.Table, columns: Mapping[str, str], file: str) -> pd.DataFra
             else:
                 converted[key] = table[key]
         except pa.ArrowInvalid:
-            _explain_bad_column(table, key, kind, file)
-            raise
+            # The careful converters name the line of a value that is wrong, or read what pyarrow would not (whole
+            # numbers written as `1.0`, as some 2020 dashboard downloads did).
+            converted[key] = _careful_column(table, key, kind, file)
     frame = pa.table(converted).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     for key, kind in columns.items():
         if kind in DATE_FORMATS:
@@ -193,12 +194,12 @@ def empty_column(kind: str, length: int) -> pd.Series | pd.api.extensions.Extens
     return pd.Series([None] * length, dtype="object")
 
 
-def _explain_bad_column(table: pa.Table, key: str, kind: str, file: str) -> None:
-    """Raise the line-numbered error the careful converters give for the column pyarrow rejected."""
+def _careful_column(table: pa.Table, key: str, kind: str, file: str) -> pa.Array:
+    """The column pyarrow rejected, typed by the careful converters: they raise the line-numbered error for a value
+    that is not of its kind."""
     raw = pd.DataFrame({key: table[key].to_pandas()}, index=table["__line"].to_pandas() - 2)
     if kind == "int":
-        to_int(raw, key, file)
-    elif kind == "float":
-        to_float(raw, key, file)
-    elif kind in DATE_FORMATS:
-        to_date(raw, key, file, DATE_FORMATS[kind])
+        return pa.array(to_int(raw, key, file), type=pa.int64())
+    if kind == "float":
+        return pa.array(to_float(raw, key, file), type=pa.float64())
+    return pa.array(to_date(raw, key, file, DATE_FORMATS[kind]))

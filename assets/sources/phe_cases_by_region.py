@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.formats.phe_api import CASES_METRICS, each_file_by_area, fill_cumulative, phe_v2_url
+from assets.formats.phe_api import CASES_METRICS, each_file_by_area, fill_cumulative, phe_v2_url, read_cases
 from assets.formats.reading import add_note, concat_noted
 from assets.formats.ukhsa_api import CASES_BY_DAY, records, series_notes, ukhsa_requests, ukhsa_variant, wide
 from assets.ingest.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
@@ -34,8 +34,7 @@ def build_requests(base_url: str) -> list[SourceRequest]:
 
 def parse_cases_by_region(files: Mapping[str, RawFile]) -> pd.DataFrame:
     frames = [fill_cumulative(frame, file.name) for file, frame in each_file_by_area(
-        files, CASES_METRICS, {LONDON_REGION: "London", ENGLAND: "England"}, area_types={"region", "nation"},
-        optional={"cumCasesBySpecimenDate"})]
+        files, read_cases, {LONDON_REGION: "London", ENGLAND: "England"}, area_types={"region", "nation"})]
     return concat_noted(frames).sort_values(["area_code", "date"], ignore_index=True)
 
 

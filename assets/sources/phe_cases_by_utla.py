@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from assets.formats.phe_api import CASES_METRICS, fill_cumulative, parse_v2_csv, phe_v2_url
+from assets.formats.phe_api import CASES_METRICS, fill_cumulative, phe_v2_url, read_cases
 from assets.formats.reading import add_note
 from assets.formats.ukhsa_api import CASES_BY_DAY, records, series_notes, ukhsa_requests, ukhsa_variant, wide
 from assets.ingest.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
@@ -30,8 +30,7 @@ def build_requests(base_url: str) -> list[SourceRequest]:
 
 def parse_cases_by_utla(files: Mapping[str, RawFile]) -> pd.DataFrame:
     file = files["utla_all"]
-    london = parse_v2_csv(file.content, file.name, CASES_METRICS, areas=LONDON_BOROUGH_CODES,
-                          optional={"cumCasesBySpecimenDate"}, area_types={"utla"})
+    london = read_cases(file.content, file.name, areas=LONDON_BOROUGH_CODES, area_types={"utla"})
     if london.empty:
         raise ParseError(file.name, "has no London areas (E09...): is this the upper-tier local authority file?")
     london = fold_city_into_hackney(london, list(CASES_METRICS.values()))

@@ -12,11 +12,11 @@ ventilation measure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import pandas as pd
 
-from assets.formats.phe_api import each_file_by_area, phe_v2_url
+from assets.formats.phe_api import each_file_by_area, parse_v2_csv, phe_v2_url
 from assets.formats.reading import add_note, concat_noted
 from assets.formats.ukhsa_api import (
     ADMISSIONS_BY_DAY,
@@ -48,11 +48,17 @@ def build_requests(base_url: str) -> list[SourceRequest]:
     ]
 
 
+def read_healthcare(content: bytes, file: str, areas: Collection[str], area_types: Collection[str]) -> pd.DataFrame:
+    """One file's healthcare figures for `areas`; a measure the file lacks comes back empty."""
+    return parse_v2_csv(content, file, HEALTHCARE_METRICS, areas=areas, optional=set(HEALTHCARE_METRICS),
+                        area_types=area_types)
+
+
 def parse_healthcare(files: Mapping[str, RawFile]) -> pd.DataFrame:
     frames = []
-    for file, frame in each_file_by_area(files, HEALTHCARE_METRICS,
+    for file, frame in each_file_by_area(files, read_healthcare,
                                          {LONDON_NHS_REGION: "NHS region London", ENGLAND: "England"},
-                                         area_types={"nhsregion", "nation"}, optional=set(HEALTHCARE_METRICS)):
+                                         area_types={"nhsregion", "nation"}):
         for metric, column in HEALTHCARE_METRICS.items():
             if frame[column].isna().all():
                 add_note(frame, f"{column} is empty: {file.name} has no {metric} figures")

@@ -161,3 +161,47 @@ def test_the_nhs_111_release_found_from_its_page(variant: str, httpserver: HTTPS
               "E38000202", "E38000240", "E38000244", "E38000245"}  # the 18 of NHS region London, April 2020
     assert table.loc[table.site_type == "online", "count"].sum() == sum(
         int(r["Total"]) for r in online if r["April20 mapped CCGCode"] in london)
+
+
+def test_summer_2020_downloads_with_counts_as_decimals_and_days_left_blank(httpserver: HTTPServer, data_dir: Path,
+                                                                            monkeypatch) -> None:
+    """The dashboard downloads of July 2020 wrote counts as `1.0` and left a few days blank, giving the count before
+    and the change beside it (2020-07-21: England's 20 February). Read as whole numbers; a blank day is its previous
+    report plus the change, and a note says so."""
+    folder = RELEASES / "2020-07-21" / "phe_cases_by_region"
+    url = serve(httpserver, "phe_cases_by_region", {"region_london": folder / "region_london.csv",
+                                                   "nation_england": folder / "nation_england.csv"})
+    table = run_live("phe_cases_by_region", data_dir, monkeypatch, PHE_API_URL=url)
+    expected = {}
+    for name in ("region_london.csv", "nation_england.csv"):
+        for row in csv_rows(folder / name):
+            daily = row["Daily lab-confirmed cases"].strip()
+            count = (float(daily) if daily else
+                     float(row["Previously reported daily cases"]) + float(row["Change in daily cases"]))
+            assert count == int(count)
+            expected[(row["Area code"], row["Specimen date"])] = int(count)
+    blank = [(row["Area code"], row["Specimen date"]) for name in ("region_london.csv", "nation_england.csv")
+             for row in csv_rows(folder / name) if not row["Daily lab-confirmed cases"].strip()]
+    assert blank == [("E92000001", "2020-02-20")] and expected[blank[0]] == 0
+    got = {(row.area_code, f"{row.date:%Y-%m-%d}"): row.new_cases for row in table.itertuples()}
+    assert got == expected
+    stored = pd.read_parquet(data_dir / "vintages" / "phe_cases_by_region")  # the release kept too
+    assert len(stored) == len(expected)
+
+
+def test_a_day_left_blank_without_a_previous_report_is_the_step_in_its_cumulative_count() -> None:
+    """The download of 1 July 2020 left Hackney's and City of London's 20 March blank with no previous report; their
+    cumulative counts say how many (Hackney 65 after 56 the day before; City of London's first day, 5)."""
+    from assets.ingest.source import RawFile
+    from assets.sources.phe_cases_by_utla import parse_cases_by_utla
+
+    path = PHE / "dashboard_download_2020-07-01_utla_Hackney_and_City_CUT.csv"
+    cumulative = {(row["Area code"], row["Specimen date"]): int(row["Cumulative lab-confirmed cases"])
+                  for row in csv_rows(path)}
+    table = parse_cases_by_utla({"utla_all": RawFile(path.name, path.read_bytes())})
+    day = table[table["date"] == "2020-03-20"].iloc[0]
+    hackney = cumulative[("E09000012", "2020-03-20")] - cumulative[("E09000012", "2020-03-19")]
+    city = cumulative[("E09000001", "2020-03-20")]  # its first line
+    assert (hackney, city) == (9, 5)
+    assert day["area_code"] == "E09000012" and day["new_cases"] == hackney + city
+    assert any("2 day(s) with no daily count" in note for note in table.attrs["notes"])
