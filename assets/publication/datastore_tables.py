@@ -181,8 +181,23 @@ def _per_100k(values: pd.Series, area_codes: pd.Series) -> pd.Series:
     return (values.astype("float64") / population * 100_000).round(1)
 
 
+def with_days_without_cases(clean: pd.DataFrame) -> pd.DataFrame:
+    """Each area's cases with the days its release left out between the area's first and last day: a day missing
+    from a cases-by-specimen-date series had no cases (the 2020 downloads left such days out), so its count is 0 and
+    its running total the day before's. Without them the 7-day sums of the days around would be empty."""
+    parts = []
+    for _, area in clean.groupby("area_code", sort=False):
+        days = pd.date_range(area["date"].min(), area["date"].max(), freq="D", name="date")
+        full = area.set_index("date").reindex(days)
+        full["new_cases"] = full["new_cases"].fillna(0).astype("Int64")
+        full[["area_code", "area_name"]] = full[["area_code", "area_name"]].ffill()
+        full["cumulative_cases"] = full["cumulative_cases"].ffill().astype("Int64")
+        parts.append(full.reset_index())
+    return pd.concat(parts, ignore_index=True) if parts else clean
+
+
 def cases_rates_table(name: str, clean: pd.DataFrame) -> pd.DataFrame:
-    frame = clean.rename(columns={"cumulative_cases": "total_cases"}).copy()
+    frame = with_days_without_cases(clean).rename(columns={"cumulative_cases": "total_cases"})
     frame["new_cases_rate"] = _per_100k(frame["new_cases"], frame["area_code"])
     frame["rolling_7day_cases"] = _rolling_7day(frame, "new_cases", by="area_code")
     frame["rolling_7day_rate"] = _per_100k(frame["rolling_7day_cases"], frame["area_code"])
