@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 # The days the triangle shows (the most recent given by two releases or more) and the releases it shows them in.
@@ -50,12 +51,6 @@ class Revisions:
         return statistics.median(self.settle_days) if self.settle_days else None
 
 
-def _value(series: pd.Series, day: pd.Timestamp) -> int | None:
-    if day not in series.index or pd.isna(series[day]):
-        return None
-    return int(series[day])
-
-
 def settled_after(day: pd.Timestamp, values: list[tuple[date, int | None]]) -> int | None:
     """Days from `day` to the first release from which its figure never changed again (among those held), or None
     when it changed in the latest release (it may not have settled yet)."""
@@ -71,38 +66,71 @@ def settled_after(day: pd.Timestamp, values: list[tuple[date, int | None]]) -> i
     return (present[settled][0] - day.date()).days
 
 
+@dataclass(frozen=True)
+class _Grid:
+    """Every day (rows) as every release held (columns) gave it: NaN where a release did not have the day. Each
+    row's figures are computed at once, so a night's view costs about the same with a year of releases held as with
+    a week (the per-day loops it replaces grew with days x releases)."""
+
+    days: pd.DatetimeIndex
+    releases: list[date]
+    values: np.ndarray  # days x releases, float, NaN where absent
+
+    @classmethod
+    def of(cls, held: Mapping[date, pd.Series]) -> _Grid:
+        releases = sorted(held)
+        wide = pd.concat({release: held[release].astype("float64") for release in releases}, axis=1).sort_index()
+        return cls(pd.DatetimeIndex(wide.index), releases, wide.to_numpy())
+
+    def present(self) -> np.ndarray:
+        return ~np.isnan(self.values)
+
+    def first(self) -> np.ndarray:
+        return self.present().argmax(axis=1)
+
+    def last(self) -> np.ndarray:
+        return self.values.shape[1] - 1 - self.present()[:, ::-1].argmax(axis=1)
+
+    def settled_at(self) -> np.ndarray:
+        """Per day, the release (column) from which its figure never changed again, or -1 where that is only the
+        latest release holding it (or fewer than two hold it): settled_after, for every day at once."""
+        present, rows = self.present(), np.arange(len(self.days))
+        final = self.values[rows, self.last()]
+        moved = present & (self.values != final[:, None])
+        columns = np.arange(self.values.shape[1])
+        last_moved = np.where(moved.any(axis=1), self.values.shape[1] - 1 - moved[:, ::-1].argmax(axis=1), -1)
+        after = present & (columns[None, :] > last_moved[:, None])
+        return np.where(after.sum(axis=1) >= 2, after.argmax(axis=1), -1)
+
+
 def revisions(title: str, held: Mapping[date, pd.Series]) -> Revisions:
     """The revisions of one daily series, from each release's figures by day (`held`: release -> series)."""
-    releases = sorted(held)
-    if not releases:
+    if not held:
         return Revisions(title, [], [], 0)
-    latest = releases[-1]
-    days = sorted(set().union(*(held[r].index for r in releases)))
-    revised, settle = [], []
-    by_day: dict[pd.Timestamp, list[tuple[date, int | None]]] = {}
-    for day in days:
-        values = [(release, _value(held[release], day)) for release in releases]
-        by_day[day] = values
-        present = [(release, value) for release, value in values if value is not None]
-        if not present:
-            continue
-        (first_release, first_value), (last_release, last_value) = present[0], present[-1]
-        if any(value != first_value for _, value in present):
-            revised.append(DayRevision(day.date(), first_release, first_value, last_release, last_value,
-                                       len(present)))
-        if first_release != releases[0] and (after := settled_after(day, values)) is not None:
-            settle.append(after)
-    shown_releases = releases[-TRIANGLE_RELEASES:]
+    grid = _Grid.of(held)
+    present, rows = grid.present(), np.arange(len(grid.days))
+    counts, first, last, settled = present.sum(axis=1), grid.first(), grid.last(), grid.settled_at()
+    first_values, last_values = grid.values[rows, first], grid.values[rows, last]
+    changed = (present & (grid.values != first_values[:, None])).any(axis=1)
+
+    def day_of(row: int) -> date:
+        return grid.days[row].date()
+
+    revised = [DayRevision(day_of(row), grid.releases[first[row]], int(first_values[row]), grid.releases[last[row]],
+                           int(last_values[row]), int(counts[row])) for row in np.flatnonzero(changed)]
+    settle = [(grid.releases[settled[row]] - day_of(row)).days for row in np.flatnonzero(
+        (counts > 0) & (first != 0) & (settled >= 0))]
+
     # The most recent days that more than one of the shown releases gave (a day in one release shows no revision);
     # the latest release's last days when there are none yet.
-    def shown_in(day: pd.Timestamp) -> int:
-        return sum(_value(held[release], day) is not None for release in shown_releases)
-
-    recent = [day for day in days if shown_in(day) > 1][-TRIANGLE_DAYS:] or [
-        day for day in days if _value(held[latest], day) is not None][-TRIANGLE_DAYS:]
-    triangle = []
-    for day in reversed(recent):
-        row = [_value(held[release], day) for release in shown_releases]
-        triangle.append((day.date(), row, settled_after(day, by_day[day])))
+    shown = slice(max(0, len(grid.releases) - TRIANGLE_RELEASES), None)
+    shown_counts = present[:, shown].sum(axis=1)
+    recent = np.flatnonzero(shown_counts > 1)[-TRIANGLE_DAYS:]
+    if not len(recent):
+        recent = np.flatnonzero(present[:, -1])[-TRIANGLE_DAYS:]
+    triangle = [(day_of(row), [None if np.isnan(value) else int(value) for value in grid.values[row, shown]],
+                 (grid.releases[settled[row]] - day_of(row)).days if settled[row] >= 0 else None)
+                for row in reversed(recent)]
     revised.sort(key=lambda r: r.day, reverse=True)
-    return Revisions(title, releases, revised[:LISTED_DAYS], len(revised), shown_releases, triangle, settle)
+    return Revisions(title, grid.releases, revised[:LISTED_DAYS], len(revised), grid.releases[shown], triangle,
+                     settle)
