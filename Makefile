@@ -9,7 +9,7 @@ DAGSTER_PORT ?= 3000
 export DAGSTER_PORT
 
 .PHONY: setup run test test-fast dev serve postgres lint validate clean-data help browser approve bench parse rebuild \
-	backfill docs
+	backfill replay docs
 
 help:
 	@echo "make run       set up .venv if needed, then run the nightly job on the shipped samples (no network)"
@@ -20,6 +20,7 @@ help:
 	@echo "make approve BY=<name> VERSION=<report_version>  publish the approved tables (DRY_RUN=<dir> to rehearse)"
 	@echo "make rebuild VERSION=<report_version>  rebuild a version from the raw archive and check every byte (OUT=<dir>)"
 	@echo "make backfill  load past real releases (FOLDER=<dir>, default data/releases) into the archive and vintages"
+	@echo "make replay    live past nights again (RELEASES=<dir> FROM= TO=; AGAINST=<git ref> to diff; SERVICE=1)"
 	@echo "make bench     benchmark at three scales (prints a table, writes bench-results.json)"
 	@echo "make parse SOURCE=<name> FILE=<path or URL>  read one file through a source's parser (API=<format>)"
 	@echo "make validate  load and check the Dagster definitions"
@@ -97,6 +98,14 @@ rebuild: setup
 FOLDER ?= data/releases
 backfill: setup
 	@$(PY) -m pipelines.commands.backfill "$(FOLDER)"
+
+# Live the nights of a folder of past releases again, through the nightly job and a rehearsed approval, each night
+# (docs/operations.md, "Replaying past nights"). Ends with `replay: <nights.csv>`; AGAINST=<git ref> also replays them
+# with that code and exits 1 when a published byte differs.
+RELEASES ?= data/releases
+replay: setup
+	@$(PY) -m pipelines.commands.replay "$(RELEASES)" $(if $(FROM),--from "$(FROM)") $(if $(TO),--to "$(TO)") \
+	  $(if $(AGAINST),--against "$(AGAINST)") $(if $(filter 1 true yes,$(SERVICE)),--service)
 
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +82,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "vintages (`vintages/`), reports (`reports/`), rebuilds (`rebuilds/`) and publish records (`publish/`) "
             "live.", shown="`./storage`"),
     *(Setting(u.setting, u.default_url, u.about, shown=u.shown or f"`{u.default_url}`") for u in UPSTREAMS.values()),
+    Setting("PIPELINE_AS_OF", None, "A past night (`YYYY-MM-DD`) the run stands for, set by `make replay`: every "
+            "source is fetched as it was live then (retired ones too) and the report is dated to that night. Unset: "
+            "now."),
     Setting("CASES_API", "ukhsa", "Which API live mode reads cases and healthcare from: `ukhsa`, or `phe` "
             "(`PHE_API_URL`, the retired API's format)."),
     # The Dagster UI, the report server and the schedules.
@@ -191,6 +195,17 @@ def pipeline_mode() -> str:
 
 def cases_api() -> str:
     return choice("CASES_API", CASES_APIS)
+
+
+def as_of() -> str:
+    """The night a replayed run stands for (PIPELINE_AS_OF), checked to be a date; "" for a run of now."""
+    value = text("PIPELINE_AS_OF") or ""
+    if value:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"PIPELINE_AS_OF={value!r} is not a date (YYYY-MM-DD)") from None
+    return value
 
 
 def data_dir() -> Path:

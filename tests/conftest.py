@@ -18,16 +18,14 @@ from werkzeug import Request, Response
 from assets.ingest.factory import build_source, fetch_retry_policy
 from assets.ingest.source import Source
 from assets.sources import SOURCES
+from pipelines.commands.datastore_standin import StandIn
+from pipelines.commands.release_server import BASE_PATHS  # where each upstream is served locally
 from pipelines.jobs import PUBLICATION
 from resources import build_resources
 from resources.http import HttpClient
 from resources.settings import UPSTREAMS
 from resources.upstreams import Upstreams
-from tests.datastore_standin import StandIn
 
-# Where each upstream (resources/settings.py UPSTREAMS) is served on the tests' local server.
-BASE_PATHS = {"phe": "/v2/data", "ukhsa": "/ukhsa", "ons": "/ons/workbook.xlsx", "nhs111": "/nhs111/latest"}
-assert set(BASE_PATHS) == set(UPSTREAMS)
 # Step retries keep their number but not their minute-long wait.
 TEST_FETCH_RETRY = fetch_retry_policy(max_retries=2, delay_s=0.05)
 
@@ -163,8 +161,8 @@ def sources() -> dict[str, Source]:
 
 @pytest.fixture(scope="session")
 def standin_server() -> Iterator[StandIn]:
-    """The London Datastore stand-in (tests/datastore_standin.py) of this test process, accepting STANDIN_KEY. Long-
-    lived users (a Dagster UI, the service) point at it; each resets it before use."""
+    """The London Datastore stand-in (pipelines/commands/datastore_standin.py) of this test process, accepting
+    STANDIN_KEY. Long-lived users (a Dagster UI, the service) point at it; each resets it before use."""
     server = StandIn().start()
     yield server
     server.stop()

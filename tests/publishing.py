@@ -4,8 +4,8 @@ version sends, which it holds back, and the GLA's files as they stand on the rea
 from __future__ import annotations
 
 from checks.published import PUBLISHED
+from pipelines.commands.datastore_standin import StandIn
 from resources.settings import REPO_ROOT
-from tests.datastore_standin import StandIn
 
 # PHE stopped these series (cases by age; by age and sex; admissions by age): a live build has only their shipped
 # releases, so their files are held back and the Datastore keeps its copies.

@@ -99,12 +99,19 @@ def revisions_view(vintages: VintageStore, up_to: Mapping[str, date] | None = No
             for title, source, area, column in REVISION_SERIES]
 
 
+def report_date(as_of: str = "") -> str:
+    """When the report stands for: now, or the replayed night (with when it was replayed)."""
+    now = datetime.now(UTC).strftime("%d %b %Y %H:%M UTC")
+    return f"the night of {date.fromisoformat(as_of):%d %b %Y} (replayed {now})" if as_of else now
+
+
 def prepare_report(version: str, run_id: str, mode: str, tables: Mapping[str, pd.DataFrame],
                    clean: Mapping[str, pd.DataFrame], raw: Mapping[str, list[dict]], config: ReportSettings,
                    store: ReportStore, previous: tuple[str, Mapping[str, pd.DataFrame]] | None,
-                   revisions_held: Sequence[Revisions]) -> ReportInputs:
+                   revisions_held: Sequence[Revisions], as_of: str = "") -> ReportInputs:
     """Everything the report shows, from the version's tables, the clean tables and raw manifests they were built
-    from, and the previous report (the asset, and `make rebuild`, render it with reports/render.py)."""
+    from, and the previous report (the asset, and `make rebuild`, render it with reports/render.py). `as_of`: the
+    past night a replayed run stands for (the report is dated to it, and every source was live then)."""
     delay = reporting_delay(clean["phe_cases_by_region"], config.reporting_delay_days)
     settings = ReportSettings(**{**config.model_dump(), "reporting_delay_days": delay})
     origin = judge(tables, retired=RETIRED)
@@ -113,11 +120,12 @@ def prepare_report(version: str, run_id: str, mode: str, tables: Mapping[str, pd
     return ReportInputs(
         version=version,
         run_id=run_id,
-        generated_at=datetime.now(UTC).strftime("%d %b %Y %H:%M UTC"),
+        generated_at=report_date(as_of),
         mode=mode,
         tables=tables,
         headlines=headlines(tables, settings),
-        sources=[source_status(name, clean[name], raw[name], source_remark(name, mode)) for name in SOURCES],
+        sources=[source_status(name, clean[name], raw[name], "" if as_of else source_remark(name, mode))
+                 for name in SOURCES],
         warnings=find_warnings(tables, settings),
         cross_checks=cross_checks(tables, settings),
         changes=compare_tables(previous[1] if previous else None, tables),
@@ -169,7 +177,7 @@ def cases_report(
     previous = store.previous(version)
     report_inputs = prepare_report(
         version, context.run.run_id, upstreams.mode, datastore_tables, clean, raw, config, store,
-        previous, revisions_view(VintageStore(archive.root)),
+        previous, revisions_view(VintageStore(archive.root)), upstreams.as_of,
     )
     manifest = build_manifest(version, upstreams.mode, datastore_tables, contents)
     origin, stale = report_inputs.origin, [s.source for s in report_inputs.stale_sources]

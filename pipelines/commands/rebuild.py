@@ -58,14 +58,16 @@ class Rebuilt:
         return not self.differences and self.rebuilt_version == self.version
 
 
-def first_difference(published: bytes, rebuilt: bytes) -> str:
-    """Where two CSV files first differ, as a row number (the header is row 0) and both lines."""
+def first_difference(published: bytes, rebuilt: bytes, names: tuple[str, str] = ("published", "rebuilt")) -> str:
+    """Where two CSV files first differ, as a row number (the header is row 0) and both lines, each side called by
+    its name in `names`."""
     old, new = published.decode("utf-8").splitlines(), rebuilt.decode("utf-8").splitlines()
+    first, second = names
     for row, (was, now) in enumerate(zip(old, new, strict=False)):
         if was != now:
-            return f"first differing row {row}{' (the header)' if row == 0 else ''}: published {was!r}, rebuilt {now!r}"
+            return f"first differing row {row}{' (the header)' if row == 0 else ''}: {first} {was!r}, {second} {now!r}"
     if len(old) != len(new):
-        return (f"the first {min(len(old), len(new)) - 1} rows agree; published {len(old) - 1} rows, rebuilt "
+        return (f"the first {min(len(old), len(new)) - 1} rows agree; {first} {len(old) - 1} rows, {second} "
                 f"{len(new) - 1}")
     return "the rows agree; line ends or the final newline differ"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.commands.datastore_standin import STANDIN_KEY
 from resources.settings import REPO_ROOT
-from tests.datastore_standin import STANDIN_KEY
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "test-artifacts"

@@ -19,10 +19,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from assets.sources import SOURCES
+from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
+from pipelines.commands.datastore_standin import StandIn
 from tests.browser.ui import DagsterUI, start_ui
 from tests.conftest import BASE_PATHS, live_environment, route_for, serve_all_samples, upstream_urls
-from tests.datastore_standin import STANDIN_KEY as KEY
-from tests.datastore_standin import StandIn
 from tests.publishing import SENT
 
 pytestmark = pytest.mark.browser

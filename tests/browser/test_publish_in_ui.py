@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from checks.published import PUBLISHED
+from pipelines.commands.datastore_standin import STANDIN_KEY as UI_API_KEY
 from tests.browser.ui import DagsterUI, nightly, open_report_from_asset_page
-from tests.datastore_standin import STANDIN_KEY as UI_API_KEY
 
 pytestmark = pytest.mark.browser
 

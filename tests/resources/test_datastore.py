@@ -7,9 +7,9 @@ import tempfile
 
 import pytest
 
+from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
+from pipelines.commands.datastore_standin import StandIn
 from resources.datastore import DatastoreError, LondonDatastore, md5_matches
-from tests.datastore_standin import STANDIN_KEY as KEY
-from tests.datastore_standin import StandIn
 
 
 def client(standin: StandIn, key: str = KEY, **settings) -> LondonDatastore:

@@ -15,10 +15,10 @@ from assets.publication.cases_report import cases_report
 from assets.publication.datastore_publish import datastore_publish
 from assets.publication.datastore_tables import datastore_tables
 from checks.published import PUBLISHED, fingerprint
+from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
+from pipelines.commands.datastore_standin import StandIn
 from resources.datastore import DryRunDatastore, LondonDatastore
 from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples
-from tests.datastore_standin import STANDIN_KEY as KEY
-from tests.datastore_standin import StandIn
 from tests.publishing import GLA_RESOURCES, HELD_BACK, PROVENANCE, SENT, gla_published, preload_gla
 from tests.samples import revised_london_file
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
+from pipelines.commands.datastore_standin import StandIn
 from resources.settings import REPO_ROOT
 from tests.conftest import live_environment, serve_all_samples
-from tests.datastore_standin import STANDIN_KEY as KEY
-from tests.datastore_standin import StandIn
 from tests.publishing import GLA_RESOURCES, HELD_BACK, SENT, preload_gla
 
 # Each runs the command as an analyst does, in a fresh process (make test-fast leaves these out).

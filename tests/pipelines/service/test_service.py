@@ -24,9 +24,9 @@ import psutil
 import pytest
 import requests
 
+from pipelines.commands.datastore_standin import STANDIN_KEY as API_KEY
 from pipelines.service.postgres import postgres_bin_dir
 from resources.settings import REPO_ROOT
-from tests.datastore_standin import STANDIN_KEY as API_KEY
 from tests.service import (
     REPOSITORY,
     Api,

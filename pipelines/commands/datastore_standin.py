@@ -1,4 +1,5 @@
-"""A small London Datastore (DataPress API) stand-in: a real HTTP server on 127.0.0.1 for the publish tests.
+"""A small London Datastore (DataPress API) stand-in: a real HTTP server on 127.0.0.1. `make replay` rehearses each
+night's approval against it (never the real Datastore), and the publish tests publish to it.
 
 It checks the API key, keeps datasets and their resources with MD5 hashes, implements add / replace / JSON Patch
 as the real API answers them (shape from the GLA's recorded response), and injects faults on request: a status
@@ -28,7 +29,7 @@ DATASET_PATH = re.compile(r"^/api/dataset/(?P<dataset>[^/]+)(?:/resources(?:/(?P
 TABLE_PATH = re.compile(r"^/api/table/(?P<ref>[^/]+)/?$")
 SUMMARY_SQL = re.compile(r"^SELECT COUNT\(\*\) AS (\w+), MAX\((\w+)\) AS (\w+) FROM dataset$", re.I)
 TABLE_PAGE = 5000
-# The API key the stand-in accepts: tests set LDS_API_KEY to it, and look for it where it must never appear.
+# The API key the stand-in accepts by default: tests set LDS_API_KEY to it, and look for it where it must never appear.
 STANDIN_KEY = "lds-test-key-5f1c2b9e-not-a-real-secret"
 
 
