@@ -149,7 +149,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
 
 def _value(name: str) -> str | None:
     """The variable's text when it is set and not blank."""
-    SETTINGS[name]  # a KeyError here means a setting that is not declared above
+    if name not in SETTINGS:
+        raise KeyError(f"{name} is not a declared setting (resources/settings.py SETTINGS)")
     value = os.environ.get(name, "").strip()
     return value or None
 
