@@ -126,9 +126,10 @@ def user_instance(service: bool) -> Iterator[Instance]:
     try:
         postgres.connect().close()
     except Exception as error:  # psycopg2 raises its own errors for every way a connection fails
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SystemExit(f"replay: make serve's PostgreSQL does not answer at {postgres.host}:"
-                         f"{postgres.settings.pg_port} ({str(error).strip()}): start `make serve`, then "
-                         "SERVICE=1 make replay ...") from None
+                         f"{postgres.settings.pg_port} ({reason}): start `make serve`, then SERVICE=1 make replay "
+                         "...") from None
     service_settings = postgres.settings
     os.environ.update({"DAGSTER_PG_HOST": postgres.host, "DAGSTER_PG_PORT": str(service_settings.pg_port),
                        "DAGSTER_PG_USERNAME": service_settings.pg_username, "DAGSTER_PG_DB": service_settings.pg_db,
@@ -371,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.releases.is_dir():
         parser.error(f"{args.releases} is not a folder")
+    if args.against and subprocess.run(["git", "-C", str(settings.REPO_ROOT), "rev-parse", "--verify", "--quiet",
+                                        f"{args.against}^{{commit}}"], capture_output=True).returncode != 0:
+        parser.error(f"AGAINST={args.against} is not a commit of this repository")
     out = (args.out or settings.data_dir() / "replay" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")).resolve()
     if out.exists():
         parser.error(f"{out} exists: a replay writes into a new folder")
