@@ -12,6 +12,7 @@ follow a replaced file or keep serving the old one, as a table the platform did 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -59,7 +60,7 @@ class StandIn:
     def __post_init__(self) -> None:
         self._add_dataset()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def _add_dataset(self) -> None:
@@ -119,145 +120,149 @@ class StandIn:
                 for row in csv.DictReader(io.StringIO(text, newline=""))]
 
 
-def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    """Answers the stand-in's API; `standin` is the StandIn whose state it reads and changes."""
 
-        def log_message(self, *args: object) -> None:  # keep test output quiet
-            pass
+    protocol_version = "HTTP/1.1"
 
-        def _body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
+    def __init__(self, standin: StandIn, *args, **kwargs) -> None:
+        self.standin = standin
+        super().__init__(*args, **kwargs)
 
-        def _send(self, status: int, payload: object) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def log_message(self, *args: object) -> None:  # keep test output quiet
+        pass
 
-        def _handle(self, method: str) -> None:
-            body = self._body()
-            with standin._lock:
-                number = len(standin.log) + 1
-                fault = standin.faults.get(number)
-                match = DATASET_PATH.match(self.path.split("?")[0])
-                record = Recorded(method, self.path, 0)
-                standin.log.append(record)
-            if standin.delay_s:
-                time.sleep(standin.delay_s)
-            if fault == "drop":
-                record.status = -1
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            status, payload = self._answer(method, match, body, fault)
-            record.status = status
-            if fault == "drop-after":
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            if isinstance(payload, dict) and method == "POST":
-                record.title = ((payload.get("readonly") or {}).get("resource") or {}).get("title")
-            self._send(status, payload)
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
-        def _answer(self, method: str, match: re.Match | None, body: bytes, fault: object) -> tuple[int, object]:
-            if isinstance(fault, int):
-                return fault, {"error": f"injected fault {fault}"}
-            if standin.refuse_all_with:
-                return standin.refuse_all_with, {"error": "refused"}
-            table = TABLE_PATH.match(self.path.split("?")[0])
-            if table is not None and method == "GET":  # API tables are public: no key needed
-                return self._table(table["ref"])
-            if self.headers.get("Authorization") != standin.api_key:
-                return 401, {"error": "Unauthorized"}
-            if match is None or match["dataset"] not in standin.datasets:
-                return 404, {"error": "Not found"}
-            dataset = standin.datasets[match["dataset"]]
-            with standin._lock:
-                if method == "GET" and not match["resource"] and "/resources" not in self.path:
-                    return 200, dataset
-                if method == "PATCH":
-                    return self._patch(dataset, body)
-                if method == "POST" and "/resources" in self.path:
-                    return self._upload(dataset, match["resource"], body)
-            return 405, {"error": "Method not allowed"}
+    def _send(self, status: int, payload: object) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
-        def _table(self, ref: str) -> tuple[int, object]:
-            if ref not in standin.tables:
-                return 404, {"error": f"no table {ref}"}
-            rows = standin.table_rows(ref)
-            query = parse_qs(urlsplit(self.path).query)
-            if "sql" in query:
-                summary = SUMMARY_SQL.match(query["sql"][0].strip())
-                if summary is None:
-                    return 400, {"error": "the stand-in answers only SELECT COUNT(*) AS n, MAX(col) AS m FROM dataset"}
-                count_as, column, max_as = summary.groups()
-                dates = [row[column] for row in rows if row.get(column)]
-                return 200, {"rows": [{count_as: len(rows), max_as: max(dates) if dates else None}]}
-            limit = int(query.get("$limit", [TABLE_PAGE])[0])
-            offset = int(query.get("$offset", ["0"])[0])
-            return 200, {"rows": rows[offset:offset + limit], "fields": list(rows[0]) if rows else [],
-                         "info": {"pages": -(-len(rows) // limit), "count": len(rows)}}
+    def _handle(self, method: str) -> None:
+        body = self._body()
+        with self.standin._lock:
+            number = len(self.standin.log) + 1
+            fault = self.standin.faults.get(number)
+            match = DATASET_PATH.match(self.path.split("?")[0])
+            record = Recorded(method, self.path, 0)
+            self.standin.log.append(record)
+        if self.standin.delay_s:
+            time.sleep(self.standin.delay_s)
+        if fault == "drop":
+            record.status = -1
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        status, payload = self._answer(method, match, body, fault)
+        record.status = status
+        if fault == "drop-after":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if isinstance(payload, dict) and method == "POST":
+            record.title = ((payload.get("readonly") or {}).get("resource") or {}).get("title")
+        self._send(status, payload)
 
-        def _patch(self, dataset: dict, body: bytes) -> tuple[int, object]:
-            if not self.headers.get("Content-Type", "").startswith("application/json-patch+json"):
-                return 415, {"error": "expected application/json-patch+json"}
-            for op in json.loads(body):
-                if op.get("op") not in ("replace", "add"):
-                    return 400, {"error": f"unsupported op {op.get('op')}"}
-                *parents, last = op["path"].strip("/").split("/")
-                target = dataset
-                for part in parents:
-                    target = target.setdefault(part, {})
-                target[last] = op["value"]
-            return 200, dataset
+    def _answer(self, method: str, match: re.Match | None, body: bytes, fault: object) -> tuple[int, object]:
+        if isinstance(fault, int):
+            return fault, {"error": f"injected fault {fault}"}
+        if self.standin.refuse_all_with:
+            return self.standin.refuse_all_with, {"error": "refused"}
+        table = TABLE_PATH.match(self.path.split("?")[0])
+        if table is not None and method == "GET":  # API tables are public: no key needed
+            return self._table(table["ref"])
+        if self.headers.get("Authorization") != self.standin.api_key:
+            return 401, {"error": "Unauthorized"}
+        if match is None or match["dataset"] not in self.standin.datasets:
+            return 404, {"error": "Not found"}
+        dataset = self.standin.datasets[match["dataset"]]
+        with self.standin._lock:
+            if method == "GET" and not match["resource"] and "/resources" not in self.path:
+                return 200, dataset
+            if method == "PATCH":
+                return self._patch(dataset, body)
+            if method == "POST" and "/resources" in self.path:
+                return self._upload(dataset, match["resource"], body)
+        return 405, {"error": "Method not allowed"}
 
-        def _upload(self, dataset: dict, resource_id: str | None, body: bytes) -> tuple[int, object]:
-            message = BytesParser(policy=policy.default).parsebytes(
-                f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body
-            )
-            fields, file_name, content = {}, None, None
-            for part in message.iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                if part.get_filename():
-                    file_name, content = part.get_filename(), part.get_payload(decode=True)
-                else:
-                    fields[name] = part.get_content().strip()
-            if content is None:
-                return 400, {"error": "multipart field 'file' is required"}
-            resources = dataset["resources"]
-            if resource_id is None:
-                if not fields.get("title"):
-                    return 400, {"error": "title is required"}
-                resource_id = f"r{len(resources) + 1:02d}"
-                resources[resource_id] = {"order": len(resources), "title": fields["title"],
-                                          "description": fields.get("description", ""), "format": "csv",
-                                          "timeframe": {k: fields[k] for k in fields if k.startswith("temporal")}}
-            elif resource_id not in resources:
-                return 404, {"error": f"no resource {resource_id}"}
-            resource = resources[resource_id]
-            resource.update({"hash": hashlib.md5(content).hexdigest(), "size": len(content),
-                             "origin": f"london/dataset/{dataset['id']}/{file_name}",
-                             "url": f"{standin.url}/download/{dataset['id']}/{resource_id}/{file_name}"})
-            dataset["updatedAt"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-            standin.content[(dataset["id"], resource_id)] = content
-            for table in standin.tables.values():
-                if table["resource_id"] == resource_id and table["dataset"] == dataset["id"] and table["follows"]:
-                    table["content"] = content
-            return 200, {**dataset, "readonly": {
-                "updates": [{"op": "replace", "path": f"/resources/{resource_id}/hash", "value": resource["hash"]}],
-                "resource_id": resource_id, "resource": resource}}
+    def _table(self, ref: str) -> tuple[int, object]:
+        if ref not in self.standin.tables:
+            return 404, {"error": f"no table {ref}"}
+        rows = self.standin.table_rows(ref)
+        query = parse_qs(urlsplit(self.path).query)
+        if "sql" in query:
+            summary = SUMMARY_SQL.match(query["sql"][0].strip())
+            if summary is None:
+                return 400, {"error": "the stand-in answers only SELECT COUNT(*) AS n, MAX(col) AS m FROM dataset"}
+            count_as, column, max_as = summary.groups()
+            dates = [row[column] for row in rows if row.get(column)]
+            return 200, {"rows": [{count_as: len(rows), max_as: max(dates) if dates else None}]}
+        limit = int(query.get("$limit", [TABLE_PAGE])[0])
+        offset = int(query.get("$offset", ["0"])[0])
+        return 200, {"rows": rows[offset:offset + limit], "fields": list(rows[0]) if rows else [],
+                     "info": {"pages": -(-len(rows) // limit), "count": len(rows)}}
 
-        def do_GET(self) -> None:
-            self._handle("GET")
+    def _patch(self, dataset: dict, body: bytes) -> tuple[int, object]:
+        if not self.headers.get("Content-Type", "").startswith("application/json-patch+json"):
+            return 415, {"error": "expected application/json-patch+json"}
+        for op in json.loads(body):
+            if op.get("op") not in ("replace", "add"):
+                return 400, {"error": f"unsupported op {op.get('op')}"}
+            *parents, last = op["path"].strip("/").split("/")
+            target = dataset
+            for part in parents:
+                target = target.setdefault(part, {})
+            target[last] = op["value"]
+        return 200, dataset
 
-        def do_POST(self) -> None:
-            self._handle("POST")
+    def _upload(self, dataset: dict, resource_id: str | None, body: bytes) -> tuple[int, object]:
+        message = BytesParser(policy=policy.default).parsebytes(
+            f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body
+        )
+        fields, file_name, content = {}, None, None
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if part.get_filename():
+                file_name, content = part.get_filename(), part.get_payload(decode=True)
+            else:
+                fields[name] = part.get_content().strip()
+        if content is None:
+            return 400, {"error": "multipart field 'file' is required"}
+        resources = dataset["resources"]
+        if resource_id is None:
+            if not fields.get("title"):
+                return 400, {"error": "title is required"}
+            resource_id = f"r{len(resources) + 1:02d}"
+            resources[resource_id] = {"order": len(resources), "title": fields["title"],
+                                      "description": fields.get("description", ""), "format": "csv",
+                                      "timeframe": {k: fields[k] for k in fields if k.startswith("temporal")}}
+        elif resource_id not in resources:
+            return 404, {"error": f"no resource {resource_id}"}
+        resource = resources[resource_id]
+        resource.update({"hash": hashlib.md5(content).hexdigest(), "size": len(content),
+                         "origin": f"london/dataset/{dataset['id']}/{file_name}",
+                         "url": f"{self.standin.url}/download/{dataset['id']}/{resource_id}/{file_name}"})
+        dataset["updatedAt"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        self.standin.content[(dataset["id"], resource_id)] = content
+        for table in self.standin.tables.values():
+            if table["resource_id"] == resource_id and table["dataset"] == dataset["id"] and table["follows"]:
+                table["content"] = content
+        return 200, {**dataset, "readonly": {
+            "updates": [{"op": "replace", "path": f"/resources/{resource_id}/hash", "value": resource["hash"]}],
+            "resource_id": resource_id, "resource": resource}}
 
-        def do_PATCH(self) -> None:
-            self._handle("PATCH")
+    def do_GET(self) -> None:
+        self._handle("GET")
 
-    return Handler
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
