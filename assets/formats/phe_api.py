@@ -151,15 +151,15 @@ def fill_blank_daily(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     release implies: the previously reported count plus the change it gives (0 when cases were moved to other
     days), or else the step in the area's cumulative count since its previous day listed. A note says how many; a
     day neither gives stays empty, and validation names it. Drops the revision columns."""
-    blank = frame["new_cases"].isna()
-    if blank.any():
+    if frame["new_cases"].isna().any():
         frame = frame.sort_values(["area_code", "date"], ignore_index=True)
         blank = frame["new_cases"].isna()
-        from_revision = frame["previously_reported"] + frame["change"]
-        step = frame["cumulative_cases"] - frame.groupby("area_code")["cumulative_cases"].shift(1).fillna(0)
+        before = frame.groupby("area_code")["cumulative_cases"].shift(1)
         first = frame.groupby("area_code").cumcount() == 0
-        step = step.mask(~first & frame.groupby("area_code")["cumulative_cases"].shift(1).isna())
-        rebuilt = from_revision.fillna(step)
+        # An area's first day listed: its cumulative count is its count; a later one: the step since the day before
+        # (none when that day's cumulative count is missing).
+        step = (frame["cumulative_cases"] - before.fillna(0)).mask(~first & before.isna())
+        rebuilt = (frame["previously_reported"] + frame["change"]).fillna(step)
         frame.loc[blank, "new_cases"] = rebuilt[blank]
         filled = blank & frame["new_cases"].notna()
         if filled.any():

@@ -299,7 +299,7 @@ def write_chart(rows: list[Night], folder: Path) -> Path:
 
 def replay(folder: Path, first: date | None, last: date | None, against: str | None, service: bool,
            out: Path) -> int:
-    held = {name: days for name, days in release_dates(folder).items()}
+    held = release_dates(folder)
     unknown = sorted(set(held) - set(SOURCES))
     if unknown:
         raise SystemExit(f"replay: {folder} holds folders for no source: {', '.join(unknown)} "
