@@ -8,6 +8,10 @@ import pandas as pd
 import pandera.pandas as pa
 
 FIRST_FAILURES_SHOWN = 10
+# Rows of a publisher's file that look like data but were not read (a parser's `attrs["left_out"]`): a few are
+# named in the notes and the table is kept; more than this means the parser no longer understands the file, and the
+# table fails validation with the list, so nothing is stored or published short of those rows.
+LEFT_OUT_ALLOWED = 5
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class ValidationOutcome:
 
 
 def validate_table(frame: pd.DataFrame, schema: type[pa.DataFrameModel]) -> ValidationOutcome:
+    left_out = _left_out(frame)
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
@@ -45,6 +50,19 @@ def validate_table(frame: pd.DataFrame, schema: type[pa.DataFrameModel]) -> Vali
         )
         cases = pd.concat([cases[~table_wide], rows], ignore_index=True)
         keep = [c for c in ("column", "check", "failure_case", "row") if c in cases.columns]
-        failures = cases[keep].astype({"failure_case": str}).reset_index(drop=True)
+        failures = pd.concat([cases[keep].astype({"failure_case": str}), left_out], ignore_index=True)
         return ValidationOutcome(False, len(failures), failures)
+    if len(left_out):
+        return ValidationOutcome(False, len(left_out), left_out)
     return ValidationOutcome(True, 0, pd.DataFrame(columns=["column", "check", "failure_case", "row"]))
+
+
+def _left_out(frame: pd.DataFrame) -> pd.DataFrame:
+    """A failure per row left out unread, when there are more than LEFT_OUT_ALLOWED of them."""
+    rows = frame.attrs.get("left_out") or []
+    if len(rows) <= LEFT_OUT_ALLOWED:
+        return pd.DataFrame(columns=["column", "check", "failure_case", "row"])
+    check = f"rows that look like data left out unread (more than {LEFT_OUT_ALLOWED})"
+    return pd.DataFrame({"column": None, "check": check,
+                         "failure_case": [f"{r['file']} {r['where']} {r['label']!r}: {r['why']}" for r in rows],
+                         "row": None})

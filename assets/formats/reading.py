@@ -3,6 +3,9 @@ served with status 200), and the notes a parser leaves on a table about how it w
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
 import pandas as pd
 
 from resources.errors import ParseError
@@ -15,10 +18,13 @@ def add_note(frame: pd.DataFrame, note: str) -> None:
 
 
 def concat_noted(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """pd.concat that keeps every part's notes (pandas drops attrs that differ between the parts)."""
+    """pd.concat that keeps every part's notes and rows left out (pandas drops attrs that differ between the parts)."""
     notes = [note for frame in frames for note in frame.attrs.get("notes", [])]
+    left_out = [row for frame in frames for row in frame.attrs.get("left_out", [])]
     table = pd.concat(frames, ignore_index=True)
     table.attrs = {"notes": notes} if notes else {}
+    if left_out:
+        table.attrs["left_out"] = left_out
     return table
 
 
@@ -30,3 +36,34 @@ def check_not_error_page(content: bytes, file: str, expected: str) -> None:
         raise ParseError(file, "the file is empty")
     if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in head[:200]:
         raise ParseError(file, f"got an HTML page where a {expected} file was expected (an error page?)")
+
+
+# The rows a parser's notes name one by one; the rest are counted ("and 12 more").
+LEFT_OUT_NAMED = 10
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A row of the publisher's file that looks like data (a label and a number) but was not read."""
+
+    where: str  # "sheet '1a' row 44", "line 1,203"
+    label: str  # the row's label as the publisher wrote it
+    why: str
+
+
+def note_left_out(frame: pd.DataFrame, file: str, left_out: Sequence[LeftOut],
+                  expected: Mapping[str, int] | None = None) -> None:
+    """Say which rows of `file` were not read. `left_out` are rows that look like data and were not expected to be
+    skipped: each is named in a note and kept in `attrs["left_out"]` (the metadata, the report, and validation,
+    which fails a table with more than a handful). `expected` counts rows skipped by design, by kind ("rows of
+    other regions": 8), in one note."""
+    if expected := {kind: count for kind, count in (expected or {}).items() if count}:
+        add_note(frame, f"{file}: not read, as expected: " +
+                 "; ".join(f"{count:,} {kind}" for kind, count in expected.items()))
+    if not left_out:
+        return
+    named = "; ".join(f"{row.where} {row.label!r}: {row.why}" for row in left_out[:LEFT_OUT_NAMED])
+    more = f"; and {len(left_out) - LEFT_OUT_NAMED:,} more" if len(left_out) > LEFT_OUT_NAMED else ""
+    add_note(frame, f"{file}: {len(left_out):,} row(s) that look like data were left out: {named}{more}")
+    frame.attrs["left_out"] = [*frame.attrs.get("left_out", []),
+                               *({"file": file, **asdict(row)} for row in left_out)]

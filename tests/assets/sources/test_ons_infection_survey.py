@@ -1,14 +1,14 @@
-"""The ONS Infection Survey parser on the real 19 August 2022 workbook (shipped as the sample) and on the layouts
-other releases used. Expected values are read with openpyxl by cell address, or from the GSS-Cogs CSV of the 13 Jan
-2023 sheet, never through the parser. Layouts for which no real workbook is at hand are made by editing a real one
-(or the rebuilt 2023-layout workbook in data/reference/ons/), and say so."""
+"""The ONS Infection Survey parser on the real 19 August 2022 workbook (shipped as the sample), on edits of it that
+try what a release could do, and on period labels. Every real release we hold is read in
+test_ons_infection_survey_releases.py. Expected values are read with openpyxl by cell address, or from the GSS-Cogs
+CSV of the 13 Jan 2023 sheet, never through the parser; edited workbooks say what was edited."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from assets.ingest.source import RawFile
-from assets.sources.ons_infection_survey import SAMPLE, SOURCE, parse_infection_survey
+from assets.sources.ons_infection_survey import SAMPLE, SOURCE, parse_infection_survey, read_period
 from checks.validation import validate_table
 from data.rebuild import reference_values
 from resources.errors import ParseError
@@ -232,3 +232,63 @@ def test_crossed_interval_fails_validation(table) -> None:
     assert not outcome.passed and outcome.failure_count == 1
     assert f"table: credible interval not ordered lower <= estimate <= upper failed for 1 row(s) (e.g. row {row})" in (
         outcome.summary())
+
+
+@pytest.mark.parametrize(("label", "released", "start", "end"), [
+    # Labels as real releases wrote them (the workbooks of data/reference/ons/); the dates as a reader takes them.
+    ("27 April to 10 May 2020", None, "2020-04-27", "2020-05-10"),
+    ("6 July to 12 July 2020 ", None, "2020-07-06", "2020-07-12"),
+    ("26 April to 01 May", date(2020, 10, 9), "2020-04-26", "2020-05-01"),
+    ("between 11th May to 24th May 2020", None, "2020-05-11", "2020-05-24"),
+    ("27 December 2020 to 2 January 2021", None, "2020-12-27", "2021-01-02"),
+    # Across a year end with a year on the second date only, or on neither (dated from the release).
+    ("27 December to 2 January 2021", None, "2020-12-27", "2021-01-02"),
+    ("28 December to 3 January", date(2021, 1, 8), "2020-12-28", "2021-01-03"),
+])
+def test_period_labels_as_ons_wrote_them(label, released, start, end) -> None:
+    period = read_period(label, released)
+    assert (period.start, period.end, period.correction) == (date.fromisoformat(start), date.fromisoformat(end),
+                                                              None)
+
+
+def test_a_year_that_cannot_be_right_is_corrected_from_the_second_date_and_said() -> None:
+    typo = read_period("3 January 2012 to 9 January 2021", None)  # 29 Jan 2021, sheet 1a row 44
+    assert (typo.start, typo.end) == (date(2021, 1, 3), date(2021, 1, 9))
+    assert "read as 3 January 2021 to 9 January 2021" in typo.correction
+    after = read_period("10 January 2021 to 16 January 2020", None)  # the first date after the second
+    assert (after.start, after.end) == (date(2020, 1, 10), date(2020, 1, 16)) and after.correction
+    with pytest.raises(ValueError, match="no year and the release date is unknown"):
+        read_period("26 April to 01 May", None)
+    with pytest.raises(ValueError, match="cannot be placed within 92 days"):
+        read_period("10 January to 9 January 2021", None)
+    assert read_period("Fortnightly weighted estimates", None) is None
+
+
+def test_rows_that_look_like_data_and_are_not_read_are_named_and_more_than_a_handful_fail(small_real) -> None:
+    """Rows a parser cannot read are named (sheet, row, label, why); six of them fail validation with the list."""
+    def add_rows(count):
+        def edit(book):
+            sheet = book["1a"]
+            for offset in range(count):
+                sheet.insert_rows(20)
+                sheet.cell(20, 1).value = f"Week {offset + 32}"
+                sheet.cell(20, 2).value = 1.5
+        return edit
+
+    one = parse_infection_survey(edited(small_real, add_rows(1)))
+    [left_out] = one.attrs["left_out"]
+    assert (left_out["where"], left_out["label"]) == ("sheet '1a' row 20", "Week 32")
+    assert any("1 row(s) that look like data were left out: sheet '1a' row 20 'Week 32': not a period" in note
+               for note in one.attrs["notes"])
+    assert validate_table(one, SOURCE.schema).passed
+    assert len(rows_of(one, "E92000001", "official_weekly")) == 119  # every real row still read
+
+    six = parse_infection_survey(edited(small_real, add_rows(6)))
+    outcome = validate_table(six, SOURCE.schema)
+    assert not outcome.passed
+    assert "rows that look like data left out unread (more than 5) failed for 6 row(s)" in outcome.summary()
+    assert "sheet '1a' row 20 'Week 37'" in outcome.summary()
+
+
+def test_other_regions_rows_are_counted_not_named(table) -> None:
+    assert any("not read, as expected: 8 rows of other regions (sheet '1e')" in note for note in table.attrs["notes"])
