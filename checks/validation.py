@@ -60,9 +60,10 @@ def validate_table(frame: pd.DataFrame, schema: type[pa.DataFrameModel]) -> Vali
 def _left_out(frame: pd.DataFrame) -> pd.DataFrame:
     """A failure per row left out unread, when there are more than LEFT_OUT_ALLOWED of them."""
     rows = frame.attrs.get("left_out") or []
-    if len(rows) <= LEFT_OUT_ALLOWED:
+    count = frame.attrs.get("left_out_count", len(rows))
+    if count <= LEFT_OUT_ALLOWED:
         return pd.DataFrame(columns=["column", "check", "failure_case", "row"])
-    check = f"rows that look like data left out unread (more than {LEFT_OUT_ALLOWED})"
+    check = f"{count:,} rows that look like data left out unread (more than {LEFT_OUT_ALLOWED})"
     return pd.DataFrame({"column": None, "check": check,
                          "failure_case": [f"{r['file']} {r['where']} {r['label']!r}: {r['why']}" for r in rows],
                          "row": None})

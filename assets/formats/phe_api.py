@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assets.formats.reading import add_note, check_not_error_page
+from assets.formats.reading import LeftOut, add_note, check_not_error_page, note_left_out
 from assets.formats.typed_csv import read_csv_typed, to_date, to_float, to_int
 from assets.ingest.source import RawFile
 from resources.errors import ParseError
@@ -72,36 +72,73 @@ def parse_v2_csv(
     before the other columns are typed, so a file of all England costs little more than London's share of it);
     `area_types` keeps only those area types where the file says (the 2020 downloads list every borough twice, as
     an upper- and a lower-tier authority). A metric in `optional` may be missing: its column comes back empty."""
+    rows = AreaRows(areas, area_types)
     if content.lstrip()[:1] in (b"{", b"["):
         raw = _flat_json(content, file, metrics, optional)
-        keep = pd.Series(True, index=raw.index)
-        if areas is not None:
-            keep &= raw["areaCode"].isin(list(areas))
-        if area_types is not None and raw["areaType"].notna().any():
-            keep &= raw["areaType"].fillna("").map(_area_type).isin(list(area_types))
-        raw = raw[keep]
+        raw = raw[rows(pa.Table.from_pandas(raw[["areaCode", "areaType"]].astype("string"), preserve_index=False))
+                  .to_numpy(zero_copy_only=False)]
     else:
-        def wanted(table: pa.Table) -> pa.ChunkedArray:
-            mask = pc.is_in(pc.utf8_trim_whitespace(table["areaCode"]), value_set=pa.array(sorted(areas))) \
-                if areas is not None else pa.chunked_array([pa.array([True] * table.num_rows)])
-            if area_types is not None and "areaType" in table.column_names:
-                kinds = pc.utf8_lower(pc.replace_substring(pc.fill_null(table["areaType"], ""), " ", ""))
-                for long, short in AREA_TYPES.items():
-                    kinds = pc.replace_substring(kinds, long, short)
-                mask = pc.and_(mask, pc.is_in(kinds, value_set=pa.array(sorted(area_types))))
-            return pc.fill_null(mask, False)
-
         raw = read_csv_typed(
             content, file, {"areaCode": "text", "areaName": "text", "areaType": "text", "date": "date_iso",
                             **dict.fromkeys(metrics, "int")},
-            header_key=_header_key, keep_rows=wanted, optional={"areaType", *optional},
+            header_key=_header_key, keep_rows=rows, optional={"areaType", *optional},
         )
     frame = raw.rename(columns={"areaCode": "area_code", "areaName": "area_name", **metrics})
     frame = frame[["area_code", "area_name", "date", *metrics.values()]]
     frame["provisional"] = pd.array([pd.NA] * len(frame), dtype="boolean")
     frame = frame.reset_index(drop=True)
     frame.attrs = {}  # a missing optional metric is for the caller to explain (fill_cumulative)
+    note_left_out(frame, file, rows.left_out, rows.skipped)
     return frame
+
+
+class AreaRows:
+    """Which rows of a PHE file are read: those of `areas` (all if None) and, where the file says, of `area_types`;
+    a filter for read_csv_typed's keep_rows (a JSON file's area columns go through it as a table too). It counts
+    the rest by kind (`rows of other utla areas`, `rows of the same areas as ltla`), and a row with no area code is
+    left out by name: every row of the file is accounted for."""
+
+    def __init__(self, areas: Collection[str] | None, area_types: Collection[str] | None) -> None:
+        self.areas, self.area_types = areas, area_types
+        self.skipped: dict[str, int] = {}
+        self.left_out: list[LeftOut] = []
+
+    def __call__(self, table: pa.Table) -> pa.ChunkedArray:
+        codes = pc.utf8_trim_whitespace(table["areaCode"])
+        known = pc.is_valid(codes)
+        in_areas = pc.is_in(codes, value_set=pa.array(sorted(self.areas))) if self.areas is not None else known
+        kinds = None
+        if "areaType" in table.column_names and pc.sum(pc.is_valid(table["areaType"])).as_py():
+            kinds = pc.utf8_lower(pc.replace_substring(pc.fill_null(table["areaType"], ""), " ", ""))
+            for long, short in AREA_TYPES.items():
+                kinds = pc.replace_substring(kinds, long, short)
+        of_type = (pc.is_in(kinds, value_set=pa.array(sorted(self.area_types)))
+                   if kinds is not None and self.area_types is not None else known)
+        keep = pc.fill_null(pc.and_(in_areas, of_type), False)
+        self._count(table, kinds, known, in_areas, keep)
+        return keep
+
+    def _count(self, table: pa.Table, kinds: pa.ChunkedArray | None, known: pa.ChunkedArray,
+               in_areas: pa.ChunkedArray, keep: pa.ChunkedArray) -> None:
+        def tally(mask: pa.ChunkedArray, kind: str) -> None:
+            mask = pc.fill_null(mask, False)
+            if kinds is None:
+                self.skipped[kind.format(type="")] = pc.sum(mask).as_py() or 0
+                return
+            for entry in pc.value_counts(pc.filter(kinds, mask)).to_pylist():
+                label = kind.format(type=f"{entry['values'] or 'untyped'} ")
+                self.skipped[label] = self.skipped.get(label, 0) + entry["counts"]
+
+        tally(pc.and_(known, pc.invert(in_areas)), "rows of other {type}areas")
+        tally(pc.and_(in_areas, pc.invert(keep)), "rows of the same areas as {type}(another area type)")
+        unknown = pc.invert(known)
+        if pc.sum(unknown).as_py():
+            lines = table["__line"] if "__line" in table.column_names else pa.array(range(1, table.num_rows + 1))
+            names = table["areaName"] if "areaName" in table.column_names else pa.nulls(table.num_rows, pa.string())
+            for line, name in zip(pc.filter(lines, unknown).to_pylist(), pc.filter(names, unknown).to_pylist(),
+                                  strict=True):
+                where = f"line {line:,}" if "__line" in table.column_names else f"record {line:,}"
+                self.left_out.append(LeftOut(where, name or "", "no area code"))
 
 
 # Reads one file's rows for some areas and area types: (content, file name, area codes, area types) -> frame.
@@ -232,12 +269,15 @@ def nested_metric(
     ("int" or "float"); `area` is (code, name, type): records are kept by code, or by name and type where the
     release gives no code (v1 JSON). Returns date, age (normalised) and the fields."""
     code, name, kind = area
+    others = AreaRows({code}, None)
     if content.lstrip()[:1] in (b"{", b"["):
         rows = []
         for record in json_records(content, file):
             record_code, record_name, record_kind = _area_of(record)
             if record_code != code and not (record_code is None and record_name == name
                                             and record_kind in (None, kind)):
+                other = f"records of other {record_kind or ''} areas".replace("  ", " ")
+                others.skipped[other] = others.skipped.get(other, 0) + 1
                 continue
             if "date" not in record or not isinstance(record.get(metric), list):
                 raise ParseError(file, f"a record lacks 'date' or a '{metric}' list: {str(record)[:120]}")
@@ -252,9 +292,11 @@ def nested_metric(
             frame[field] = to_int(frame, field, file) if field_kind == "int" else to_float(frame, field, file)
     else:
         frame = read_csv_typed(content, file, {"areaCode": "text", "date": "date_iso", "age": "text", **fields},
-                               keep_rows=("areaCode", {code}))
+                               keep_rows=others)
         if frame.empty:
             raise ParseError(file, f"has no rows for {name} ({code})")
         frame = frame.drop(columns=["areaCode"])
     frame["age"] = frame["age"].fillna("").map(normalise_age_band)
-    return frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    note_left_out(frame, file, others.left_out, others.skipped)
+    return frame

@@ -25,6 +25,7 @@ def concat_noted(frames: list[pd.DataFrame]) -> pd.DataFrame:
     table.attrs = {"notes": notes} if notes else {}
     if left_out:
         table.attrs["left_out"] = left_out
+        table.attrs["left_out_count"] = sum(frame.attrs.get("left_out_count", 0) for frame in frames)
     return table
 
 
@@ -40,6 +41,7 @@ def check_not_error_page(content: bytes, file: str, expected: str) -> None:
 
 # The rows a parser's notes name one by one; the rest are counted ("and 12 more").
 LEFT_OUT_NAMED = 10
+LEFT_OUT_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -65,5 +67,16 @@ def note_left_out(frame: pd.DataFrame, file: str, left_out: Sequence[LeftOut],
     named = "; ".join(f"{row.where} {row.label!r}: {row.why}" for row in left_out[:LEFT_OUT_NAMED])
     more = f"; and {len(left_out) - LEFT_OUT_NAMED:,} more" if len(left_out) > LEFT_OUT_NAMED else ""
     add_note(frame, f"{file}: {len(left_out):,} row(s) that look like data were left out: {named}{more}")
+    # pandas copies attrs with every operation: a file the parser no longer understands keeps its first rows here
+    # (validation lists them) and the count.
     frame.attrs["left_out"] = [*frame.attrs.get("left_out", []),
-                               *({"file": file, **asdict(row)} for row in left_out)]
+                               *({"file": file, **asdict(row)} for row in left_out[:LEFT_OUT_KEPT])]
+    frame.attrs["left_out_count"] = frame.attrs.get("left_out_count", 0) + len(left_out)
+
+
+def drop_counted(frame: pd.DataFrame, keep: pd.Series, file: str, kind: str) -> pd.DataFrame:
+    """The rows `keep` marks, with the others counted in a note as `kind` (rows skipped by design, such as bands
+    that sum others)."""
+    kept = frame[keep]
+    note_left_out(kept, file, [], {kind: int((~keep).sum())})
+    return kept

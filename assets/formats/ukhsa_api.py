@@ -23,6 +23,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import pandas as pd
 
+from assets.formats.reading import LeftOut, note_left_out
 from assets.ingest.source import Parser, RawFile, SourceRequest, Variant
 from resources.errors import ParseError
 
@@ -86,12 +87,14 @@ def series_notes(files: Mapping[str, RawFile], series: Sequence[SourceRequest]) 
 def records(files: Mapping[str, RawFile]) -> pd.DataFrame:
     """Every result of every page, for the whole-population stratum only (age and sex 'all')."""
     rows = []
+    strata: dict[str, int] = {}
     for file in files.values():
         for result in read_page(file.content, file.name)["results"]:
             missing = [k for k in ("geography", "geography_code", "metric", "date", "metric_value") if k not in result]
             if missing:
                 raise ParseError(file.name, f"a result lacks {missing}: {str(result)[:150]}")
             if str(result.get("age", "all")) != "all" or str(result.get("sex", "all")).lower() != "all":
+                strata[file.name] = strata.get(file.name, 0) + 1
                 continue
             rows.append((result["geography_code"], result["geography"], result["metric"], result["date"],
                          result["metric_value"], bool(result.get("in_reporting_delay_period", False)), file.name))
@@ -110,6 +113,8 @@ def records(files: Mapping[str, RawFile]) -> pd.DataFrame:
         bad = frame[frame["value"].notna() & values.isna()].iloc[0]
         raise ParseError(bad["file"], f"metric_value {bad['value']!r} for {bad['date']:%Y-%m-%d} is not a number")
     frame["value"] = values.astype("float64")
+    for name, count in strata.items():
+        note_left_out(frame, name, [], {"results for one age or sex (only the whole population's are read)": count})
     return frame
 
 
@@ -121,6 +126,7 @@ def wide(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
     if len(fractional):
         bad = fractional.iloc[0]
         raise ParseError(bad["file"], f"{bad['metric']} {bad['value']!r} for {bad['date']:%Y-%m-%d} is not a count")
+    _account_for_collapsed(frame, keys)
     table = frame.pivot_table(index=keys, columns="metric", values="value", aggfunc="first").reset_index()
     table = table.rename(columns=dict(columns)).rename_axis(columns=None)
     for column in columns.values():
@@ -131,7 +137,28 @@ def wide(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
     table["provisional"] = table["provisional"].astype("boolean")
     table["area_code"] = table["area_code"].astype(str)
     table["area_name"] = table["area_name"].astype(str)
-    return table[[*keys, *columns.values(), "provisional"]]
+    table = table[[*keys, *columns.values(), "provisional"]]
+    table.attrs = dict(frame.attrs)  # the notes on what was read
+    return table
+
+
+def _account_for_collapsed(frame: pd.DataFrame, keys: list[str]) -> None:
+    """Name what turning results into one row per area and day loses: a second result for the same area, day and
+    metric (the same value is counted; another value is left out by name, the first being read), and results with
+    no value (a day whose results all have none has no row)."""
+    key = [*keys, "metric"]
+    first = frame.drop_duplicates(key).set_index(key)["value"]
+    repeated = frame[frame.duplicated(key)]
+    read = first.reindex(pd.MultiIndex.from_frame(repeated[key])).to_numpy()
+    same = (repeated["value"].to_numpy() == read) | (repeated["value"].isna().to_numpy() & pd.isna(read))
+    for file, rows in frame.groupby("file", sort=False):
+        mine = (repeated["file"] == file).to_numpy()
+        note_left_out(frame, str(file), [
+            LeftOut(f"{row.metric} for {row.date:%Y-%m-%d}", str(row.area_name),
+                    f"a second value {row.value!r} (the first, {value!r}, is read)")
+            for row, value in zip(repeated[mine & ~same].itertuples(), read[mine & ~same], strict=True)],
+            {"repeated results (the same value twice)": int((mine & same).sum()),
+             "results with no value": int(rows["value"].isna().sum())})
 
 
 def ukhsa_variant(

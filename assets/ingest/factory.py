@@ -199,6 +199,8 @@ def clean_metadata(cleaned: CleanRelease, vintage: Path, date_column: str) -> di
     metadata["vintage"] = dg.MetadataValue.path(str(vintage))
     notes = table.attrs.get("notes", [])
     metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {note}" for note in notes) or "as published")
+    # Rows that look like data but were not read (each is named in the notes): a number to watch over time.
+    metadata["rows_left_out"] = dg.MetadataValue.int(table.attrs.get("left_out_count", 0))
     if "provisional" in table and table["provisional"].any():
         metadata["provisional_from"] = dg.MetadataValue.text(
             f"{table.loc[table['provisional'].fillna(False), date_column].min():%Y-%m-%d}")

@@ -45,6 +45,7 @@ def parse_admissions_by_age(files: Mapping[str, RawFile]) -> pd.DataFrame:
         "cumulative_admissions": frame["value"].astype("Int64"),
         "cumulative_rate": frame["rate"].astype("float64"),
     })
+    table.attrs = dict(frame.attrs)  # the notes on what was read
     return table.sort_values(["date", "age_band"], ignore_index=True)
 
 

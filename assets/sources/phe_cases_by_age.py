@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from assets.formats.phe_api import nested_metric, phe_v2_url
+from assets.formats.reading import drop_counted
 from assets.ingest.source import Freshness, Presentation, RawFile, Source, SourceRequest, Status, Variant
 from checks.geography import LONDON_REGION
 from checks.schemas import PHE_AGE_BANDS, PheCasesByAge
@@ -36,7 +37,8 @@ def parse_cases_by_age(files: Mapping[str, RawFile]) -> pd.DataFrame:
     if unknown:
         raise ParseError(file.name, f"unknown age band label(s) {unknown}")
     # 00_59 and 60+ sum the five-year bands (00_59 even includes `unassigned` in early 2021 files).
-    frame = frame[frame["age"].isin([*PHE_AGE_BANDS, "unassigned"])]
+    frame = drop_counted(frame, frame["age"].isin([*PHE_AGE_BANDS, "unassigned"]), file.name,
+                         "rows of the bands 00_59 and 60+ (sums of the five-year bands)")
     if frame["cases"].isna().any():
         bad = frame[frame["cases"].isna()].iloc[0]
         raise ParseError(file.name, f"'cases' is empty for {bad['age']} on {bad['date']:%Y-%m-%d}")
@@ -49,6 +51,7 @@ def parse_cases_by_age(files: Mapping[str, RawFile]) -> pd.DataFrame:
         "rolling_sum": frame["rollingSum"].astype("Int64"),
         "rolling_rate": frame["rollingRate"].astype("float64"),
     })
+    table.attrs = dict(frame.attrs)  # the notes on what was read
     return table.sort_values(["date", "age_band"], ignore_index=True)
 
 

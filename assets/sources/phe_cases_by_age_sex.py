@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from assets.formats.phe_api import nested_metric, phe_v2_url
+from assets.formats.reading import concat_noted, drop_counted
 from assets.ingest.source import Freshness, Presentation, RawFile, Source, SourceRequest, Status, Variant
 from checks.geography import LONDON_REGION
 from checks.schemas import PHE_AGE_BANDS, PheCasesByAgeSex
@@ -35,11 +36,15 @@ def parse_sex_file(file: RawFile, sex: str) -> pd.DataFrame:
     unknown = sorted(set(frame["age"]) - set(PHE_AGE_BANDS) - {"00_59", "60+", "unassigned"})
     if unknown:
         raise ParseError(file.name, f"unknown age band label(s) {unknown}")
-    # 00_59 and 60+ are aggregates of the five-year bands; keeping them would double-count.
-    frame = frame[frame["age"].isin(PHE_AGE_BANDS)]
+    # 00_59 and 60+ are aggregates of the five-year bands (keeping them would double-count); cases of unknown age
+    # are in no band of this table, which holds each band's series.
+    aggregate = frame["age"].isin(["00_59", "60+"])
+    frame = drop_counted(frame, ~aggregate, file.name, "rows of the bands 00_59 and 60+ (sums of the five-year bands)")
+    frame = drop_counted(frame, frame["age"].isin(PHE_AGE_BANDS), file.name,
+                         "rows of the band 'unassigned' (cases of unknown age, in no age band)")
     if frame["value"].isna().any():
         raise ParseError(file.name, f"'value' is missing for {int(frame['value'].isna().sum())} band(s)")
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "area_code": LONDON_REGION,
             "date": frame["date"],
@@ -49,13 +54,15 @@ def parse_sex_file(file: RawFile, sex: str) -> pd.DataFrame:
             "cumulative_rate": frame["rate"].astype("float64"),
         }
     )
+    table.attrs = dict(frame.attrs)  # the notes on what was read
+    return table
 
 
 def parse_cases_by_age_sex(files: Mapping[str, RawFile]) -> pd.DataFrame:
     frames = [parse_sex_file(files[f"{sex}_cases"], sex) for sex in SEXES if f"{sex}_cases" in files]
     if not frames:
         raise ParseError(", ".join(f.name for f in files.values()), "holds neither maleCases nor femaleCases")
-    table = pd.concat(frames, ignore_index=True)
+    table = concat_noted(frames)
     table["area_code"] = table["area_code"].astype(str)
     table["sex"] = table["sex"].astype(str)
     table["age_band"] = table["age_band"].astype(str)

@@ -14,7 +14,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from assets.formats.ukhsa_api import CASES_BY_DAY, read_page, records
+from assets.formats.ukhsa_api import CASES_BY_DAY, read_page, records, wide
 from assets.ingest.source import RawFile
 from assets.sources import SOURCES
 from assets.sources.phe_cases_by_region import parse_cases_by_region
@@ -176,3 +176,21 @@ def test_city_of_london_is_asked_for_as_the_lower_tier_authority_ukhsa_holds_it_
     assert "/geography_types/Lower%20Tier%20Local%20Authority/geographies/City%20of%20London/" in urls[
         "ukhsa_e09000001_cases_p1"]
     assert "/geography_types/Upper%20Tier%20Local%20Authority/geographies/Hackney/" in urls["ukhsa_e09000012_cases_p1"]
+
+
+def test_results_not_read_are_counted_or_named() -> None:
+    """An age stratum is counted; the same result twice is counted; a second, different value for a day is named
+    (the first is read). Made from the sample's London records."""
+    london = ukhsa_results("region_london.csv", "London", "Region")
+    by_age = [{**london[0], "age": "00-04", "metric_value": 3}, {**london[1], "sex": "female", "metric_value": 2}]
+    again, changed = dict(london[5]), {**london[6], "metric_value": london[6]["metric_value"] + 7}
+    page = json.dumps({"count": 0, "next": None, "previous": None,
+                       "results": [*london, *by_age, again, changed]}).encode()
+    table = wide(records({"london_cases_p1": RawFile("london_p1.json", page)}), {CASES_BY_DAY: "new_cases"})
+    assert len(table) == len(london)
+    assert table.set_index("date").loc[pd.Timestamp(london[6]["date"]), "new_cases"] == london[6]["metric_value"]
+    notes = " ".join(table.attrs["notes"])
+    assert "2 results for one age or sex" in notes and "1 repeated results (the same value twice)" in notes
+    [named] = table.attrs["left_out"]
+    assert named["where"] == f"{CASES_BY_DAY} for {london[6]['date']}"
+    assert f"a second value {float(changed['metric_value'])!r}" in named["why"]

@@ -45,3 +45,14 @@ def test_a_file_without_london_says_so() -> None:
     with pytest.raises(ParseError, match=r"has no cumAdmissionsByAge records for London \(E40000003\)"):
         parse_admissions_by_age({"nhs_region_london_admissions_age": RawFile(
             "x.json", json.dumps({"data": data}).encode())})
+
+
+def test_other_regions_records_are_counted_by_area_type() -> None:
+    records = sample_json("phe_admissions_by_age", "nhsregion_cumAdmissionsByAge.json")["data"]
+    others: dict[str, int] = {}
+    for record in records:
+        if record["areaName"] != "London":
+            others[record["areaType"]] = others.get(record["areaType"], 0) + 1
+    table = parse_admissions_by_age(sample_files(SOURCE))
+    said = "; ".join(f"{count:,} records of other {kind} areas" for kind, count in others.items())
+    assert f"nhsregion_cumAdmissionsByAge.json: not read, as expected: {said}" in table.attrs["notes"]

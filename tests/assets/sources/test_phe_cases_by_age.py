@@ -68,3 +68,14 @@ def test_an_unknown_band_is_named() -> None:
     rows[0]["age"] = "95_99"
     with pytest.raises(ParseError, match=r"unknown age band label\(s\) \['95_99'\]"):
         parse_cases_by_age({"region_london_age": RawFile("age.csv", csv_bytes(rows))})
+
+
+def test_the_bands_that_sum_others_are_counted_not_read() -> None:
+    """Early 2021 files added 00_59 and 60+ (sums of the five-year bands); made by adding them to one day."""
+    rows = sample_rows("phe_cases_by_age", "region_london_age.csv")
+    day = [r for r in rows if r["date"] == rows[0]["date"]]
+    sums = [{**day[0], "age": band, "cases": "1"} for band in ("00_59", "60+")]
+    table = parse_cases_by_age({"region_london_age": RawFile("region_london_age.csv", csv_bytes(rows + sums))})
+    assert len(table) == len(rows)
+    assert ("region_london_age.csv: not read, as expected: 2 rows of the bands 00_59 and 60+ (sums of the five-year "
+            "bands)") in table.attrs["notes"]

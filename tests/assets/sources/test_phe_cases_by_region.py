@@ -87,3 +87,18 @@ def test_negative_and_duplicate_rows_fail_validation() -> None:
     summary = outcome.summary()
     assert "new_cases" in summary and "-5" in summary
     assert "unique" in summary.lower() or "duplicate" in summary.lower()
+
+
+def test_rows_not_read_are_counted_by_kind_and_a_row_with_no_area_is_named() -> None:
+    nations = [r for r in sample_rows("phe_cases_by_region", "nation_england.csv") if r["areaName"] != "England"]
+    london = sample_rows("phe_cases_by_region", "region_london.csv")
+    london.insert(3, {**london[3], "areaCode": ""})  # line 5 of the file: no area code
+    table = parse_cases_by_region({"region_london": RawFile("region_london.csv", csv_bytes(london)),
+                                   "nation_england": sample_files(SOURCE)["nation_england"]})
+    assert {r["areaType"] for r in nations} == {"nation"} and len(nations) > 500
+    assert f"nation_england.csv: not read, as expected: {len(nations):,} rows of other nation areas" in (
+        table.attrs["notes"])
+    assert table.attrs["left_out"] == [{"file": "region_london.csv", "where": "line 5", "label": "London",
+                                        "why": "no area code"}]
+    assert any("region_london.csv: 1 row(s) that look like data were left out: line 5 'London': no area code" in note
+               for note in table.attrs["notes"])

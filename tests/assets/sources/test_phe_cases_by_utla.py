@@ -69,3 +69,12 @@ def test_folding_keeps_a_missing_part_missing() -> None:
     assert len(folded) == 1
     assert folded.loc[0, "new_cases"] == 3
     assert pd.isna(folded.loc[0, "cumulative_cases"])
+
+
+def test_every_row_outside_london_is_counted_in_the_notes() -> None:
+    """The release holds every UK upper-tier area: the rows not read are counted, as the csv module counts them."""
+    table = parse_cases_by_utla(sample_files(SOURCE))
+    others = [r for r in sample_rows("phe_cases_by_utla", "utla_all.csv") if not r["areaCode"].startswith("E09")]
+    assert len(others) > 30_000
+    assert f"utla_all.csv: not read, as expected: {len(others):,} rows of other areas" in table.attrs["notes"]
+    assert "left_out" not in table.attrs
