@@ -95,8 +95,8 @@ def parse_v2_csv(
 class AreaRows:
     """Which rows of a PHE file are read: those of `areas` (all if None) and, where the file says, of `area_types`;
     a filter for read_csv_typed's keep_rows (a JSON file's area columns go through it as a table too). It counts
-    the rest by kind (`rows of other utla areas`, `rows of the same areas as ltla`), and a row with no area code is
-    left out by name: every row of the file is accounted for."""
+    the rest by kind (`rows of other areas (utla)`, `rows of the same areas under another area type (ltla)`), and
+    a row with no area code is left out by name: every row of the file is accounted for."""
 
     def __init__(self, areas: Collection[str] | None, area_types: Collection[str] | None) -> None:
         self.areas, self.area_types = areas, area_types
@@ -123,14 +123,14 @@ class AreaRows:
         def tally(mask: pa.ChunkedArray, kind: str) -> None:
             mask = pc.fill_null(mask, False)
             if kinds is None:
-                self.skipped[kind.format(type="")] = pc.sum(mask).as_py() or 0
+                self.skipped[kind] = pc.sum(mask).as_py() or 0
                 return
             for entry in pc.value_counts(pc.filter(kinds, mask)).to_pylist():
-                label = kind.format(type=f"{entry['values'] or 'untyped'} ")
+                label = f"{kind} ({entry['values'] or 'no area type'})"
                 self.skipped[label] = self.skipped.get(label, 0) + entry["counts"]
 
-        tally(pc.and_(known, pc.invert(in_areas)), "rows of other {type}areas")
-        tally(pc.and_(in_areas, pc.invert(keep)), "rows of the same areas as {type}(another area type)")
+        tally(pc.and_(known, pc.invert(in_areas)), "rows of other areas")
+        tally(pc.and_(in_areas, pc.invert(keep)), "rows of the same areas under another area type")
         unknown = pc.invert(known)
         if pc.sum(unknown).as_py():
             lines = table["__line"] if "__line" in table.column_names else pa.array(range(1, table.num_rows + 1))
@@ -276,7 +276,7 @@ def nested_metric(
             record_code, record_name, record_kind = _area_of(record)
             if record_code != code and not (record_code is None and record_name == name
                                             and record_kind in (None, kind)):
-                other = f"records of other {record_kind or ''} areas".replace("  ", " ")
+                other = f"records of other areas ({record_kind or 'no area type'})"
                 others.skipped[other] = others.skipped.get(other, 0) + 1
                 continue
             if "date" not in record or not isinstance(record.get(metric), list):

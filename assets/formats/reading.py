@@ -3,6 +3,7 @@ served with status 200), and the notes a parser leaves on a table about how it w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -61,7 +62,7 @@ def note_left_out(frame: pd.DataFrame, file: str, left_out: Sequence[LeftOut],
     other regions": 8), in one note."""
     if expected := {kind: count for kind, count in (expected or {}).items() if count}:
         add_note(frame, f"{file}: not read, as expected: " +
-                 "; ".join(f"{count:,} {kind}" for kind, count in expected.items()))
+                 "; ".join(_counted(count, kind) for kind, count in expected.items()))
     if not left_out:
         return
     named = "; ".join(f"{row.where} {row.label!r}: {row.why}" for row in left_out[:LEFT_OUT_NAMED])
@@ -72,6 +73,13 @@ def note_left_out(frame: pd.DataFrame, file: str, left_out: Sequence[LeftOut],
     frame.attrs["left_out"] = [*frame.attrs.get("left_out", []),
                                *({"file": file, **asdict(row)} for row in left_out[:LEFT_OUT_KEPT])]
     frame.attrs["left_out_count"] = frame.attrs.get("left_out_count", 0) + len(left_out)
+
+
+def _counted(count: int, kind: str) -> str:
+    """`3 rows of other areas`, `1 row of other areas`."""
+    if count == 1:
+        kind = re.sub(r"^(row|record|result)s\b", r"\1", kind)
+    return f"{count:,} {kind}"
 
 
 def drop_counted(frame: pd.DataFrame, keep: pd.Series, file: str, kind: str) -> pd.DataFrame:

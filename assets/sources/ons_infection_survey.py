@@ -494,7 +494,7 @@ def release_date(sheets: Mapping[str, list[list]], file: RawFile) -> tuple[date 
     except (KeyError, zipfile.BadZipFile):
         core = ""
     if match := re.search(r"<dcterms:modified[^>]*>(\d{4})-(\d{2})-(\d{2})", core):
-        return date(*map(int, match.groups())), "the workbook's metadata (last modified)"
+        return date(*map(int, match.groups())), "the workbook's last-modified date"
     return None, ""
 
 

@@ -292,3 +292,19 @@ def test_rows_that_look_like_data_and_are_not_read_are_named_and_more_than_a_han
 
 def test_other_regions_rows_are_counted_not_named(table) -> None:
     assert any("not read, as expected: 8 rows of other regions (sheet '1e')" in note for note in table.attrs["notes"])
+
+
+def test_the_release_date_without_a_cover_sheet_date_comes_from_the_name_then_the_metadata(small_real) -> None:
+    def no_cover_date(book):
+        book["Cover sheet"]["B18"].value = None
+
+    files = edited(small_real, no_cover_date)
+    named = parse_infection_survey(files)
+    assert named.attrs["release_date"] == "2022-08-19"  # 20220819covid19infectionsurveydatasetsengland.xlsx
+    assert "release date 19 August 2022 (from the file's name)" in named.attrs["notes"]
+    content = files["workbook"].content
+    unnamed = parse_infection_survey({"workbook": RawFile("latest.xlsx", content)})
+    modified = openpyxl.load_workbook(io.BytesIO(content), read_only=True).properties.modified.date()
+    assert unnamed.attrs["release_date"] == modified.isoformat()
+    assert f"release date {modified.day} {modified:%B %Y} (from the workbook's last-modified date)" in (
+        unnamed.attrs["notes"])

@@ -54,5 +54,5 @@ def test_other_regions_records_are_counted_by_area_type() -> None:
         if record["areaName"] != "London":
             others[record["areaType"]] = others.get(record["areaType"], 0) + 1
     table = parse_admissions_by_age(sample_files(SOURCE))
-    said = "; ".join(f"{count:,} records of other {kind} areas" for kind, count in others.items())
+    said = "; ".join(f"{count:,} records of other areas ({kind})" for kind, count in others.items())
     assert f"nhsregion_cumAdmissionsByAge.json: not read, as expected: {said}" in table.attrs["notes"]

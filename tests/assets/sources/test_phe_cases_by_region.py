@@ -96,7 +96,7 @@ def test_rows_not_read_are_counted_by_kind_and_a_row_with_no_area_is_named() -> 
     table = parse_cases_by_region({"region_london": RawFile("region_london.csv", csv_bytes(london)),
                                    "nation_england": sample_files(SOURCE)["nation_england"]})
     assert {r["areaType"] for r in nations} == {"nation"} and len(nations) > 500
-    assert f"nation_england.csv: not read, as expected: {len(nations):,} rows of other nation areas" in (
+    assert f"nation_england.csv: not read, as expected: {len(nations):,} rows of other areas (nation)" in (
         table.attrs["notes"])
     assert table.attrs["left_out"] == [{"file": "region_london.csv", "where": "line 5", "label": "London",
                                         "why": "no area code"}]

@@ -54,3 +54,22 @@ def test_a_file_that_cannot_be_read_says_why_and_fails() -> None:
     done = parse("ons_infection_survey", str(REPO_ROOT / "README.md"))
     assert done.returncode == 1
     assert "ons_infection_survey could not read it: README.md: could not be opened as an Excel workbook" in done.stderr
+
+
+def test_what_was_read_and_left_out_is_printed() -> None:
+    """The 2020 download lists every borough twice (upper- and lower-tier): the copies are counted, as the csv module
+    counts them; an early ONS workbook says which sheets it read and the period label it corrected."""
+    with LEGACY.open(newline="") as handle:
+        lower = [r for r in csv.DictReader(handle) if r["Area type"] == "Lower tier local authority"]
+    done = parse("phe_cases_by_utla", str(LEGACY))
+    assert (f"not read, as expected: 1 row of other areas (region); {len(lower)} rows of the same areas under another "
+            "area type (ltla)") in done.stdout
+    early = REPO_ROOT / "data" / "reference" / "ons" / "covid19infectionsurveydatasets2021012928012021212458.xlsx"
+    done = parse("ons_infection_survey", str(early))
+    assert done.returncode == 0, done.stderr
+    for said in ("note: official weekly for England: sheet '1a', 38 rows",
+                 "note: modelled daily for London: sheet '1f', 42 rows",
+                 "note: period label corrected: sheet '1a' row 44: '3 January 2012 to 9 January 2021' read as",
+                 "not read, as expected: 8 rows of other regions (sheet '1e')",
+                 "validation (OnsInfectionSurvey): passed"):
+        assert said in done.stdout
