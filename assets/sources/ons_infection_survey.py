@@ -57,8 +57,10 @@ SAMPLE = "20220819covid19infectionsurveydatasetsengland.xlsx"
 HEADER_SEARCH_ROWS = 40
 # The estimate itself: "Estimated average % of the population testing positive for COVID-19", "... that had
 # COVID-19 (weighted)" (2020), "Modelled % testing positive for COVID-19", "% testing positive for COVID-19"
-# (the regional tables of 2020-21; antibody tables say "for antibodies" and are not this).
-POINT = re.compile(r"^((estimated average|modelled) % (of the population )?(testing positive|that had)"
+# (the regional tables of 2020-21; antibody tables say "for antibodies" and variant tables "new variant
+# compatible": they are not this), and "Estimated % ..." (a wording other ONS tables used: a release we have not seen
+# could).
+POINT = re.compile(r"^((estimated( average)?|modelled) % (of the population )?(testing positive|that had)"
                    r"|% testing positive for covid)")
 PEOPLE = re.compile(r"^((estimated average|modelled|estimated|estimate of the) number of people"
                     r"|number testing positive for covid)")

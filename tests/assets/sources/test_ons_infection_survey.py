@@ -308,3 +308,18 @@ def test_the_release_date_without_a_cover_sheet_date_comes_from_the_name_then_th
     assert unnamed.attrs["release_date"] == modified.isoformat()
     assert f"release date {modified.day} {modified:%B %Y} (from the workbook's last-modified date)" in (
         unnamed.attrs["notes"])
+
+
+def test_other_wordings_of_the_estimate_heading_are_read(table, small_real) -> None:
+    """'% testing positive for COVID-19' (2020-21) and 'Estimated % ...' (other ONS tables' wording), made by
+    rewording the real 1f's London headings."""
+    for wording in ("% testing positive for COVID-19", "Estimated % testing positive for COVID-19"):
+        def reword(book, wording=wording):
+            sheet = book["1f"]
+            for column in range(2, sheet.max_column + 1):
+                if sheet.cell(10, column).value == "Modelled % testing positive for COVID-19":
+                    sheet.cell(10, column).value = wording
+
+        parsed = parse_infection_survey(edited(small_real, reword))
+        pd.testing.assert_frame_equal(rows_of(parsed, "E12000007", "modelled_daily"),
+                                      rows_of(table, "E12000007", "modelled_daily"))
