@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 import dagster as dg
 
-from pipelines.commands.outcomes import step_failures
+from pipelines.commands.outcomes import interrupted, step_failures
+from pipelines.commands.stale_runs import close_dead_runs, describe, process_tags, publish_running
 from pipelines.definitions import build_definitions
 from pipelines.jobs import IN_PROCESS_RUN_TAGS
 from resources import settings
@@ -71,12 +73,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"publish refused before starting: {error}. Nothing was sent.", file=sys.stderr)
         return 1
     with dg.DagsterInstance.get() as instance:
+        for line in close_dead_runs(instance, "make approve"):
+            print(f"note: {line}")
+        if (running := publish_running(instance)) is not None:
+            print(f"another publish is running: {describe(running, instance)}. Nothing was sent: approve again when "
+                  "it has finished (the Dagster UI's Runs page shows it).", file=sys.stderr)
+            return 1
+        # SIGTERM (`kill`, a supervisor) stops the publish as Ctrl-C does: Dagster ends the run as failed and gives
+        # the publish slot back, where the process would otherwise die with the run left open.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False,
-                                            tags=IN_PROCESS_RUN_TAGS)
+                                            tags={**IN_PROCESS_RUN_TAGS, **process_tags()})
         except dg.DagsterInvalidConfigError as error:
             print(f"publish refused before starting: {str(error).splitlines()[0]} Nothing was sent.", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # stopped before Dagster took the run over
+            result = None
+    if result is None or interrupted(result):
+        print("publish stopped (Ctrl-C or SIGTERM) before it finished: files sent before the stop are on the "
+              "Datastore, the rest were not sent, and the run is marked failed. Approve again to send the rest.",
+              file=sys.stderr)
+        return 130
     if not result.success:
         for _, message in step_failures(result):
             print(message, file=sys.stderr)

@@ -27,3 +27,10 @@ def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
         first = message.strip().splitlines()[0] if message.strip() else "unknown"
         failures.append((event.step_key or "?", _EXCEPTION_PREFIX.sub("", first)))
     return failures
+
+
+def interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether the run ended because it was stopped (Ctrl-C, SIGTERM), not because a step failed on its own."""
+    return any(event.is_step_failure and event.step_failure_data is not None and event.step_failure_data.error
+               is not None and event.step_failure_data.error.cls_name == "DagsterExecutionInterruptedError"
+               for event in result.all_events)

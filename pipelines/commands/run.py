@@ -17,6 +17,7 @@ import requests
 
 from assets.sources import SOURCES
 from pipelines.commands.outcomes import step_failures
+from pipelines.commands.stale_runs import close_dead_runs, process_tags
 from pipelines.definitions import build_definitions
 from pipelines.jobs import IN_PROCESS_RUN_TAGS
 from reports.approval import DRY_RUN_FOLDER, approve_command
@@ -88,13 +89,16 @@ def main() -> int:
     # In one process by default: for a run this size, one process per step would cost more than the steps.
     executor = settings.text("PIPELINE_EXECUTOR")
     started = time.perf_counter()
+    tags = {**IN_PROCESS_RUN_TAGS, **process_tags()}
     with dg.DagsterInstance.get() as instance:
+        for line in close_dead_runs(instance, "make run"):
+            print(f"note: {line}")
         if executor == "multiprocess":
             result = dg.execute_job(dg.reconstructable(nightly_job), instance=instance, run_config=run_config,
-                                    raise_on_error=False, tags=IN_PROCESS_RUN_TAGS)
+                                    raise_on_error=False, tags=tags)
         else:
             result = nightly_job().execute_in_process(instance=instance, raise_on_error=False,
-                                                      run_config=run_config, tags=IN_PROCESS_RUN_TAGS)
+                                                      run_config=run_config, tags=tags)
     elapsed = time.perf_counter() - started
     if stats := settings.text("PIPELINE_RUN_STATS"):
         Path(stats).write_text(json.dumps({"run_wall_s": elapsed, "step_compute_s": step_compute_seconds(result),
