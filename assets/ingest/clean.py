@@ -8,7 +8,7 @@ from datetime import date
 
 import pandas as pd
 
-from assets.ingest.source import RawFile, Source, Variant
+from assets.ingest.source import RawFile, Source, Variant, add_note
 from checks.validation import ValidationOutcome, validate_table
 from resources.archive import ArchivedFile, RawArchive, release_date
 from resources.errors import ParseError, SourceError
@@ -46,15 +46,49 @@ def parse_archived(source: Source, variant: Variant, entries: list[ArchivedFile]
 
 
 def clean_release(source: Source, entries: list[ArchivedFile], archive: RawArchive,
-                  variant: Variant | None = None) -> CleanRelease:
+                  variant: Variant | None = None, previous: pd.DataFrame | None = None) -> CleanRelease:
     """The release's clean table, read by `variant` (by default the one whose API the archive recorded with the
-    files) and validated; raises InvalidRelease, before anything is stamped or stored, if it fails its model."""
+    files) and validated; raises InvalidRelease, before anything is stamped or stored, if it fails its model, and
+    SourceError if it lacks a measure the `previous` release's table had (check_measures)."""
     variant = variant or source.variant_of(entries)
     table = parse_archived(source, variant, entries, archive)
     outcome = validate_table(table, source.schema)
     if not outcome.passed:
         raise InvalidRelease(source, entries, outcome)
+    if previous is not None:
+        check_measures(source, entries, table, previous)
     return CleanRelease(table, outcome, record_provenance(table, entries), variant)
+
+
+def measures(table: pd.DataFrame) -> list[str]:
+    """A table's measures: its numeric columns (counts, rates, percentages)."""
+    return [column for column in table.columns
+            if pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(table[column])]
+
+
+def check_measures(source: Source, entries: list[ArchivedFile], table: pd.DataFrame, previous: pd.DataFrame) -> None:
+    """A measure the previous release gave for an area and this one gives none of (a renamed or vanished column, a
+    metric the API stopped serving) is drift, not data: raise, naming it, rather than store an empty series that
+    validates. A measure the source says has ended (`ended_measures`) gets a note instead."""
+    by_area = "area_code" in table.columns and "area_code" in previous.columns
+    areas = sorted(set(table["area_code"]) & set(previous["area_code"])) if by_area else [None]
+    vanished = []
+    for column in (c for c in measures(previous) if c in table.columns):
+        for area in areas:
+            before = previous[column] if area is None else previous.loc[previous["area_code"] == area, column]
+            now = table[column] if area is None else table.loc[table["area_code"] == area, column]
+            if before.notna().any() and now.notna().sum() == 0:
+                if column in source.ended_measures:
+                    if not any(note.startswith(column) for note in table.attrs.get("notes", [])):
+                        add_note(table, f"{column} has ended: {source.ended_measures[column]}")
+                    break
+                vanished.append(column if area is None else f"{column} for {area}")
+    if vanished:
+        files = ", ".join(e.file_name for e in entries)
+        raise SourceError(source.name, files, (
+            f"{'; '.join(vanished)}: empty in this release, though the previous release had figures (a column or "
+            "measure renamed or dropped by the publisher?). Nothing was stored; the last good table stays. If the "
+            "publisher has ended the measure, add it to the source's ended_measures."))
 
 
 def record_provenance(table: pd.DataFrame, entries: list[ArchivedFile]) -> date:

@@ -207,6 +207,13 @@ def clean_metadata(cleaned: CleanRelease, vintage: Path, date_column: str) -> di
     return metadata
 
 
+def previous_release(vintages: VintageStore, source: Source) -> pd.DataFrame | None:
+    """The clean table of the source's latest release kept (the last good one), if any: what this release's
+    measures are held to (clean.check_measures)."""
+    kept = vintages.releases(source.name)
+    return vintages.load(source.name, kept[-1]) if kept else None
+
+
 def clean_asset(source: Source) -> dg.AssetsDefinition:
     @dg.asset(
         key=clean_key(source),
@@ -228,14 +235,15 @@ def clean_asset(source: Source) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, archive: RawArchive, raw_files: list[dict]
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         entries = [ArchivedFile.from_dict(d) for d in raw_files]
+        vintages = VintageStore(archive.root)
         try:
-            release = clean_release(source, entries, archive)
+            release = clean_release(source, entries, archive, previous=previous_release(vintages, source))
         except InvalidRelease as invalid:
             # Record the failed check for the UI, then stop before the table is stored: the last good table stays.
             yield check_result(invalid.outcome)
             raise
         # Every release is kept as well as the current table (the report's revisions view reads them).
-        vintage = VintageStore(archive.root).save(source.name, release.release, release.table)
+        vintage = vintages.save(source.name, release.release, release.table)
         for note in release.table.attrs.get("notes", []):
             context.log.info(f"{source.name}: {note}")
         yield dg.Output(release.table, metadata=clean_metadata(release, vintage, source.presentation.date_column))

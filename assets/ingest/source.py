@@ -105,6 +105,9 @@ class Source:
     freshness: Freshness = field(default_factory=Freshness)
     status: Status = Status.ACTIVE
     status_note: str = ""  # why the source ended, for the report
+    # Measures (clean-table columns) the publisher stopped giving, with why: a release without one is read with a
+    # note. Any other measure a previous release had and this one lacks fails the release (clean.check_measures).
+    ended_measures: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         apis = [v.api for v in self.variants]
@@ -178,3 +181,9 @@ class Source:
     def parse_sample(self, folder: Path | None = None) -> pd.DataFrame:
         """The clean table of the shipped release (tests and the benchmark)."""
         return self.sample.parse(self.sample_files(folder))
+
+
+def add_note(frame: pd.DataFrame, note: str) -> None:
+    """Record something the analyst should know about how a table was read (a derived or missing column, rows not
+    read); the clean asset shows the notes in its metadata and the report beside the source."""
+    frame.attrs["notes"] = [*frame.attrs.get("notes", []), note]

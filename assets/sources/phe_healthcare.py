@@ -96,4 +96,6 @@ SOURCE = Source(
         Variant(api="phe", build_requests=build_requests, parse=parse_healthcare, sample_release="2023-12-14"),
     ),
     freshness=Freshness(expected_lag_days=7),
+    ended_measures={"covid_occupied_mv_beds": "the UKHSA API, which replaced PHE's dashboard, publishes no mechanical "
+                                              "ventilation measure (PHE's covidOccupiedMVBeds)"},
 )

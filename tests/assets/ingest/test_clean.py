@@ -1,0 +1,115 @@
+"""A release lacking a measure its predecessor had is drift, not data: for every source, a measure's column renamed
+by the publisher never becomes an empty series that validates. The renames are of the publishers' own column names
+as the real samples carry them."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from pytest_httpserver import HTTPServer
+
+from assets.ingest.clean import check_measures
+from assets.ingest.source import RawFile
+from assets.sources import SOURCES
+from checks.validation import validate_table
+from resources.errors import ParseError, SourceError
+from tests.conftest import failure_text, run_source, serve_samples
+from tests.samples import sample_files
+
+# (source, request, the publisher's name for a measure in that file, what the refusal names)
+RENAMES = [
+    ("phe_cases_by_region", "region_london", "newCasesBySpecimenDate", "newCasesBySpecimenDate"),
+    ("phe_cases_by_utla", "utla_all", "newCasesBySpecimenDate", "newCasesBySpecimenDate"),
+    ("phe_healthcare", "nhs_region_london", "newAdmissions", "new_admissions for E40000003"),
+    ("phe_healthcare", "nhs_region_london", "hospitalCases", "hospital_cases for E40000003"),
+    ("phe_cases_by_age", "region_london_age", "rollingSum", "rollingSum"),
+    ("phe_cases_by_age", "region_london_age", "rollingRate", "rollingRate"),
+    ("phe_cases_by_age_sex", "male_cases", '"value"', "'value' is missing"),
+    ("phe_admissions_by_age", "nhs_region_london_admissions_age", '"rate"', "cumulative_rate for E40000003"),
+    ("phe_admissions_by_age", "nhs_region_london_admissions_age", '"value"', "'value' is empty"),
+    ("nhs_111", "pathways", "TriageCount", "triagecount"),
+    ("nhs_111", "online", "Total", "total"),
+]
+
+
+def renamed(content: bytes, name: str) -> bytes:
+    """The file with the publisher's column (or JSON key, quoted) renamed."""
+    new = name[:-1] + '_renamed"' if name.startswith('"') else name + "_renamed"
+    assert name.encode() in content
+    return content.replace(name.encode(), new.encode())
+
+
+def refusal(name: str, files: dict[str, RawFile], previous: pd.DataFrame) -> str | None:
+    """What reading, validating and holding the release to its predecessor refuses it with (None: it would be
+    stored)."""
+    source = SOURCES[name]
+    try:
+        table = source.sample.parse(files)
+        outcome = validate_table(table, source.schema)
+        if not outcome.passed:
+            return outcome.summary()
+        check_measures(source, [], table, previous)
+    except (ParseError, SourceError) as error:
+        return str(error)
+    return None
+
+
+@pytest.mark.parametrize(("name", "request_name", "column", "named"), RENAMES)
+def test_a_renamed_measure_is_refused_naming_it(name: str, request_name: str, column: str, named: str) -> None:
+    source = SOURCES[name]
+    files = sample_files(source)
+    previous = source.sample.parse(files)
+    file = files[request_name]
+    said = refusal(name, {**files, request_name: RawFile(file.name, renamed(file.content, column))}, previous)
+    assert said is not None and named in said
+
+
+def test_the_ons_people_columns_renamed_are_refused(tmp_path: Path) -> None:
+    """The ONS workbook: the regional table's 'Modelled number of people ...' headings reworded."""
+    source = SOURCES["ons_infection_survey"]
+    files = sample_files(source)
+    previous = source.sample.parse(files)
+    book = openpyxl.load_workbook(io.BytesIO(files["workbook"].content))
+    sheet = book["1f"]
+    for column in range(2, sheet.max_column + 1):
+        if str(sheet.cell(10, column).value).startswith("Modelled number of people"):
+            sheet.cell(10, column).value = "Modelled headcount testing positive"
+    out = io.BytesIO()
+    book.save(out)
+    said = refusal("ons_infection_survey", {"workbook": RawFile(files["workbook"].name, out.getvalue())}, previous)
+    assert said is not None and "people_positive for E12000007" in said
+
+
+def test_a_measure_the_source_says_has_ended_is_a_note() -> None:
+    """PHE's mechanical ventilation beds ended with its dashboard (phe_healthcare's ended_measures)."""
+    source = SOURCES["phe_healthcare"]
+    files = sample_files(source)
+    previous = source.sample.parse(files)
+    file = files["nhs_region_london"]
+    table = source.sample.parse({**files, "nhs_region_london": RawFile(file.name, renamed(
+        file.content, "covidOccupiedMVBeds"))})
+    check_measures(source, [], table, previous)
+    assert table.loc[table["area_code"] == "E40000003", "covid_occupied_mv_beds"].isna().all()
+    assert any(note.startswith("covid_occupied_mv_beds") for note in table.attrs["notes"])
+
+
+def test_a_vanished_measure_fails_the_source_and_keeps_the_last_good_table(httpserver: HTTPServer,
+                                                                           data_dir: Path) -> None:
+    """The issue's case end to end: a release whose newAdmissions column was renamed, after a good one."""
+    source = SOURCES["phe_healthcare"]
+    good = run_source(source, data_dir, serve_samples(httpserver, source))
+    assert good.success, failure_text(good)
+    stored = data_dir / "tables" / "phe_healthcare.parquet"
+    good_table = stored.read_bytes()
+    file = sample_files(source)["nhs_region_london"]
+    httpserver.clear()
+    bad = run_source(source, data_dir, serve_samples(httpserver, source, replace={
+        file.name: renamed(file.content, "newAdmissions")}))
+    assert not bad.success
+    message = failure_text(bad)
+    assert "[phe_healthcare]" in message and "new_admissions for E40000003: empty in this release" in message
+    assert stored.read_bytes() == good_table
