@@ -4,13 +4,20 @@ Layout under the data directory (default `storage/`, git-ignored):
 
     raw/<source>/<YYYY-MM-DD>/<sha256[:16]>_<request><ext>        the bytes, never rewritten
     raw/<source>/<YYYY-MM-DD>/<sha256[:16]>_<request><ext>.json   sidecar: URL, status, headers, size, sha256, time
-    raw/<source>/latest/<request>.json                            the newest sidecar for that request
-    raw/<source>/last_fetch.json                                  the files of the last complete fetch (replay)
+                                                                  of the first sighting, never rewritten
+    raw/<source>/<YYYY-MM-DD>/<...><ext>.sightings.jsonl          each later download of the same bytes that day
+    raw/<source>/latest/<request>.json                            the newest file that made a valid release
+    raw/<source>/last_fetch.json                                  the files of the last valid release (replay)
     raw/<source>/backfill-<YYYY-MM-DD>/...                        past releases loaded by `make backfill`, by
                                                                   their release date (never the latest)
 
 Identical bytes are stored once (content addressing): an unchanged release adds no new entry. Each sidecar records
 the upstream API the file came from (`api`), which is how the clean asset picks the parser for it.
+
+Every download is archived before anything parses it, bad ones too (an HTML error page, a file that fails
+validation: evidence). Only the files of a release that was read and validated become `latest` (`promote`): the
+next fetch asks the upstream for what changed since the last good release, never since a bad download, and a
+replay re-reads the last good release.
 """
 
 from __future__ import annotations
@@ -106,10 +113,14 @@ class RawArchive(dg.ConfigurableResource):
     def _fetch_record(self, source: str) -> Path:
         return self.root / "raw" / source / "last_fetch.json"
 
-    def record_fetch(self, source: str, entries: list[ArchivedFile]) -> None:
-        """Remember which files made up the last complete fetch (what `replay` re-reads)."""
+    def promote(self, source: str, entries: list[ArchivedFile]) -> None:
+        """Make these files, a release that was read and validated, the source's latest: what the next fetch compares
+        against and sends validators for, and what `replay` re-reads."""
+        for entry in entries:
+            write_atomically(self._pointer(source, entry.request),
+                             json.dumps(entry.to_dict(), indent=2, sort_keys=True).encode())
         write_atomically(self._fetch_record(source),
-                      json.dumps([e.to_dict() for e in entries], indent=2, sort_keys=True).encode())
+                         json.dumps([e.to_dict() for e in entries], indent=2, sort_keys=True).encode())
 
     def latest_for_source(self, source: str) -> list[ArchivedFile]:
         """The files of the last complete fetch of `source` (empty if it was never fetched)."""
@@ -121,9 +132,11 @@ class RawArchive(dg.ConfigurableResource):
     def store(self, source: str, request: str, extension: str, result: HttpResult, api: str,
               origin: str = "download", as_latest: bool = True, folder: str | None = None) -> ArchivedFile:
         """Archive a 200 response's bytes (unless these exact bytes are already the latest) and return its entry;
-        `api` is the upstream whose format the bytes are in, `origin` where they came from. `as_latest=False`
-        keeps a past release (a backfill) without making it what the next fetch compares against; `folder` files it
-        under another name than today's date (a backfill's `backfill-<release date>`)."""
+        `api` is the upstream whose format the bytes are in, `origin` where they came from. The file becomes the
+        latest only when its release is promoted. `as_latest=False` keeps a past release (a backfill) without
+        comparing it with the latest; `folder` files it under another name than today's date (a backfill's
+        `backfill-<release date>`). A sidecar is never rewritten: the same bytes seen again the same day are
+        recorded as a sighting beside it."""
         digest = hashlib.sha256(result.content).hexdigest()
         now = datetime.now(UTC)
         previous = self.latest(source, request)
@@ -139,10 +152,13 @@ class RawArchive(dg.ConfigurableResource):
             bytes=len(result.content), status=result.status, fetched_at=now.isoformat(timespec="seconds"),
             headers=result.headers, changed=True, api=api, origin=origin,
         )
-        sidecar = json.dumps(entry.to_dict(), indent=2, sort_keys=True).encode()
-        write_atomically(target.with_name(target.name + ".json"), sidecar)
-        if as_latest:
-            write_atomically(self._pointer(source, request), sidecar)
+        sidecar = target.with_name(target.name + ".json")
+        if sidecar.exists():
+            # Appended whole lines: a line cut short by a crash is the last one, and readers skip it.
+            with target.with_name(target.name + ".sightings.jsonl").open("a") as sightings:
+                sightings.write(json.dumps(entry.to_dict(), sort_keys=True) + "\n")
+        else:
+            write_atomically(sidecar, json.dumps(entry.to_dict(), indent=2, sort_keys=True).encode())
         return entry
 
     def read(self, entry: ArchivedFile) -> bytes:

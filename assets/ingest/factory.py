@@ -244,6 +244,8 @@ def clean_asset(source: Source) -> dg.AssetsDefinition:
             raise
         # Every release is kept as well as the current table (the report's revisions view reads them).
         vintage = vintages.save(source.name, release.release, release.table)
+        # Only now are the files the source's latest: a bad download never sends its validators next time.
+        archive.promote(source.name, entries)
         for note in release.table.attrs.get("notes", []):
             context.log.info(f"{source.name}: {note}")
         yield dg.Output(release.table, metadata=clean_metadata(release, vintage, source.presentation.date_column))

@@ -112,6 +112,5 @@ def fetch_source(
                 chains = list(pool.map(chain, firsts))
     finally:
         session.close()
-    entries = [entry for chain in chains for entry in chain]
-    archive.record_fetch(source.name, entries)
-    return entries
+    # The files become the source's latest only once the clean asset has read and validated them (promote).
+    return [entry for chain in chains for entry in chain]

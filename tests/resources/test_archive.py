@@ -1,4 +1,5 @@
-"""The raw archive keeps bytes as downloaded, dated and content-addressed, with a sidecar."""
+"""The raw archive keeps bytes as downloaded, dated and content-addressed, with a sidecar never rewritten; only a
+release that was read and validated (promoted) becomes the latest."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def test_store_writes_bytes_and_sidecar(tmp_path: Path) -> None:
 def test_identical_bytes_add_no_new_entry(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
     first = archive.store("nhs_111", "page", ".html", result(b"<html></html>"), api="nhs111")
+    archive.promote("nhs_111", [first])
     second = archive.store("nhs_111", "page", ".html", result(b"<html></html>"), api="nhs111")
     assert second.path == first.path
     assert second.changed is False
@@ -42,9 +44,12 @@ def test_identical_bytes_add_no_new_entry(tmp_path: Path) -> None:
 def test_new_bytes_are_a_new_entry_and_old_ones_stay(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
     first = archive.store("nhs_111", "page", ".html", result(b"<html>1</html>"), api="nhs111")
+    archive.promote("nhs_111", [first])
     second = archive.store("nhs_111", "page", ".html", result(b"<html>2</html>"), api="nhs111")
     assert first.path != second.path
     assert (tmp_path / first.path).read_bytes() == b"<html>1</html>"
+    assert archive.latest("nhs_111", "page") == first  # not yet read and validated
+    archive.promote("nhs_111", [second])
     assert archive.latest("nhs_111", "page") == second
 
 
@@ -60,9 +65,10 @@ def test_replay_reads_the_last_complete_fetch_only(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
     old = archive.store("phe_cases_by_region", "ukhsa_london_cases_p5", ".json", result(b'{"old": "page"}'),
                         api="ukhsa")
-    archive.record_fetch("phe_cases_by_region", [old])
+    archive.promote("phe_cases_by_region", [old])
     newer = archive.store("phe_cases_by_region", "region_london", ".csv", result(b"a,b\n"), api="phe")
-    archive.record_fetch("phe_cases_by_region", [newer])
+    assert archive.latest_for_source("phe_cases_by_region") == [old]
+    archive.promote("phe_cases_by_region", [newer])
     assert archive.latest_for_source("phe_cases_by_region") == [newer]
     assert archive.latest_for_source("never_fetched") == []
 
@@ -70,16 +76,22 @@ def test_replay_reads_the_last_complete_fetch_only(tmp_path: Path) -> None:
 def test_the_same_bytes_from_a_sample_and_a_download_are_told_apart(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
     sample = archive.store("nhs_111", "page", ".html", result(b"<html></html>"), api="nhs111", origin="sample")
+    archive.promote("nhs_111", [sample])
     download = archive.store("nhs_111", "page", ".html", result(b"<html></html>"), api="nhs111")
     assert (sample.origin, download.origin, download.changed) == ("sample", "download", True)
-    assert json.loads((tmp_path / download.path).with_name(Path(download.path).name + ".json").read_text())[
-        "origin"] == "download"
+    stored = (tmp_path / download.path)
+    # The sidecar still says what the first sighting was; the download is a sighting beside it.
+    assert json.loads(stored.with_name(stored.name + ".json").read_text())["origin"] == "sample"
+    [sighting] = stored.with_name(stored.name + ".sightings.jsonl").read_text().splitlines()
+    assert json.loads(sighting)["origin"] == "download"
+    archive.promote("nhs_111", [download])
     assert archive.latest("nhs_111", "page").origin == "download"
 
 
 def test_an_entry_archived_before_origins_were_recorded_is_not_taken_for_a_download(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
     entry = archive.store("nhs_111", "page", ".html", result(b"<html></html>"), api="nhs111", origin="sample")
+    archive.promote("nhs_111", [entry])
     pointer = next((tmp_path / "raw" / "nhs_111" / "latest").iterdir())
     legacy = json.loads(pointer.read_text())
     del legacy["origin"]

@@ -15,7 +15,7 @@ from assets.ingest.factory import SCHEMA_CHECK
 from assets.sources import SOURCES
 from resources.archive import RawArchive
 from resources.settings import UPSTREAMS
-from tests.conftest import failure_text, fast_http, run_source, serve_samples
+from tests.conftest import base_url, failure_text, fast_http, route_for, run_source, serve_samples
 from tests.samples import csv_bytes, sample_path, sample_rows
 
 REGION = SOURCES["phe_cases_by_region"]
@@ -98,10 +98,12 @@ def test_bad_input_fails_clearly_keeps_raw_bytes_and_last_good_table(
     assert "[phe_cases_by_region]" in message
     assert "region_london.csv" in message
     assert problem in message
-    # The bad download is archived as it came, for whoever investigates.
-    archived = RawArchive(data_dir=str(data_dir)).latest("phe_cases_by_region", "region_london")
-    assert archived is not None and archived.sha256 == hashlib.sha256(body).hexdigest()
-    assert (data_dir / archived.path).read_bytes() == body
+    # The bad download is archived as it came, for whoever investigates, but is not the latest: the next fetch asks
+    # for what changed since the last good release.
+    digest = hashlib.sha256(body).hexdigest()
+    [archived] = (data_dir / "raw" / "phe_cases_by_region").glob(f"*/{digest[:16]}_region_london.csv")
+    assert archived.read_bytes() == body
+    assert RawArchive(data_dir=str(data_dir)).latest("phe_cases_by_region", "region_london").sha256 != digest
     # ... and the table analysts and the report read is still the last good one.
     assert table.read_bytes() == good_table
 
@@ -186,3 +188,31 @@ def test_live_mode_keeps_the_last_release_of_a_source_with_no_live_successor(dat
     note = next(e for e in second.get_asset_materialization_events() if "raw" in e.asset_key.path) \
         .materialization.metadata["note"].value
     assert "last archived" in note
+
+
+def test_an_error_page_served_as_200_is_kept_as_evidence_but_never_becomes_the_latest(httpserver: HTTPServer,
+                                                                                       data_dir: Path) -> None:
+    """The next fetch asks what changed since the last good release (its ETag), never since the error page."""
+    good = run_source(REGION, data_dir, serve_samples(httpserver, REGION))
+    assert good.success, failure_text(good)
+    good_etag = RawArchive(data_dir=str(data_dir)).latest(REGION.name, "region_london").headers["ETag"]
+    page = b"<!DOCTYPE html><html><body>Service busy</body></html>"
+    httpserver.clear()
+    url = base_url(httpserver, REGION.sample.api)
+    for route_url, path in REGION.sample_routes(url).items():
+        route, query = route_for(route_url)
+        error = Response(page, headers={"ETag": '"error-page"', "Last-Modified": "Sat, 05 Dec 2026 10:00:00 GMT"})
+        if path.name == "region_london.csv":
+            httpserver.expect_request(route, query_string=query).respond_with_response(error)
+        else:
+            httpserver.expect_request(route, query_string=query).respond_with_data(path.read_bytes())
+    bad = run_source(REGION, data_dir, url)
+    assert not bad.success and "got an HTML page" in failure_text(bad)
+
+    httpserver.clear()
+    again = run_source(REGION, data_dir, serve_samples(httpserver, REGION))
+    assert again.success, failure_text(again)
+    asked = [request.headers.get("If-None-Match") for request, _ in httpserver.log
+             if "areaType=region" in request.query_string.decode()]
+    assert asked == [good_etag]
+    assert RawArchive(data_dir=str(data_dir)).latest(REGION.name, "region_london").headers["ETag"] == good_etag
