@@ -29,8 +29,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol
+from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 
@@ -227,6 +228,16 @@ def find_resource(dataset: Mapping, title: str) -> tuple[str, dict] | None:
     return min(matches, key=lambda m: m[1].get("order", 0)) if matches else None
 
 
+def download_file_name(resource: Mapping) -> str | None:
+    """The file name a resource's download URL ends with (DataPress serves a resource's file at
+    `.../download/<dataset>/<resource id>/<file name>`, the name of the file last uploaded to it, whatever its
+    title), decoded; None when the resource has no URL."""
+    url = resource.get("url")
+    if not isinstance(url, str) or not url:
+        return None
+    return unquote(PurePosixPath(urlsplit(url).path).name) or None
+
+
 class DatastoreTarget(dg.ConfigurableResource):
     """Where approved tables are published: the London Datastore, or a local folder for a dry run.
     `state_dir` keeps the resource ids recorded after uploads and the audit log of every publication."""
@@ -281,8 +292,11 @@ class LondonDatastore(DatastoreTarget):
     rehearsal: bool = False
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
-    max_attempts: int = 5
-    backoff_base_s: float = 2.0
+    # Quick attempts per request and the first wait between them: the downloads' HTTP_MAX_ATTEMPTS and
+    # HTTP_BACKOFF_BASE_S (datastore_from_environment passes their values; these are their declared defaults, so a
+    # target built directly retries as an unconfigured download would).
+    max_attempts: int = settings.SETTINGS["HTTP_MAX_ATTEMPTS"].default
+    backoff_base_s: float = settings.SETTINGS["HTTP_BACKOFF_BASE_S"].default
 
     @property
     def kind(self) -> str:
@@ -387,12 +401,15 @@ class DryRunDatastore(DatastoreTarget):
 
 def datastore_from_environment(data_dir: Path) -> DatastoreTarget:
     """The publish target the settings describe: a dry-run folder (LDS_DRY_RUN_DIR) or the London Datastore
-    (LDS_URL, LDS_DATASET), with the key left as a reference to LDS_API_KEY until the publish step runs."""
+    (LDS_URL, LDS_DATASET, retrying as downloads do: HTTP_MAX_ATTEMPTS, HTTP_BACKOFF_BASE_S), with the key left as
+    a reference to LDS_API_KEY until the publish step runs."""
     dataset = settings.lds_dataset()
     tables = {"table_follow_timeout_s": settings.lds_table_timeout_s(),
               "table_poll_interval_s": settings.lds_table_poll_s()}
     if folder := settings.lds_dry_run_dir():
         return DryRunDatastore(folder=folder, dataset=dataset, state_dir=str(Path(folder) / "state"), **tables)
     return LondonDatastore(base_url=settings.lds_url(), dataset=dataset, state_dir=str(data_dir / "publish"),
-                           api_key=dg.EnvVar("LDS_API_KEY"), rehearsal=settings.lds_rehearsal(), **tables)
+                           api_key=dg.EnvVar("LDS_API_KEY"), rehearsal=settings.lds_rehearsal(),
+                           max_attempts=settings.http_max_attempts(), backoff_base_s=settings.http_backoff_base_s(),
+                           **tables)
 

@@ -2,10 +2,12 @@
 
 In three parts. **Refusals**: nothing is sent unless the analyst's approval names the report version that describes
 exactly the tables about to be sent, a report of that version exists, the tables pass their models again and, for
-the real Datastore, their data are live. **Plan and send**: each file maps to one Datastore resource (found by its
-title, or recorded after its first upload; assets/publication/publish_plan.py) and is replaced in place, added, or
-skipped when the Datastore already holds its bytes, so a publish that failed half-way can simply be run again; then
-the API tables are read back. **Record**: the audit line and the asset's metadata.
+the real Datastore, their data are live. **Plan and send**: each file maps to one Datastore resource (by the id
+recorded after its first upload, its title, or the file name its download URL ends with;
+assets/publication/publish_plan.py) and is replaced in place, added, or skipped when the Datastore already holds its
+bytes, so a publish that failed half-way can simply be run again; a plan that would add a file some resource already
+carries is refused before anything is sent. Then the API tables are read back. **Record**: the audit line and the
+asset's metadata.
 """
 
 
@@ -19,6 +21,7 @@ from pydantic import Field
 
 from assets.publication.publish_plan import (
     FilePlan,
+    PlanRefusal,
     changelog_description,
     files_markdown,
     plan_publication,
@@ -229,19 +232,24 @@ def datastore_publish(
     built from the shipped sample data (a dry run, or a test Datastore with LDS_REHEARSAL=1, may rehearse with
     them; the run's `publish_kind` tag and `kind` below say which it was). Files built from a retired source's
     shipped sample are held back: the Datastore keeps its copy. Unchanged files are skipped; changed ones replace
-    their resource in place (the GLA's files replace the GLA's resources of the same title; nothing is ever added
-    twice). The version's provenance.json (where each file came from) goes with them, as a resource of its own.
-    Then each file's API tables are read back: one that does not serve
-    what was just sent fails the `api_tables_follow` check (a warning) with what to do. The metadata is the audit
-    record: who approved, which version, every file sent or skipped with its MD5 and resource id, the Datastore's
-    answers and the API tables' state."""
+    their resource in place (the GLA's files replace the GLA's resources, found by the id recorded after a previous
+    publish, by title, or by the file name their download URL ends with; a file some resource already carries is
+    never added beside it: the publish refuses, sending nothing, and names both). The version's provenance.json
+    (where each file came from) goes with them, as a resource of its own. Then each file's API tables are read
+    back: one that does not serve what was just sent fails the `api_tables_follow` check (a warning) with what to
+    do. The metadata is the audit record: who approved, which version, every file sent or skipped with its MD5 and
+    resource id, the Datastore's answers and the API tables' state."""
     approval = check_approval(config, datastore_tables, reports.store(), datastore.kind, context.log.warning)
     with datastore.open() as lds:
         context.log.info(f"{datastore.kind}: report version {approval.version}, approved by {approval.approved_by}, "
                          f"to {lds.target}")
         dataset = lds.get_dataset()
-        plans = plan_publication(datastore_tables, approval.contents, dataset, datastore.known_resource_ids(),
-                                 approval.held_back)
+        try:
+            plans = plan_publication(datastore_tables, approval.contents, dataset, datastore.known_resource_ids(),
+                                     approval.held_back)
+        except PlanRefusal as error:
+            # Planned whole before the first upload, so refusing here leaves the Datastore exactly as it was.
+            raise refuse(str(error)) from None
         responses = send(lds, approval, plans, datastore, context.log)
         if responses:
             note_changes(lds, dataset, approval.version, context.log)

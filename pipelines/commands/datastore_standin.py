@@ -100,13 +100,15 @@ class StandIn:
     def uploads(self) -> list[Recorded]:
         return [r for r in self.log if r.method == "POST" and r.status == 200]
 
-    def preload(self, resource_id: str, title: str, content: bytes, tables: dict[str, bool] | None = None) -> None:
+    def preload(self, resource_id: str, title: str, content: bytes, tables: dict[str, bool] | None = None,
+                file_name: str | None = None) -> None:
         """A resource already on the dataset (as the GLA left it), with API tables: ref -> whether the table
-        follows a replaced file."""
+        follows a replaced file. Its download URL ends with `file_name`, the name of the file uploaded to it (by
+        default its title; on the real platform an editor may have titled it otherwise)."""
         resources = self.resources()
         resources[resource_id] = {"order": len(resources), "title": title, "format": "csv",
                                   "hash": hashlib.md5(content).hexdigest(), "size": len(content),
-                                  "url": f"{self.url}/download/{self.dataset}/{resource_id}/{title}"}
+                                  "url": f"{self.url}/download/{self.dataset}/{resource_id}/{file_name or title}"}
         self.content[(self.dataset, resource_id)] = content
         for ref, follows in (tables or {}).items():
             resources[resource_id].setdefault("tables", {})[ref] = {"name": title.removesuffix(".csv")}

@@ -1,14 +1,18 @@
-"""The Datastore client against the stand-in: clear errors that never show the key, retries, timeouts."""
+"""The Datastore client against the stand-in: clear errors that never show the key, retries (as many as the
+downloads' HTTP_MAX_ATTEMPTS), timeouts."""
 
 from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
+from pathlib import Path
 
 import pytest
 
 from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
+from resources import build_resources
 from resources.datastore import DatastoreError, LondonDatastore, md5_matches
 
 
@@ -66,3 +70,36 @@ def test_md5_comparison_understands_the_platforms_hashes() -> None:
     assert not md5_matches(plain.replace(plain[0], "0" if plain[0] != "0" else "1", 1), content)
     assert not md5_matches(plain + "-6", content)  # many parts: cannot be checked, so never "unchanged"
     assert not md5_matches(None, content)
+
+
+@pytest.mark.parametrize(("max_attempts", "tries"), [("2", 2), (None, 5)])
+def test_the_datastore_retries_as_http_max_attempts_says(standin: StandIn, monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path, max_attempts: str | None,
+                                                         tries: int) -> None:
+    # The publish target as the definitions build it from the settings, pointed at the stand-in.
+    for name, value in {"LDS_URL": standin.url, "LDS_DATASET": standin.dataset, "LDS_API_KEY": KEY,
+                        "HTTP_BACKOFF_BASE_S": "0.1"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("LDS_DRY_RUN_DIR", "LDS_REHEARSAL", "HTTP_MAX_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    if max_attempts is not None:
+        monkeypatch.setenv("HTTP_MAX_ATTEMPTS", max_attempts)
+    target = build_resources(data_dir=tmp_path)["datastore"]
+    assert isinstance(target, LondonDatastore)
+    standin.refuse_all_with = 503
+    waits: list[float] = []
+    sleep = time.sleep
+
+    def timed_sleep(seconds: float) -> None:  # the waits really happen; they are only noted too
+        waits.append(seconds)
+        sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", timed_sleep)
+    with target.process_config_and_initialize().open() as lds, pytest.raises(DatastoreError) as caught:
+        lds.get_dataset()
+    assert [r.status for r in standin.log] == [503] * tries
+    assert f"gave up after {tries} attempts" in str(caught.value)
+    # HTTP_BACKOFF_BASE_S=0.1: the waits between attempts are 0.1, 0.2, 0.4, 0.8 s, each jittered down to half.
+    ceilings = [0.1, 0.2, 0.4, 0.8][:tries - 1]
+    assert len(waits) == len(ceilings)
+    assert all(ceiling / 2 <= wait <= ceiling for wait, ceiling in zip(waits, ceilings, strict=True)), waits

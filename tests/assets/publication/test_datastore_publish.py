@@ -313,3 +313,95 @@ def test_tables_that_do_not_record_their_origin_are_refused(built, standin, data
     assert not result.success
     assert "do not record where their data came from" in failure_text(result)
     assert standin.log == []
+
+
+# --- finding the GLA's resources when their titles are not their file names ------------------------------------------
+
+# Titles an editor might have given the GLA's five resources on the live dataset, none of them its file name.
+GLA_TITLES = {
+    "phe_cases_london_boroughs.csv": "Coronavirus cases by London borough",
+    "phe_cases_london_england.csv": "Coronavirus cases, London and England",
+    "phe_cases_age_london.csv": "Coronavirus cases by age group",
+    "phe_healthcare.csv": "Hospital admissions, London",
+    "phe_healthcare_admissions_age.csv": "Hospital admissions by age",
+}
+BOROUGHS = "phe_cases_london_boroughs.csv"
+ENGLAND = "phe_cases_london_england.csv"
+
+
+def published_copy(data_dir: Path, file_name: str) -> bytes:
+    """The bytes of one of our files as built (and as a publish sends them)."""
+    name = file_name.removesuffix(".csv")
+    return PUBLISHED[name].to_bytes(stored_tables(data_dir)[name])
+
+
+def posts(standin: StandIn) -> list[str]:
+    """The paths of every upload the stand-in answered (adds end with /resources, replaces with the resource id)."""
+    return [r.path.removeprefix(f"/api/dataset/{standin.dataset}") for r in standin.uploads()]
+
+
+def test_the_gla_s_resources_are_found_by_their_download_file_names_and_replaced_in_place(built, standin, data_dir):
+    for file_name, (resource_id, _) in GLA_RESOURCES.items():
+        standin.preload(resource_id, GLA_TITLES[file_name], gla_published(file_name), file_name=file_name)
+    result = publish(data_dir, real_target(standin, data_dir, table_follow_timeout_s=0.0), built)
+    assert result.success, failure_text(result)
+
+    resources = standin.resources()
+    for file_name, (resource_id, _) in GLA_RESOURCES.items():
+        # Still the GLA's resource under the GLA's title; its file is ours, or the GLA's own when held back.
+        assert resources[resource_id]["title"] == GLA_TITLES[file_name]
+        expected = gla_published(file_name) if file_name in HELD_BACK else published_copy(data_dir, file_name)
+        assert standin.content[(standin.dataset, resource_id)] == expected, file_name
+    replaced = sorted(f"/resources/{rid}" for f, (rid, _) in GLA_RESOURCES.items() if f not in HELD_BACK)
+    assert sorted(p for p in posts(standin) if p != "/resources") == replaced
+    # Only the files the GLA never had are added: nothing lands beside the GLA's five.
+    added = sorted(set(SENT) - set(GLA_RESOURCES))
+    assert sorted(r.title for r in standin.uploads() if r.path.endswith("/resources")) == added
+    assert len(resources) == len(GLA_RESOURCES) + len(added)
+
+    uploads = len(standin.uploads())
+    again = publish(data_dir, real_target(standin, data_dir, table_follow_timeout_s=0.0), built)
+    assert again.success, failure_text(again)
+    assert len(standin.uploads()) == uploads  # found again, unchanged: nothing sent
+
+
+@pytest.mark.parametrize("dataset", ["file_under_another_files_title", "two_resources_carry_the_file"])
+def test_a_publish_that_could_duplicate_a_file_sends_nothing_and_names_both(dataset, built, standin, data_dir):
+    boroughs = gla_published(BOROUGHS)
+    if dataset == "file_under_another_files_title":
+        # The England file was uploaded to the resource titled as the boroughs' file: the boroughs' file replaces
+        # that resource (by its title), so the England file would be added beside the copy readers download.
+        standin.preload("151e497c", BOROUGHS, boroughs, file_name=ENGLAND)
+        expected = (f"{ENGLAND} would be added as a new resource, but resource '{BOROUGHS}' (id 151e497c) already "
+                    "carries that file name in its download URL")
+    else:
+        # Two resources hold a file of that name, neither titled with it: which one readers use cannot be told.
+        standin.preload("151e497c", "Cases by borough", boroughs, file_name=BOROUGHS)
+        standin.preload("0ld0ld00", "Cases by borough (archive)", boroughs, file_name=BOROUGHS)
+        expected = (f"{BOROUGHS} is the file of resource 'Cases by borough' (id 151e497c) and resource 'Cases by "
+                    "borough (archive)' (id 0ld0ld00)")
+    before = {rid: dict(r) for rid, r in standin.resources().items()}
+
+    result = publish(data_dir, real_target(standin, data_dir), built)
+    assert not result.success
+    [line] = [line for line in failure_text(result).splitlines() if "Refusing to publish" in line]
+    assert expected in line and line.endswith("Nothing was sent.")
+    assert [r.method for r in standin.log] == ["GET"]  # read the dataset, sent nothing
+    assert standin.resources() == before
+    assert not (data_dir / "publish" / standin.dataset / "audit.jsonl").exists()
+
+
+def test_a_recorded_resource_id_wins_over_a_title(built, standin, data_dir):
+    boroughs = gla_published(BOROUGHS)
+    # An old copy still titled with the file name, and the resource the previous publish recorded for the file
+    # (retitled on the site since).
+    standin.preload("151e497c", BOROUGHS, boroughs)
+    standin.preload("n3wb0r0s", "Cases by borough", boroughs, file_name=BOROUGHS)
+    real_target(standin, data_dir).remember_resource_id(BOROUGHS, "n3wb0r0s")
+
+    result = publish(data_dir, real_target(standin, data_dir, table_follow_timeout_s=0.0), built)
+    assert result.success, failure_text(result)
+    assert "/resources/n3wb0r0s" in posts(standin) and "/resources/151e497c" not in posts(standin)
+    assert standin.content[(standin.dataset, "n3wb0r0s")] == published_copy(data_dir, BOROUGHS)
+    assert standin.content[(standin.dataset, "151e497c")] == boroughs  # untouched
+    assert BOROUGHS not in [r.title for r in standin.uploads() if r.path.endswith("/resources")]
