@@ -1,18 +1,25 @@
 """The database `make serve` keeps Dagster's records in: our own PostgreSQL server (Debian's `postgresql` package),
 initialised on the first start under `<data folder>/postgres/` and run as a non-root account, or an existing server
-when DAGSTER_PG_HOST points to one."""
+when DAGSTER_PG_HOST points to one.
+
+Started by root, the server runs as another account, which may not be able to reach the data folder (a checkout
+under /root, or any folder with a private parent). Its cluster then goes under FALLBACK_BASE, in a folder of its own
+per data folder (place_cluster); the password and the server's log stay in `<data folder>/postgres/`, so the backup
+commands in docs/operations.md are unchanged."""
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
@@ -23,6 +30,16 @@ from resources.settings import ServiceSettings
 
 class ServiceError(RuntimeError):
     """A part of the service could not start or stopped: the message says which and what to do."""
+
+
+def make_passable(folder: Path) -> None:
+    """Make `folder` and its missing parents, each one made here readable and passable by everyone (mode 755 whatever
+    the umask), so the server's account can go through to its own folder inside."""
+    missing = [folder, *(parent for parent in folder.parents)]
+    missing = [each for each in missing if not each.exists()]
+    for each in reversed(missing):
+        each.mkdir(exist_ok=True)
+        each.chmod(0o755)
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -43,13 +60,95 @@ def postgres_bin_dir() -> Path:
     return Path(found[-1]).parent
 
 
+# Where the cluster goes when the server's account cannot reach the data folder: persistent (never /tmp, which is
+# emptied at boot), root-owned, and the usual place for a service's state (the Filesystem Hierarchy Standard).
+FALLBACK_BASE = Path("/var/lib/covid-pipeline")
+
+
+def current_umask() -> int:
+    """The process's umask (os.umask can only be read by setting it, so it is set back straight away)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def blocking_folder(path: Path, account: pwd.struct_passwd) -> Path | None:
+    """The first folder on the way to `path` (its parents, from /) that `account` may not pass through, or None
+    when it can reach `path`. A folder not made yet will be made by this process, with its owner and umask."""
+    if account.pw_uid == 0:
+        return None
+    groups = set(os.getgrouplist(account.pw_name, account.pw_gid))
+    missing_mode = 0o777 & ~current_umask()
+    for folder in reversed(path.resolve().parents):
+        try:
+            info = folder.stat()
+            owner, group, mode = info.st_uid, info.st_gid, info.st_mode
+        except FileNotFoundError:
+            owner, group, mode = os.geteuid(), os.getegid(), missing_mode
+        # Unix checks the owner's bits, else the group's, else everyone's: only the first class that applies counts.
+        if owner == account.pw_uid:
+            may_pass = mode & stat.S_IXUSR
+        elif group in groups:
+            may_pass = mode & stat.S_IXGRP
+        else:
+            may_pass = mode & stat.S_IXOTH
+        if not may_pass:
+            return folder
+    return None
+
+
+@dataclass(frozen=True)
+class ClusterPlace:
+    """Where our server's cluster lives: `folder` holds `cluster/`. `blocked_at` is the private folder that made it
+    leave the configured one (None: it is in the configured one)."""
+
+    folder: Path
+    configured: Path
+    blocked_at: Path | None = None
+
+    @property
+    def moved(self) -> bool:
+        return self.folder != self.configured
+
+    def note(self, account: str) -> str | None:
+        """The start-up line saying where the cluster lives when it is not where the settings say (else None)."""
+        if not self.moved:
+            return None
+        return (f"PostgreSQL's cluster lives in {self.folder / 'cluster'}: the {account!r} account cannot pass "
+                f"{self.blocked_at} on the way to {self.configured}, where its password and log stay "
+                "(backups as before: pg_dump, docs/operations.md \"Backup\")")
+
+
+def place_cluster(configured: Path, account: pwd.struct_passwd | None,
+                  fallback_base: Path = FALLBACK_BASE) -> ClusterPlace:
+    """The configured folder when the server's account can reach it (or the server runs as us: account None);
+    otherwise `<fallback_base>/<12 hex digits of the configured folder's SHA-256>/postgres`, the same folder at every
+    start from the same data folder, and a different one for each checkout or data folder."""
+    configured = configured.resolve()
+    if account is None:
+        return ClusterPlace(configured, configured)
+    blocked = blocking_folder(configured, account)
+    if blocked is None:
+        return ClusterPlace(configured, configured)
+    if (configured / "cluster" / "PG_VERSION").exists():
+        # A cluster already there holds the run history: starting an empty one elsewhere would hide it.
+        raise ServiceError(
+            f"the {account.pw_name!r} account cannot pass {blocked} to reach the existing cluster in "
+            f"{configured / 'cluster'}: let it through (chmod o+x {blocked}), or point DAGSTER_PG_HOST at an existing "
+            "server")
+    digest = hashlib.sha256(str(configured).encode()).hexdigest()[:12]
+    return ClusterPlace(fallback_base / digest / "postgres", configured, blocked)
+
+
 @dataclass
 class Postgres:
     """The database the service keeps Dagster's records in: our own server under `root`, or an existing one."""
 
     settings: ServiceSettings
-    root: Path  # <data folder>/postgres: the cluster, the generated password, the server's log
+    root: Path  # <data folder>/postgres: the cluster (unless place_cluster moves it), the password, the server's log
     process: subprocess.Popen | None = None
+    fallback_base: Path = FALLBACK_BASE
+    _place: ClusterPlace | None = field(default=None, init=False, repr=False)
 
     @property
     def managed(self) -> bool:
@@ -60,8 +159,15 @@ class Postgres:
         return self.settings.pg_host or "127.0.0.1"
 
     @property
+    def place(self) -> ClusterPlace:
+        """Where the cluster lives (decided once: the account and folders do not change while the service runs)."""
+        if self._place is None:
+            self._place = place_cluster(self.root, self.os_user(), self.fallback_base)
+        return self._place
+
+    @property
     def cluster(self) -> Path:
-        return self.root / "cluster"
+        return self.place.folder / "cluster"
 
     @property
     def log(self) -> Path:
@@ -106,10 +212,15 @@ class Postgres:
         account = self.os_user()
         self.root.mkdir(parents=True, exist_ok=True)
         password = self.password()
+        home = self.place.folder
+        if self.place.moved:
+            make_passable(home.parent)
+            home.mkdir(exist_ok=True)
+            home.chmod(0o700)  # the cluster's folder: its account only, as initdb makes the cluster itself
         if account is not None:
-            os.chown(self.root, account.pw_uid, account.pw_gid)
+            os.chown(home, account.pw_uid, account.pw_gid)
         # initdb reads the password from a file the server's account can read; it is removed straight after.
-        pwfile = self.root / ".initdb-password"
+        pwfile = home / ".initdb-password"
         pwfile.write_text(password)
         os.chmod(pwfile, 0o600)
         if account is not None:
@@ -124,7 +235,7 @@ class Postgres:
         if done.returncode != 0:
             hint = ""
             if account is not None and "ermission denied" in done.stderr:
-                hint = (f"\nThe {account.pw_name!r} account must be able to reach {self.root}: set PIPELINE_DATA_DIR "
+                hint = (f"\nThe {account.pw_name!r} account must be able to reach {home}: set PIPELINE_DATA_DIR "
                         "to a folder it can reach, or point DAGSTER_PG_HOST at an existing server.")
             raise ServiceError(f"initdb failed for {self.cluster}:\n{done.stdout[-1500:]}{done.stderr[-1500:]}{hint}")
         return True

@@ -3,7 +3,8 @@
 Each part is its own process, bound to 127.0.0.1, started in this order and stopped in the reverse one:
 
 1. PostgreSQL (postgres.py): Dagster's run, event-log and schedule storage. Our own server (Debian's `postgresql`
-   package), initialised on the first start under `<data folder>/postgres/` and run as a non-root account; or an
+   package), initialised on the first start under `<data folder>/postgres/` (or, when its non-root account cannot
+   reach that folder, under /var/lib/covid-pipeline/, said in a start-up line) and run as a non-root account; or an
    existing server when DAGSTER_PG_HOST points to one.
 2. The code server (`dagster code-server start`): loads the pipeline's definitions and runs them. The webserver and
    daemon reach it over gRPC, so a new version of the code is loaded by reloading it (the UI's "Reload" on the code
@@ -158,6 +159,9 @@ class Service:
         return time.monotonic() - began
 
     def start_postgres(self, report=print) -> None:
+        # Where the cluster lives is said before initdb, so an operator sees it even when the start fails after.
+        if self.postgres.managed and (note := self.postgres.place.note(self.settings.pg_os_user)):
+            report(note)
         created = self.postgres.managed and self.postgres.initialise()
         self.postgres.start()
         self.postgres.wait_ready()
