@@ -29,7 +29,8 @@ def build_resources(
         "io_manager": ParquetIOManager(base_dir=str(storage)),
         "archive": RawArchive(data_dir=str(storage)),
         "http": http or HttpClient(max_attempts=settings.http_max_attempts(),
-                                   backoff_base_s=settings.http_backoff_base_s()),
+                                   backoff_base_s=settings.http_backoff_base_s(),
+                                   deadline_s=settings.http_deadline_s()),
         "upstreams": upstreams or Upstreams.from_environment(),
         "reports": ReportStorage(base_dir=str(storage / "reports"), base_url=reports_url or settings.reports_url()),
         # LDS_API_KEY is read when the publish job runs (dg.EnvVar), never when the code loads.

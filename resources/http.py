@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,6 +72,9 @@ class HttpClient(dg.ConfigurableResource):
     backoff_max_s: float = 60.0
     max_retry_after_s: float = 300.0
     max_response_bytes: int = 500 * 1024 * 1024
+    # A download's whole time, retries included (HTTP_DEADLINE_S): the read timeout alone restarts with every byte,
+    # so a server sending a trickle could hold a run for as long as it liked.
+    deadline_s: float = 300.0
     user_agent: str = PROJECT_USER_AGENT
 
     def session(self, mounts: Mapping[str, BaseAdapter] | None = None) -> requests.Session:
@@ -133,13 +138,19 @@ class HttpClient(dg.ConfigurableResource):
         """Send one request (`body`: requests' data/files/json arguments, as bytes so a retry resends them).
         `retry=False` makes a single attempt, for requests that must not be repeated blindly."""
         attempts = self.max_attempts if retry else 1
+        started = time.monotonic()
         for attempt in range(1, attempts + 1):
-            outcome = self._attempt(session, source, method, url, dict(headers or {}), attempt, body)
+            outcome = self._attempt(session, source, method, url, dict(headers or {}), attempt, body,
+                                    started + self.deadline_s)
             if isinstance(outcome, HttpResult):
                 return outcome
             if attempt == attempts:
                 break
             delay = outcome.wait if outcome.wait is not None else self.backoff(attempt)
+            if time.monotonic() + delay > started + self.deadline_s:
+                raise FetchError(source, url, f"{outcome.problem}; gave up after {time.monotonic() - started:.0f}s "
+                                 f"and {attempt} attempt(s): another would pass the {self.deadline_s:.0f}s a "
+                                 "download may take (HTTP_DEADLINE_S)", outcome.status)
             dg.get_dagster_logger().warning(
                 f"[{source}] {method} {url}: {outcome.problem}; retry {attempt}/{attempts - 1} in {delay:.1f}s")
             time.sleep(delay)
@@ -148,11 +159,15 @@ class HttpClient(dg.ConfigurableResource):
         raise FetchError(source, url, f"gave up after {attempts} attempts: {outcome.problem}", outcome.status)
 
     def _attempt(self, session: requests.Session, source: str, method: str, url: str, headers: dict[str, str],
-                 attempt: int, body: Mapping[str, object]) -> HttpResult | _Retryable:
-        """One try: the result, a failure worth retrying, or a FetchError for one that is not."""
+                 attempt: int, body: Mapping[str, object], deadline: float) -> HttpResult | _Retryable:
+        """One try: the result, a failure worth retrying, or a FetchError for one that is not (a download past its
+        `deadline`, a time.monotonic() value, among them)."""
+        started = time.monotonic()
+        remaining = deadline - started
+        read_timeout = max(0.1, min(self.read_timeout_s, remaining))
         try:
-            with session.request(method, url, headers=headers, timeout=(self.connect_timeout_s, self.read_timeout_s),
-                                 stream=True, **body) as response:
+            with session.request(method, url, headers=headers, timeout=(self.connect_timeout_s, read_timeout),
+                                 stream=True, **body) as response, _Cutoff(response, deadline) as cutoff:
                 status = response.status_code
                 if status in RETRYABLE_STATUSES:
                     problem = f"server answered {status} {response.reason}"
@@ -167,13 +182,54 @@ class HttpClient(dg.ConfigurableResource):
                     snippet = response.raw.read(300, decode_content=True) if response.raw else b""
                     raise FetchError(source, url, f"server answered {status} {response.reason}: "
                                      f"{snippet.decode('utf-8', 'replace').strip()[:300]!r}", status)
-                content = self._read_body(response, source, url)
+                try:
+                    content = self._read_body(response, source, url)
+                except Exception:
+                    if cutoff.fired:
+                        raise cutoff.error(source, url, self.deadline_s, started) from None
+                    raise
+                if cutoff.fired:  # cut off between the last byte and the end of the body
+                    raise cutoff.error(source, url, self.deadline_s, started)
                 return HttpResult(response.url, status, content, _kept(response.headers), attempt)
         except requests.exceptions.Timeout as exc:
             return _Retryable(f"timed out ({type(exc).__name__}, connect {self.connect_timeout_s}s / read "
                               f"{self.read_timeout_s}s)")
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             return _Retryable(f"connection failed: {exc}")
+
+
+class _Cutoff:
+    """Closes a response's connection at the download's deadline, from a timer thread: a blocked read then returns,
+    and the attempt says the deadline passed, not that the connection broke."""
+
+    def __init__(self, response: requests.Response, deadline: float) -> None:
+        self.response, self.fired = response, False
+        self.timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
+        self.timer.daemon = True
+
+    def __enter__(self) -> _Cutoff:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.cancel()
+
+    def _cut(self) -> None:
+        self.fired = True
+        # urllib3 hands the socket to http.client's response: response.raw._fp is that, reading through a SocketIO.
+        body = getattr(getattr(getattr(self.response.raw, "_fp", None), "fp", None), "raw", None)
+        sock = getattr(body, "_sock", None)
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in recv
+            self.response.close()
+        except OSError:
+            pass  # already closed: the read has ended anyway
+
+    def error(self, source: str, url: str, deadline_s: float, started: float) -> FetchError:
+        return FetchError(source, url, f"still downloading after {time.monotonic() - started:.0f}s: gave up, a "
+                          f"download may take {deadline_s:.0f}s in all (HTTP_DEADLINE_S); the server is sending too "
+                          "slowly or has stalled")
 
 
 @dataclass(frozen=True)

@@ -101,9 +101,12 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("FAILURE_WEBHOOK_URL", None, "Where the run-failure notifier posts its JSON summary."),
     # Downloads: retries and concurrency. The HTTP client retries quickly inside a step; the step retry policy tries
     # the whole download again later, for outages that outlast those quick retries.
-    Setting("HTTP_MAX_ATTEMPTS", 5, "Quick attempts per download (429/5xx/connection errors), exponential backoff "
-            "with jitter."),
+    Setting("HTTP_MAX_ATTEMPTS", 5, "Quick attempts per download or London Datastore request (429/5xx/connection "
+            "errors), exponential backoff with jitter."),
     Setting("HTTP_BACKOFF_BASE_S", 1.0, "First wait between those attempts, doubling each time (at most 60 s)."),
+    Setting("HTTP_DEADLINE_S", 300.0, "Longest a download may take in all, its retries included: a server that "
+            "stalls or sends a trickle is given up on with the URL and the time spent named (the step may then be "
+            "retried later, `FETCH_STEP_RETRIES`)."),
     Setting("FETCH_STEP_RETRIES", 2, "Times a failed download step is retried later by Dagster's `RetryPolicy`."),
     Setting("FETCH_STEP_RETRY_DELAY_S", 60.0, "First wait before a step retry (exponential, with jitter)."),
     Setting("DOWNLOADS_PER_HOST", 2, "Most simultaneous downloads from one upstream host within a run."),
@@ -239,6 +242,10 @@ def http_max_attempts() -> int:
 
 def http_backoff_base_s() -> float:
     return number("HTTP_BACKOFF_BASE_S")
+
+
+def http_deadline_s() -> float:
+    return number("HTTP_DEADLINE_S")
 
 
 def fetch_step_retries() -> int:

@@ -96,3 +96,35 @@ def test_sends_project_user_agent_and_conditional_headers(httpserver: HTTPServer
     assert result.not_modified
     request, _ = httpserver.log[0]
     assert request.headers["User-Agent"].startswith("london-covid-pipeline/")
+
+
+def test_a_trickling_server_is_given_up_on_at_the_deadline(httpserver: HTTPServer) -> None:
+    """A byte every 0.2 s never trips the 1 s read timeout: only the download's deadline stops it."""
+    def trickle(request: Request) -> Response:
+        def body():
+            for _ in range(100):
+                time.sleep(0.2)
+                yield b"x"
+        return Response(body(), status=200, direct_passthrough=True)
+
+    httpserver.expect_request("/trickle").respond_with_handler(trickle)
+    client = fast_http(read_timeout_s=1.0, deadline_s=1.5)
+    url = httpserver.url_for("/trickle")
+    started = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        client.get(client.session(), "nhs_111", url)
+    took = time.monotonic() - started
+    assert 1.4 < took < 4  # the trickle alone would take 20 s
+    message = str(caught.value)
+    assert url in message and "[nhs_111]" in message
+    assert "still downloading after 2s: gave up, a download may take 2s in all (HTTP_DEADLINE_S)" in message or (
+        "still downloading after 1s: gave up, a download may take 2s in all (HTTP_DEADLINE_S)" in message)
+
+
+def test_retries_stop_when_another_would_pass_the_deadline(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/busy").respond_with_data("busy", status=503, headers={"Retry-After": "2"})
+    client = fast_http(max_attempts=5, deadline_s=3)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"503.*gave up after \ds and 2 attempt\(s\): another would pass the 3s"):
+        client.get(client.session(), "phe_healthcare", httpserver.url_for("/busy"))
+    assert time.monotonic() - started < 3
