@@ -3,19 +3,15 @@ served with status 200), and the notes a parser leaves on a table about how it w
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from assets.ingest.source import add_note
 from resources.errors import ParseError
-
-
-def add_note(frame: pd.DataFrame, note: str) -> None:
-    """Record something the analyst should know about how a table was read (a derived or missing column); the clean
-    asset shows the notes in its metadata and the report beside the source."""
-    frame.attrs["notes"] = [*frame.attrs.get("notes", []), note]
 
 
 def concat_noted(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -38,6 +34,61 @@ def check_not_error_page(content: bytes, file: str, expected: str) -> None:
         raise ParseError(file, "the file is empty")
     if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in head[:200]:
         raise ParseError(file, f"got an HTML page where a {expected} file was expected (an error page?)")
+
+
+# What a file that is not text starts with, and what it probably is (named in the error instead of its bytes).
+BINARY_SIGNATURES = {b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook?)",
+                     b"\xd0\xcf\x11\xe0": "an old Excel .xls workbook",
+                     b"%PDF": "a PDF document",
+                     b"\x1f\x8b": "a gzip archive"}
+# How much of a file's start is looked at to tell its encoding (without a byte-order mark).
+ENCODING_SNIFF = 4096
+
+
+def text_as_utf8(content: bytes, file: str, expected: str = "CSV") -> bytes:
+    """A text file's bytes as UTF-8, for readers that only read UTF-8 (pyarrow's CSV reader): UTF-8 with or without
+    a byte-order mark comes back as it is (the same object: a large file is not copied, and the readers skip the
+    mark); UTF-16 with a byte-order mark (Excel's "Unicode text"), or without one where the start is plainly UTF-16
+    (every other byte NUL), is decoded and re-encoded. Anything else that is plainly not text (a workbook, NUL
+    bytes) is a ParseError saying it is not UTF-8 or UTF-16 text. A stray non-UTF-8 byte further down is left for
+    the reader to find, with its line (only the first bytes are looked at here)."""
+    if content.startswith(codecs.BOM_UTF8):
+        return content
+    if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _utf16_as_utf8(content, file, "utf-16")  # the codec reads the mark and drops it
+    head = content[:ENCODING_SNIFF]
+    for signature, kind in BINARY_SIGNATURES.items():
+        if head.startswith(signature):
+            raise ParseError(file, f"is not UTF-8 or UTF-16 text: it looks like {kind}, where a {expected} file was "
+                                   "expected")
+    if b"\x00" not in head:
+        return content
+    if codec := _bomless_utf16(head):
+        return _utf16_as_utf8(content, file, codec)
+    raise ParseError(file, f"is not UTF-8 or UTF-16 text: it holds NUL bytes (a binary file?), where a {expected} "
+                           "file was expected")
+
+
+def _bomless_utf16(head: bytes) -> str | None:
+    """The UTF-16 codec of a start of file without a byte-order mark, if it is plainly UTF-16: mostly ASCII text, so
+    the high byte of nearly every character is NUL (the odd bytes in little-endian, the even ones in big-endian)."""
+    head = head[: len(head) // 2 * 2]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    for zeros, others, codec in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if zeros.count(0) >= 0.9 * len(zeros) and others.count(0) == 0:
+            return codec
+    return None
+
+
+def _utf16_as_utf8(content: bytes, file: str, codec: str) -> bytes:
+    try:
+        return content.decode(codec).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = content[: exc.start].decode(codec, errors="replace").count("\n") + 1
+        raise ParseError(file, f"is not UTF-8 or UTF-16 text: it starts as UTF-16, but line {line:,} has bytes that "
+                               f"are not ({exc.reason})") from exc
 
 
 # The rows a parser's notes name one by one; the rest are counted ("and 12 more").

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Collection, Mapping
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from assets.formats.reading import check_not_error_page
+from assets.formats.reading import check_not_error_page, text_as_utf8
 from resources.errors import ParseError
 
 
@@ -32,6 +33,10 @@ def to_int(frame: pd.DataFrame, column: str, file: str) -> pd.Series:
     bad = (raw.notna() & numbers.isna()) | (numbers.notna() & (numbers % 1 != 0))
     if bad.any():
         raise ParseError(file, f"column {column!r} has values that are not whole numbers ({_first_rows(bad, raw)})")
+    # Beyond int64 the cast below would fail with a bare TypeError; such a number is a corrupt cell, not a count.
+    huge = numbers.abs() >= 2**63
+    if huge.any():
+        raise ParseError(file, f"column {column!r} has numbers too large to be counts ({_first_rows(huge, raw)})")
     return numbers.astype("Int64")
 
 
@@ -60,9 +65,39 @@ DATE_FORMATS = {"date_iso": "%Y-%m-%d", "date_dmy": "%d/%m/%Y"}
 
 
 def _header(content: bytes, file: str) -> list[str]:
+    """The header line's names; a header that is not UTF-8 text or not CSV is a ParseError (strictly decoded: a
+    replaced byte would only come back as a garbled column name in a "missing column" message)."""
     end = content.find(b"\n")
-    first = content[: end if end >= 0 else len(content)].decode("utf-8-sig", errors="replace").rstrip("\r")
-    return next(csv.reader([first]))
+    try:
+        first = content[: end if end >= 0 else len(content)].decode("utf-8-sig").rstrip("\r")
+        return next(csv.reader([first]), [])
+    except UnicodeDecodeError as exc:
+        raise ParseError(file, f"is not UTF-8 or UTF-16 text: line 1 (the header) has bytes that are not UTF-8 "
+                               f"({_bad_bytes(content, exc)}); save it as UTF-8") from exc
+    except csv.Error as exc:
+        raise ParseError(file, f"line 1 (the header) could not be read as CSV: {exc}") from exc
+
+
+def _bad_bytes(content: bytes, exc: UnicodeDecodeError) -> str:
+    """The bytes around a decoding error, e.g. `b'Caf\\xe9'` (a Latin-1 or Windows-1252 file)."""
+    return repr(content[max(exc.start - 8, 0): exc.end + 8])
+
+
+def _records(content: bytes) -> Iterator[tuple[int, list[str]]]:
+    """Each data row as pyarrow reads it (blank lines and repeated header lines skipped), with the file line it starts
+    on and its fields as Latin-1 text (one character per byte, so a byte that is not UTF-8 can still be found). The
+    slow, exact count: only used to name the line of an error, where pyarrow's own messages name none."""
+    text = content.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    previous = reader.line_num
+    try:
+        for row in reader:
+            start, previous = previous + 1, reader.line_num
+            if row and row != header:
+                yield start, row
+    except csv.Error:
+        return  # what pyarrow rejected, the csv module may too: the caller falls back to pyarrow's message
 
 
 def drop_repeated_headers(content: bytes) -> bytes:
@@ -98,13 +133,18 @@ def read_csv_typed(
     "int" (nullable Int64), "float", "date_iso" or "date_dmy". Columns in `optional` may be absent: they come back
     empty. Repeated header lines are dropped. Several times faster than reading everything as text with pandas;
     when pyarrow rejects a value, the line-by-line checks above name the line and the value."""
+    # UTF-16 (Excel's "Unicode text") is decoded here, for every CSV source; UTF-8 is not copied.
+    content = text_as_utf8(content, file, "CSV")
     check_not_error_page(content, file, "CSV")
     found = _find_columns(content, file, columns, header_key, optional)
     present = {key: kind for key, kind in columns.items() if key in found}
-    table = _read_text_columns(drop_repeated_headers(content), file, {key: found[key] for key in present})
+    try:
+        table = _read_text_columns(drop_repeated_headers(content), file, {key: found[key] for key in present})
+    except ParseError as error:
+        raise _located(error, content, [found[key] for key in present]) from error.__cause__
     # Filter first, so the other columns are only cleaned and typed for the rows kept.
     table = _keep(table, keep_rows, [key for key, kind in present.items() if kind == "text"])
-    frame = _typed(table, present, file)
+    frame = _typed(table, present, file, content, {key: found[key] for key in present})
     for key, kind in columns.items():
         if key not in found:
             frame[key] = empty_column(kind, len(frame))
@@ -117,9 +157,44 @@ def _find_columns(content: bytes, file: str, columns: Mapping[str, str], header_
     found = {header_key(name): name for name in _header(content, file)}
     missing = [key for key in columns if key not in found and key not in optional]
     if missing:
+        # A wrong file can have a very long first line: the names are cut short to keep the message one line.
+        names = ", ".join(map(repr, list(found.values())[:FOUND_NAMES_SHOWN]))
+        more = f" and {len(found) - FOUND_NAMES_SHOWN:,} more" if len(found) > FOUND_NAMES_SHOWN else ""
         raise ParseError(file, f"missing column(s) {', '.join(map(repr, missing))}; found "
-                               f"{', '.join(map(repr, found.values()))}")
+                               f"{_shortened(names)}{more}")
     return found
+
+
+FOUND_NAMES_SHOWN = 30
+SHOWN_CHARACTERS = 300
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS] + " ..."
+
+
+def _located(error: ParseError, content: bytes, names: list[str]) -> ParseError:
+    """pyarrow's reading error with its line named (its messages name none): the first line of a column read
+    that is not UTF-8, or the first line with another number of fields than the header. The file is scanned again
+    only here, when reading has already failed."""
+    header = _header(content, error.file)
+    if "invalid UTF8" in error.problem:
+        positions = {header.index(name): name for name in names if name in header}
+        for line, row in _records(content):
+            for position, name in positions.items():
+                value = row[position] if position < len(row) else ""
+                try:
+                    value.encode("latin-1").decode("utf-8")
+                except UnicodeDecodeError:
+                    return ParseError(error.file, f"is not UTF-8 or UTF-16 text: line {line:,}, column {name!r} has "
+                                                  f"{value.encode('latin-1')!r} (Latin-1 or Windows-1252?); save it "
+                                                  "as UTF-8")
+    elif expected := re.match(r".*Expected \d+ columns, got \d+", error.problem):
+        # pyarrow's words are kept (what it says is right), its copy of the row replaced by the row's line.
+        for line, row in _records(content):
+            if len(row) != len(header):
+                return ParseError(error.file, f"{expected[0]} on line {line:,}: {_shortened(','.join(row))!r}")
+    return error
 
 
 def _read_text_columns(content: bytes, file: str, names: Mapping[str, str]) -> pa.Table:
@@ -161,8 +236,10 @@ def _keep(table: pa.Table, keep_rows: KeepRows, text: Collection[str]) -> pa.Tab
     return table
 
 
-def _typed(table: pa.Table, columns: Mapping[str, str], file: str) -> pd.DataFrame:
-    """Each column typed as its kind says; a value pyarrow rejects is named with its line by the careful checks."""
+def _typed(table: pa.Table, columns: Mapping[str, str], file: str, content: bytes,
+           names: Mapping[str, str]) -> pd.DataFrame:
+    """Each column typed as its kind says; a value pyarrow rejects is named with its line (and its column with the
+    header's own name, `names`: key -> header name) by the careful checks."""
     converted = {}
     for key, kind in columns.items():
         try:
@@ -175,7 +252,7 @@ def _typed(table: pa.Table, columns: Mapping[str, str], file: str) -> pd.DataFra
         except pa.ArrowInvalid:
             # The careful converters name the line of a value that is wrong, or read what pyarrow would not (whole
             # numbers written as `1.0`, as some 2020 dashboard downloads did).
-            converted[key] = _careful_column(table, key, kind, file)
+            converted[key] = _careful_column(table, key, kind, file, content, names.get(key, key))
     frame = pa.table(converted).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     for key, kind in columns.items():
         if kind in DATE_FORMATS:
@@ -194,12 +271,29 @@ def empty_column(kind: str, length: int) -> pd.Series | pd.api.extensions.Extens
     return pd.Series([None] * length, dtype="object")
 
 
-def _careful_column(table: pa.Table, key: str, kind: str, file: str) -> pa.Array:
+def _careful_column(table: pa.Table, key: str, kind: str, file: str, content: bytes, name: str) -> pa.Array:
     """The column pyarrow rejected, typed by the careful converters: they raise the line-numbered error for a value
-    that is not of its kind."""
-    raw = pd.DataFrame({key: table[key].to_pandas()}, index=table["__line"].to_pandas() - 2)
+    that is not of its kind, naming the column `name` as the file's header has it."""
+    # set_axis, not index=: given a Series, the DataFrame constructor would align it to the line numbers (moving
+    # values between rows once rows have been filtered out), where each value must keep its own row's line.
+    values = table[key].to_pandas()
+    naive = table["__line"].to_pandas().to_numpy()
+    try:
+        return _converted(pd.DataFrame({name: values.set_axis(naive - 2)}), name, kind, file)
+    except ParseError:
+        # __line counts data rows; a file with blank lines, repeated headers or quoted line breaks has its lines
+        # elsewhere. Counted exactly only now, to name them (the error is raised again, with the file's lines).
+        starts = [line for line, _ in _records(content)]
+        if len(starts) < naive.max(initial=0) - 1:
+            raise
+        lines = np.array([starts[ordinal - 2] for ordinal in naive], dtype="int64")
+        return _converted(pd.DataFrame({name: values.set_axis(lines - 2)}), name, kind, file)
+
+
+def _converted(raw: pd.DataFrame, column: str, kind: str, file: str) -> pa.Array:
+    """`raw[column]` typed as `kind` says by the careful converters."""
     if kind == "int":
-        return pa.array(to_int(raw, key, file), type=pa.int64())
+        return pa.array(to_int(raw, column, file), type=pa.int64())
     if kind == "float":
-        return pa.array(to_float(raw, key, file), type=pa.float64())
-    return pa.array(to_date(raw, key, file, DATE_FORMATS[kind]))
+        return pa.array(to_float(raw, column, file), type=pa.float64())
+    return pa.array(to_date(raw, column, file, DATE_FORMATS[kind]))

@@ -1,8 +1,10 @@
 """`make parse SOURCE=<name> FILE=<path or URL>`: read one real file through a source's parser and say what came out.
 
 What an analyst runs when a publisher changes a format: it touches no stored table, archive or Dagster instance.
-It prints the clean table's rows, date range, London's latest values, the parser's notes and the validation result,
-or the error that names the file and the problem (exit code 1).
+It prints the clean table's rows, date range, London's latest values, the parser's notes and the validation result.
+Every failure is one line on stderr naming the file (and, where the parser knows them, the column or sheet and the
+line) with exit code 1: a file that cannot be read, a table that fails validation (the summary is printed first),
+or an unexpected error (its type and message; VERBOSE=1 or --verbose adds the traceback).
 
 FILE is one path or URL, or several separated by spaces, each optionally `name=` the request it stands for (a
 source that reads several files, e.g. `pathways=a.csv online=b.csv` for nhs_111; the names are those of the
@@ -14,13 +16,15 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import traceback
 from pathlib import Path
 
 import pandas as pd
 
 from assets.ingest.source import RawFile, Source, Variant
 from assets.sources import SOURCES
-from checks.validation import validate_table
+from checks.validation import ValidationOutcome, validate_table
+from resources import settings
 from resources.errors import FetchError, ParseError
 from resources.http import HttpClient
 
@@ -68,11 +72,17 @@ def london_latest(table: pd.DataFrame, date_column: str) -> pd.DataFrame:
     return table[table[date_column] == table[date_column].max()]
 
 
-def summary(source: Source, table: pd.DataFrame) -> str:
+def _day(value: object) -> str:
+    """A date as YYYY-MM-DD; a table whose dates are all missing shows `?` (validation then names them)."""
+    return "?" if pd.isna(value) else f"{value:%Y-%m-%d}"
+
+
+def summary(source: Source, table: pd.DataFrame, outcome: ValidationOutcome | None = None) -> str:
+    """What `make parse` prints about a table: rows, date range, notes, the validation result, London's latest."""
     column = source.presentation.date_column
-    outcome = validate_table(table, source.schema)
+    outcome = outcome or validate_table(table, source.schema)
     lines = [
-        f"{source.name}: {len(table):,} rows, {table[column].min():%Y-%m-%d} .. {table[column].max():%Y-%m-%d}",
+        f"{source.name}: {len(table):,} rows, {_day(table[column].min())} .. {_day(table[column].max())}",
         *(f"note: {note}" for note in table.attrs.get("notes", [])),
         f"validation ({source.schema.__name__}): " + ("passed" if outcome.passed else f"FAILED: {outcome.summary()}"),
         "latest values for London:",
@@ -81,12 +91,34 @@ def summary(source: Source, table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+# The columns that say which row of a clean table a validation failure is about (those the table has).
+ROW_KEYS = ("area_code", "area_name", "ccg_code", "site_type", "sex", "age_band", "age")
+
+
+def first_failing_row(source: Source, table: pd.DataFrame, outcome: ValidationOutcome) -> str:
+    """`; first at date 2031-01-01, area_code E09000007`: the clean table's first failing row, by the values that
+    find it in the file (validation sees the clean table, not the file's lines)."""
+    rows = pd.to_numeric(outcome.failures.get("row", pd.Series(dtype=object)), errors="coerce").dropna()
+    if rows.empty or rows.iloc[0] not in table.index:
+        return ""
+    row = table.loc[rows.iloc[0]]
+    keys = [source.presentation.date_column, *(key for key in ROW_KEYS if key in table.columns)]
+    return "; first at " + ", ".join(f"{key} {_day(row[key]) if key == keys[0] else row[key]}" for key in keys)
+
+
+def one_line(message: str) -> str:
+    """A message as one line: a multi-line one (pandas and pandera write some) is joined, not cut."""
+    return " | ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", choices=list(SOURCES), help="the source whose parser reads the file")
     parser.add_argument("files", help="path(s) or URL(s), space-separated, each optionally name=...")
     parser.add_argument("--api", help="the format the file is in (an upstream name: phe, ukhsa, ons, nhs111); "
                                       "default: the format of the source's shipped sample")
+    parser.add_argument("--verbose", action="store_true", default=settings.verbose(),
+                        help="show the traceback of an unexpected error (also VERBOSE=1)")
     args = parser.parse_args(argv)
     source = SOURCES[args.source]
     try:
@@ -96,10 +128,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files = assign(shlex.split(args.files), variant)
         table = variant.parse(files)
+        outcome = validate_table(table, source.schema)
+        print(summary(source, table, outcome))
+        if not outcome.passed:
+            names = ", ".join(file.name for file in files.values())
+            print(one_line(f"{source.name}: {names} failed validation ({source.schema.__name__}): "
+                           f"{outcome.summary()}{first_failing_row(source, table, outcome)}"), file=sys.stderr)
+            return 1
     except (ParseError, FetchError, OSError) as error:
-        print(f"{source.name} could not read it: {error}", file=sys.stderr)
+        print(one_line(f"{source.name} could not read it: {error}"), file=sys.stderr)
         return 1
-    print(summary(source, table))
+    except Exception as error:  # a parser's bug or a file it never met: one line, the traceback on request
+        if args.verbose:
+            traceback.print_exc(file=sys.stderr)
+        hint = "" if args.verbose else " (VERBOSE=1 shows the traceback)"
+        print(one_line(f"{source.name} could not read {args.files}: unexpected {type(error).__name__}: {error}"
+                       f"{hint}"), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -9,9 +9,11 @@ import csv
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 
+from assets.formats.reading import text_as_utf8
 from assets.ingest.source import RawFile
 from assets.sources.nhs_111 import SOURCE, find_data_links, parse_nhs_111
 from checks.validation import validate_table
@@ -142,3 +144,30 @@ def test_header_case_and_spacing_do_not_matter_but_missing_columns_do() -> None:
     files = shipped_files() | {"pathways": RawFile("pathways.csv", csv_bytes(without))}
     with pytest.raises(ParseError, match=r"pathways\.csv: missing column\(s\) 'triagecount'; found 'SiteType'"):
         parse_nhs_111(files)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-be"])
+def test_a_release_saved_with_a_byte_order_mark_reads_as_the_utf8_one(encoding: str) -> None:
+    """Excel saves "Unicode text" as UTF-16 with a byte-order mark, and "CSV UTF-8" with a UTF-8 one."""
+    files = shipped_files()
+    text = files["online"].content.decode("utf-8")
+    # Python's "utf-16" writes a little-endian mark; the big-endian codec writes none, so it is added.
+    content = text.encode(encoding) if encoding != "utf-16-be" else b"\xfe\xff" + text.encode(encoding)
+    saved = {**files, "online": RawFile(ONLINE, content)}
+    pd.testing.assert_frame_equal(parse_nhs_111(saved), parse_nhs_111(files))
+
+
+def test_a_utf8_release_is_not_copied_to_be_read() -> None:
+    """The encoding is told from the first bytes: a UTF-8 file (most, and the largest) is read as it is."""
+    content = shipped_files()["pathways"].content
+    assert text_as_utf8(content, PATHWAYS) is content
+
+
+def test_text_in_a_count_names_the_header_s_column_and_the_file_line() -> None:
+    files = shipped_files()
+    lines = files["pathways"].content.decode("utf-8").split("\n")
+    index = next(i for i, line in enumerate(lines) if ",E38000011," in line)  # NHS Bexley CCG: a London row
+    lines[index] = lines[index].rsplit(",", 1)[0] + ",lots"
+    edited = {**files, "pathways": RawFile(PATHWAYS, "\n".join(lines).encode("utf-8"))}
+    with pytest.raises(ParseError, match=rf"column 'TriageCount' .* \(line {index + 1}: 'lots'\)"):
+        parse_nhs_111(edited)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from assets.ingest.source import RawFile
 from assets.sources.phe_cases_by_utla import SOURCE, parse_cases_by_utla
 from checks.geography import LONDON_PHE_UTLA_CODES, fold_city_into_hackney
 from checks.validation import validate_table
+from resources.errors import ParseError
 from tests.samples import csv_bytes, sample_files, sample_rows
 
 
@@ -78,3 +80,30 @@ def test_every_row_outside_london_is_counted_in_the_notes() -> None:
     assert len(others) > 30_000
     assert f"utla_all.csv: not read, as expected: {len(others):,} rows of other areas" in table.attrs["notes"]
     assert "left_out" not in table.attrs
+
+
+def _utla_lines() -> tuple[RawFile, list[str]]:
+    [file] = sample_files(SOURCE).values()
+    return file, file.content.decode("utf-8").split("\n")
+
+
+def test_counts_written_as_decimals_are_the_same_counts_in_the_same_rows() -> None:
+    """Counts written `5.0` (some 2020 downloads) take the careful path after London's rows are kept: each count must
+    stay in its own row."""
+    file, lines = _utla_lines()
+    decimals = [lines[0]] + [",".join(f"{cell}.0" if i == 3 and cell else cell
+                                      for i, cell in enumerate(line.split(","))) for line in lines[1:]]
+    pd.testing.assert_frame_equal(
+        parse_cases_by_utla({"utla_all": RawFile(file.name, "\n".join(decimals).encode("utf-8"))}),
+        parse_cases_by_utla({"utla_all": file}))
+
+
+def test_text_in_a_count_names_its_file_line_past_blank_lines_and_repeated_headers() -> None:
+    file, lines = _utla_lines()
+    lines[100:100] = ["", lines[0]]  # a blank line and the header again, as concatenated v1 downloads have
+    index = next(i for i, line in enumerate(lines) if ",E09000007," in line)
+    cells = lines[index].split(",")
+    cells[3] = "abc"
+    lines[index] = ",".join(cells)
+    with pytest.raises(ParseError, match=rf"column 'newCasesBySpecimenDate' .* \(line {index + 1}: 'abc'\)"):
+        parse_cases_by_utla({"utla_all": RawFile(file.name, "\n".join(lines).encode("utf-8"))})
