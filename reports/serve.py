@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import re
 import sys
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from reports.approval import launchpad_url
 from reports.render import environment
 from resources import settings
+from resources.files import read_json_lines
 from resources.report_storage import ReportStore
 from resources.settings import dagster_ui_url, data_dir, lds_dataset
 
@@ -39,18 +39,18 @@ class IndexRow:
     published: list[dict]  # the real publications of this version: published_at, approved_by
 
 
+AUDIT_REMEDY = ("the record of every publication; restore it from a backup, or move the damaged line out: the "
+                "Datastore's own changelog says what was published")
+
+
 def publications(audit_log: Path) -> dict[str, list[dict]]:
     """Real publications by report version, from the publish step's audit log (dry runs and rehearsals left out:
     they put nothing on the London Datastore)."""
     found: dict[str, list[dict]] = {}
-    if audit_log.exists():
-        for line in audit_log.read_text().splitlines():
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            if record.get("kind", "publish") == "publish":
-                found.setdefault(record["report_version"], []).append(
-                    {"published_at": record["published_at"], "approved_by": record["approved_by"]})
+    for record in read_json_lines(audit_log, AUDIT_REMEDY):
+        if record.get("kind", "publish") == "publish":
+            found.setdefault(record["report_version"], []).append(
+                {"published_at": record["published_at"], "approved_by": record["approved_by"]})
     return found
 
 

@@ -32,8 +32,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from resources.files import write_atomically
+from resources.files import append_line, read_json, write_atomically
 from resources.http import HttpResult
+
+POINTER_REMEDY = ("it points at the source's last good release in the archive; delete it: the next run downloads the "
+                  "source's files again (the archived files themselves are untouched)")
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class RawArchive(dg.ConfigurableResource):
         pointer = self._pointer(source, request)
         if not pointer.exists():
             return None
-        return ArchivedFile.from_dict(json.loads(pointer.read_text()))
+        return ArchivedFile.from_dict(read_json(pointer, POINTER_REMEDY))
 
     def _fetch_record(self, source: str) -> Path:
         return self.root / "raw" / source / "last_fetch.json"
@@ -124,10 +127,7 @@ class RawArchive(dg.ConfigurableResource):
 
     def latest_for_source(self, source: str) -> list[ArchivedFile]:
         """The files of the last complete fetch of `source` (empty if it was never fetched)."""
-        record = self._fetch_record(source)
-        if not record.exists():
-            return []
-        return [ArchivedFile.from_dict(d) for d in json.loads(record.read_text())]
+        return [ArchivedFile.from_dict(d) for d in read_json(self._fetch_record(source), POINTER_REMEDY, default=[])]
 
     def store(self, source: str, request: str, extension: str, result: HttpResult, api: str,
               origin: str = "download", as_latest: bool = True, folder: str | None = None) -> ArchivedFile:
@@ -154,9 +154,7 @@ class RawArchive(dg.ConfigurableResource):
         )
         sidecar = target.with_name(target.name + ".json")
         if sidecar.exists():
-            # Appended whole lines: a line cut short by a crash is the last one, and readers skip it.
-            with target.with_name(target.name + ".sightings.jsonl").open("a") as sightings:
-                sightings.write(json.dumps(entry.to_dict(), sort_keys=True) + "\n")
+            append_line(target.with_name(target.name + ".sightings.jsonl"), json.dumps(entry.to_dict(), sort_keys=True))
         else:
             write_atomically(sidecar, json.dumps(entry.to_dict(), indent=2, sort_keys=True).encode())
         return entry

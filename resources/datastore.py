@@ -37,7 +37,7 @@ import dagster as dg
 
 from resources import settings
 from resources.errors import FetchError, SourceError
-from resources.files import write_atomically
+from resources.files import append_line, read_json, write_atomically
 from resources.http import RETRYABLE_STATUSES, HttpClient
 
 SOURCE = "london_datastore"
@@ -259,17 +259,16 @@ class DatastoreTarget(dg.ConfigurableResource):
 
     def known_resource_ids(self) -> dict[str, str]:
         """The resource id each file was published as (file name -> id), recorded after its first upload."""
-        ids = self.dataset_state / RESOURCE_IDS
-        return json.loads(ids.read_text()) if ids.exists() else {}
+        return read_json(self.dataset_state / RESOURCE_IDS, default={}, remedy=(
+            "it records which Datastore resource each file replaces; restore it from a backup, or move it aside: "
+            "the next publish finds each file's resource by its title or download file name"))
 
     def remember_resource_id(self, file_name: str, resource_id: str) -> None:
         ids = {**self.known_resource_ids(), file_name: resource_id}
         write_atomically(self.dataset_state / RESOURCE_IDS, json.dumps(ids, indent=2, sort_keys=True))
 
     def append_audit(self, record: Mapping[str, object]) -> Path:
-        self.audit_log.parent.mkdir(parents=True, exist_ok=True)
-        with self.audit_log.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_line(self.audit_log, json.dumps(record))
         return self.audit_log
 
     @property
@@ -334,9 +333,9 @@ class DryRunSession:
         return f"dry run: {self.run_folder}"
 
     def _state(self) -> dict:
-        if self.state_file.exists():
-            return json.loads(self.state_file.read_text())
-        return {"id": self.dataset, "description": "", "resources": {}}
+        return read_json(self.state_file, default={"id": self.dataset, "description": "", "resources": {}}, remedy=(
+            "the dry runs' stand-in for the dataset's state; delete it: the next dry run starts from an empty "
+            "dataset"))
 
     def _log(self, method: str, path: str, detail: dict, content: bytes | None = None, name: str = "") -> None:
         self.count += 1

@@ -1,5 +1,6 @@
 """Writing stored files so that a crash never leaves half of one: every store (the raw archive, the tables, the
-vintages, the reports and their history, the publish state) writes through here.
+vintages, the reports and their history, the publish state) writes through here; and reading them back so that a
+damaged one (cut short by a crash before this existed, edited by hand) is named with what to do.
 
 A file is written beside its target under a hidden temporary name, then renamed over it: a rename within one folder
 is atomic, so a reader (or the next run, after a kill mid-write) finds the old file or the new one, never a mix. A
@@ -8,11 +9,14 @@ folder of files is staged the same way and renamed into place whole.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
+import pandas as pd
 
 # What to write: the bytes (or text, as UTF-8), or a function that writes the file at the path it is given (e.g.
 # DataFrame.to_parquet).
@@ -72,3 +76,77 @@ def write_folder_atomically(folder: Path, files: Mapping[str, Content]) -> Path:
 def finished(folder: Path, pattern: str) -> list[Path]:
     """The files in `folder` matching `pattern`, sorted, leaving out writes in progress (or cut short by a crash)."""
     return sorted(path for path in folder.glob(pattern) if not path.name.startswith(TEMPORARY_PREFIX))
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line to a log read back a line at a time. A last line cut short by a crash mid-append is closed
+    first, so it stays one damaged line (left out by read_json_lines) rather than spoiling the line written now."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab+") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell():
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+        handle.write(line.rstrip("\n").encode("utf-8") + b"\n")
+
+
+class DamagedFile(OSError):
+    """A stored file another step reads could not be read back: the message names it and says what to do."""
+
+    def __init__(self, path: Path, problem: str, remedy: str) -> None:
+        super().__init__(f"{path} could not be read ({problem}): {remedy}")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def read_json(path: Path, remedy: str, default: object = None) -> object:
+    """The JSON in `path` (`default` if there is none); a damaged file (cut short, edited by hand) is a DamagedFile
+    naming it and what to do (`remedy`), not a bare parser error."""
+    if not path.exists():
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise DamagedFile(path, _first_line(error), remedy) from error
+
+
+def read_json_lines(path: Path, remedy: str) -> list[object]:
+    """The records of a JSON-lines file appended to a line at a time (append_line). A line cut short by a crash
+    mid-append is left out (it was never finished); a line damaged otherwise is a DamagedFile naming it."""
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError as error:
+            # A line cut short by a crash mid-append (append_line closes it before the next one) was never finished.
+            if _cut_short(line):
+                continue
+            raise DamagedFile(path, f"line {number}: {_first_line(error)}", remedy) from error
+    return records
+
+
+def _cut_short(line: str) -> bool:
+    """Whether a line that is not JSON is the start of a JSON record (a write cut short), not a line spoiled."""
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as error:
+        # The text ran out: inside a string, or where more was expected.
+        return error.msg.startswith("Unterminated string") or error.pos >= len(line.rstrip())
+    return False
+
+
+def read_parquet(path: Path, remedy: str) -> pd.DataFrame:
+    """A stored table; a damaged one is a DamagedFile naming it and what to do."""
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise DamagedFile(path, _first_line(error), remedy) from error

@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from resources.files import finished, write_atomically
+from resources.files import finished, read_json, read_parquet, write_atomically
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -50,12 +50,14 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> Any:
         key = context.asset_key
         parquet, manifest, folder = self._path(key, ".parquet"), self._path(key, ".json"), self._path(key, "")
+        remedy = (f"re-run {key.to_user_string()} (its source's job, or Materialize in the UI) to store it again; "
+                  "the raw archive and earlier releases are untouched")
         if folder.is_dir():
-            return {path.stem: pd.read_parquet(path) for path in finished(folder, "*.parquet")}
+            return {path.stem: read_parquet(path, remedy) for path in finished(folder, "*.parquet")}
         if parquet.exists():
-            return pd.read_parquet(parquet)
+            return read_parquet(parquet, remedy)
         if manifest.exists():
-            return json.loads(manifest.read_text(encoding="utf-8"))
+            return read_json(manifest, remedy)
         raise FileNotFoundError(
             f"No stored value for asset {key.to_user_string()} under {Path(self.base_dir, 'tables')}: "
             "materialize it first (a new installation has none yet: run the `nightly` job once, from the UI or with "

@@ -14,7 +14,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from resources.files import finished, write_atomically, write_folder_atomically
+from resources.files import finished, read_json, read_parquet, write_atomically, write_folder_atomically
+
+HISTORY_REMEDY = ("it lists the report versions built; restore it from a backup, or move it aside: the next run starts "
+                  "a new list, every report and snapshot stays, and make rebuild renders any version from the archive")
+SNAPSHOT_REMEDY = ("a snapshot of the tables an earlier report showed (for the changes since it); move its version's "
+                   "folder aside: the next report compares with the version before")
 
 
 class ReportStorage(dg.ConfigurableResource):
@@ -46,7 +51,7 @@ class ReportStore:
         return f"files/{version}/{file_name}"
 
     def history(self) -> list[dict]:
-        return json.loads(self.history_file.read_text()) if self.history_file.exists() else []
+        return read_json(self.history_file, HISTORY_REMEDY, default=[])
 
     def versions(self) -> list[dict]:
         """One entry per version, newest build first: the latest record of each (when built, mode, warnings...)."""
@@ -61,7 +66,8 @@ class ReportStore:
             if entry["version"] != version:
                 folder = self.root / "snapshots" / entry["version"]
                 if folder.is_dir():
-                    return entry["version"], {p.stem: pd.read_parquet(p) for p in finished(folder, "*.parquet")}
+                    return entry["version"], {p.stem: read_parquet(p, SNAPSHOT_REMEDY)
+                                              for p in finished(folder, "*.parquet")}
         return None
 
     def save(self, version: str, html: str, tables: Mapping[str, pd.DataFrame], run_id: str,

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from resources.files import finished, write_atomically
+from resources.files import finished, read_parquet, write_atomically
 
 FOLDER = "vintages"
 
@@ -43,7 +43,9 @@ class VintageStore:
         return [date.fromisoformat(p.stem) for p in finished(folder, "*.parquet")] if folder.is_dir() else []
 
     def load(self, source: str, release: date) -> pd.DataFrame:
-        return pd.read_parquet(self.path(source, release))
+        return read_parquet(self.path(source, release), (
+            f"{source}'s kept release of {release:%d %b %Y}; move it aside: it is read again from the raw archive "
+            "by make rebuild, and the next release is then held to the one before it"))
 
     def series(self, source: str, area_code: str, value: str, up_to: date | None = None) -> dict[date, pd.Series]:
         """One area's `value` by date in each release held (up to `up_to`), oldest release first. Read as one
