@@ -71,9 +71,9 @@ test-fast: setup
 # The report server (127.0.0.1:$(REPORTS_PORT)) makes the report link on the cases_report asset page clickable.
 REPORTS_PORT ?= 3001
 export REPORTS_PORT
+# exec: make passes its own SIGTERM to the command itself, which stops every part (pipelines/commands/dev.py).
 dev: setup
-	$(PY) -m reports.serve & server=$$!; trap 'kill $$server' EXIT INT TERM; \
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -w workspace.yaml
+	exec $(PY) -m pipelines.commands.dev
 
 # The always-on service (docs/operations.md, "Running as a service"): PostgreSQL-backed Dagster, each part its own process on
 # 127.0.0.1 (pipelines/service.py). Its Dagster home is SERVICE_HOME, apart from make dev's SQLite one.

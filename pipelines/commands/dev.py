@@ -1,0 +1,83 @@
+"""`make dev`: the Dagster UI (`dagster dev`: webserver, daemon, code server) and the report server on 127.0.0.1,
+started together and stopped whole.
+
+Ctrl-C, SIGTERM (`kill`, a supervisor, make passing on its own SIGTERM) or SIGHUP stops both, whether `make dev`
+runs in the foreground or the background: each part runs in a process group of its own, which is signalled as a
+whole (`dagster dev` does not stop its webserver and daemon on a SIGTERM meant for it alone), then killed if it has
+not stopped within STOP_WAIT_S. No process is left holding the ports. If one part stops by itself, the other is
+stopped too and the command exits non-zero.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from resources import settings
+from resources.settings import REPO_ROOT
+
+STOP_WAIT_S = 20.0
+PR_SET_PDEATHSIG = 1  # Linux prctl: the signal a process gets when its parent dies
+
+
+def _stop_with_parent() -> None:
+    """In a child, before it runs: on Linux, be sent SIGTERM if this command is killed outright (SIGKILL), so the UI
+    does not outlive it holding the port."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: a SIGKILL of this command leaves the parts to be stopped by hand
+
+
+def start(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=REPO_ROOT, start_new_session=True, preexec_fn=_stop_with_parent)
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM to each part's whole process group, then SIGKILL to any group still there after STOP_WAIT_S."""
+    for process in processes:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for process in processes:
+        try:
+            process.wait(timeout=STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # the group's stragglers, even once its leader has gone
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def main() -> int:
+    port = settings.number("DAGSTER_PORT")
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    parts = {
+        "the report server": start([sys.executable, "-m", "reports.serve"]),
+        "dagster dev": start([dagster, "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"]),
+    }
+    asked = threading.Event()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(stop_signal, lambda *_: asked.set())
+    while not asked.is_set() and all(process.poll() is None for process in parts.values()):
+        asked.wait(0.5)
+    ended = [name for name, process in parts.items() if process.poll() is not None]
+    stop(list(parts.values()))
+    if asked.is_set():
+        print("make dev stopped: the Dagster UI and the report server are down.", file=sys.stderr)
+        return 0
+    print(f"make dev stopped: {', '.join(ended)} ended by itself (its output above says why); the rest was "
+          "stopped too.", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""`make dev` as an analyst starts it, then stopped with SIGTERM sent to make alone (`kill`, as for a background job)
+or Ctrl-C (SIGINT to the terminal's whole foreground group): the UI and the report server go down whole, leaving no
+process and no port held."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from resources.settings import REPO_ROOT
+from tests.browser.ui import free_port
+
+pytestmark = pytest.mark.commands
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ours(home: Path) -> list[psutil.Process]:
+    """Every process started for this Dagster home (the command, dagster dev, its webserver, daemon, code server)."""
+    found = []
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if process.environ().get("DAGSTER_HOME") == str(home) and process.pid != os.getpid():
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_make_dev_in_the_background_stops_whole(stop_signal: int, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port, reports_port = free_port(), free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage"),
+           "DAGSTER_PORT": str(port), "REPORTS_PORT": str(reports_port)}
+    # Its own process group, as a terminal gives a foreground job (Ctrl-C reaches the whole group).
+    make = subprocess.Popen(["make", "-s", "dev"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while True:
+        assert make.poll() is None, make.communicate()[0][-3000:]
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok and listening(reports_port):
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, "make dev did not start"
+        time.sleep(1)
+    assert len(ours(home)) >= 4  # make, the command, the report server, dagster dev and its parts
+
+    if stop_signal == signal.SIGTERM:
+        make.send_signal(stop_signal)  # to make alone, as `kill` does
+    else:
+        os.killpg(make.pid, stop_signal)  # Ctrl-C
+    output, _ = make.communicate(timeout=90)
+    assert "make dev stopped: the Dagster UI and the report server are down." in output
+    deadline = time.monotonic() + 30
+    while (ours(home) or listening(port) or listening(reports_port)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ours(home) == [] and not listening(port) and not listening(reports_port)
