@@ -40,6 +40,9 @@ PROVENANCE_DESCRIPTION = (
     "pipeline's docs/operations.md, \"Provenance\").")
 DESCRIPTIONS = {PROVENANCE: PROVENANCE_DESCRIPTION, **{t.file_name: t.description for t in PUBLISHED.values()}}
 TABLES_CHECK = "api_tables_follow"
+# Passes only when a publication reached the real London Datastore: a dry run or a rehearsal shows as a warning beside
+# its materialization in the UI, never with the same green outcome as a publish.
+REACHED_CHECK = "reached_london_datastore"
 
 
 class PublishConfig(dg.Config):
@@ -185,7 +188,11 @@ def record(run_id: str, approval: Approval, datastore: DatastoreTarget, target: 
     })
     stale = [check for check in checks if not check.follows]
     tables_md = "\n".join(f"- {'follows' if c.follows else '**DID NOT FOLLOW**'}: {c.describe()}" for c in checks)
+    reached = datastore.kind == "publish"
+    outcome = (f"published to the London Datastore ({target})" if reached else
+               f"{datastore.kind.upper()}: nothing was sent to the London Datastore ({target})")
     return dg.MaterializeResult(metadata={
+        "outcome": dg.MetadataValue.text(outcome),
         "api_tables": dg.MetadataValue.md(tables_md or "no published file has an API table"),
         "api_tables_not_following": dg.MetadataValue.text(", ".join(f"{c.file_name} ({c.ref})" for c in stale)
                                                           or "none"),
@@ -203,6 +210,10 @@ def record(run_id: str, approval: Approval, datastore: DatastoreTarget, target: 
     }, check_results=[dg.AssetCheckResult(
         check_name=TABLES_CHECK, passed=not stale, severity=dg.AssetCheckSeverity.WARN,
         metadata={"tables": dg.MetadataValue.md(tables_md or "no published file has an API table")},
+    ), dg.AssetCheckResult(
+        check_name=REACHED_CHECK, passed=reached, severity=dg.AssetCheckSeverity.WARN,
+        description=outcome, metadata={"kind": dg.MetadataValue.text(datastore.kind),
+                                       "target": dg.MetadataValue.text(target)},
     )])
 
 
@@ -216,6 +227,10 @@ def record(run_id: str, approval: Approval, datastore: DatastoreTarget, target: 
         TABLES_CHECK, asset="datastore_publish",
         description="After a publish, every API table of a published file (the Datastore's queryable copy) serves "
         "the rows and latest date just sent. A table that did not follow needs an editor to redeploy it.",
+    ), dg.AssetCheckSpec(
+        REACHED_CHECK, asset="datastore_publish",
+        description="Passes when the files reached the real London Datastore. A dry run (files written to a folder) "
+        "or a rehearsal (sent to a test Datastore) warns here, so it is never taken for a publish.",
     )],
 )
 def datastore_publish(

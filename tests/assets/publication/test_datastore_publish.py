@@ -69,6 +69,12 @@ def publish_metadata(result) -> dict:
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
+def reached_check(result):
+    """The check that tells a publish from a dry run or rehearsal in the UI."""
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "reached_london_datastore"]
+    return check
+
+
 @pytest.fixture(autouse=True)
 def api_key(monkeypatch) -> None:
     monkeypatch.setenv("LDS_API_KEY", KEY)
@@ -94,6 +100,8 @@ def test_approved_publish_uploads_every_table_once_then_nothing(built: str, stan
     meta = publish_metadata(result)
     assert (meta["approved_by"], meta["report_version"], meta["files_sent"], meta["files_skipped"],
             meta["files_held_back"], meta["kind"]) == ("Ana Analyst", built, len(SENT), 0, len(HELD_BACK), "publish")
+    assert meta["outcome"] == f"published to the London Datastore ({meta['target']})"
+    assert reached_check(result).passed
     assert set(meta["datastore_responses"]) == set(standin.titles())
     audit = [json.loads(line) for line in (data_dir / "publish" / standin.dataset / "audit.jsonl").open()]
     assert audit[-1]["approved_by"] == "Ana Analyst" and len(audit[-1]["files"]) == len(PUBLISHED) + 1
@@ -225,6 +233,12 @@ def test_dry_run_writes_what_would_be_sent_without_a_key(built, data_dir, tmp_pa
             assert sent == (data_dir / "reports" / "files" / built / PROVENANCE).read_bytes()
     assert publish_metadata(result)["target"].startswith("dry run: ")
     assert publish_metadata(result)["kind"] == "dry run"
+    # In the UI: the first line of the materialization, and a warning beside it where a publish shows a pass.
+    assert next(iter(publish_metadata(result))) == "outcome"
+    assert publish_metadata(result)["outcome"].startswith("DRY RUN: nothing was sent to the London Datastore")
+    check = reached_check(result)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.description.startswith("DRY RUN: nothing was sent")
 
 
 # The five files the GLA keeps on the dataset (as the GLA left them), with their Datastore ids and API tables: the
@@ -259,8 +273,8 @@ def test_the_first_publish_replaces_the_gla_s_files_adds_ours_and_reads_the_api_
     assert meta["api_tables_not_following"] == "phe_healthcare.csv (hc9_lon_tbl)"
     assert "redeploy" in meta["api_tables"] and "/api/table/hc9_lon_tbl" in meta["api_tables"]
     assert "a6e_lon_tbl" not in meta["api_tables"]
-    [check] = result.get_asset_check_evaluations()
-    assert check.check_name == "api_tables_follow" and not check.passed
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "api_tables_follow"]
+    assert not check.passed
     assert check.severity == dg.AssetCheckSeverity.WARN
     audit = json.loads((data_dir / "publish" / standin.dataset / "audit.jsonl").read_text().splitlines()[-1])
     assert {(t["ref"], t["follows"]) for t in audit["api_tables"]} == {("s8c9t_j4fs2", True), ("hc9_lon_tbl", False)}
@@ -288,6 +302,8 @@ def test_a_rehearsal_on_a_test_datastore_may_send_samples_and_says_so(built_from
     # A rehearsal of a sample version sends every file: nothing in it is live to keep apart.
     assert standin.titles() == sorted([*(t.file_name for t in PUBLISHED.values()), PROVENANCE])
     assert publish_metadata(result)["kind"] == "rehearsal"
+    assert not reached_check(result).passed
+    assert publish_metadata(result)["outcome"].startswith("REHEARSAL: nothing was sent to the London Datastore")
     audit = json.loads((data_dir / "publish" / standin.dataset / "audit.jsonl").read_text().splitlines()[-1])
     assert audit["kind"] == "rehearsal" and audit["data_origin"]["phe_cases_london_boroughs"] == {
         "phe_cases_by_utla": "sample"}
