@@ -17,7 +17,7 @@ from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
 from resources.settings import REPO_ROOT
 from tests.conftest import live_environment, serve_all_samples
-from tests.processes import approve, fresh_environment, nightly, one_message
+from tests.processes import approve, fresh_environment, nightly, one_message, run
 from tests.publishing import SENT, preload_gla
 
 pytestmark = pytest.mark.commands
@@ -98,3 +98,24 @@ def test_a_second_approval_names_the_publish_running_and_a_stop_ends_it_cleanly(
     assert third.returncode == 0, one_message(third)
     assert "left unfinished" not in third.stdout  # the stopped run closed itself
     assert f"published report version {version}" in third.stdout
+
+
+def test_a_report_history_cut_short_is_named_and_moving_it_aside_mends_the_next_run(tmp_path: Path,
+                                                                                   standin: StandIn) -> None:
+    """history.json as a crash before atomic writes (or a full disk) left it: make run names the file and what to
+    do; done, the next run works and the reports already built stay."""
+    env = fresh_environment(tmp_path, standin)
+    _, version = nightly(env)
+    history = Path(env["PIPELINE_DATA_DIR"]) / "reports" / "history.json"
+    whole = history.read_bytes()
+    history.write_bytes(whole[: len(whole) // 2])
+
+    damaged = run(env, "pipelines.commands.run")
+    assert damaged.returncode == 1
+    [line] = [line for line in damaged.stdout.splitlines() if line.startswith("FAILED cases_report")]
+    assert f"{history} could not be read (" in line and "move it aside: the next run starts a new list" in line
+
+    history.rename(history.with_name("history.json.damaged"))
+    _, again = nightly(env)
+    assert again == version
+    assert (history.parent / f"cases_report_{version}.html").is_file()
