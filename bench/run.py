@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -200,6 +201,50 @@ def bench_fetch(samples: Path) -> dict:
         server.stop()
 
 
+MEMORY_INPUT_MB = 50
+
+
+def memory_inputs(largest: Path, out: Path) -> Path:
+    """About MEMORY_INPUT_MB of each CSV source in its samples' layout (GENERATED: for measuring memory only). A
+    source whose england_4y release is larger is cut to that size at a line; a smaller one has its data lines
+    repeated under other area codes of the same shape (E99...), as a national file holds other areas' rows."""
+    for name in SOURCES:
+        paths = [largest / name / path.name for path in (REPO_ROOT / "data" / "samples" / name).iterdir()]
+        data = [path for path in paths if path.suffix != ".html"]  # NHS 111's page of links goes as it is
+        if not all(path.suffix == ".csv" for path in data):
+            continue
+        (out / name).mkdir(parents=True, exist_ok=True)
+        for page in set(paths) - set(data):
+            (out / name / page.name).write_bytes(page.read_bytes())
+        share = MEMORY_INPUT_MB * 1e6 / len(data)
+        for path in data:
+            header, *lines = path.read_bytes().splitlines(keepends=True)
+            body, size, copy = [header], len(header), 0
+            while size < share:
+                for line in lines:
+                    line = line if copy == 0 else re.sub(rb"\bE(09|12|40|92)\d{6,7}\b",
+                                                          b"E99%07d" % (copy % 10**7), line)
+                    body.append(line)
+                    size += len(line)
+                    if size >= share:
+                        break
+                copy += 1
+            (out / name / path.name).write_bytes(b"".join(body))
+    return out
+
+
+def bench_memory(largest: Path) -> dict:
+    """Per CSV source: peak memory of parsing and validating about MEMORY_INPUT_MB, each in a fresh process."""
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = memory_inputs(largest, Path(tmp))
+        for name in sorted(p.name for p in folder.iterdir()):
+            done = subprocess.run([sys.executable, "-m", "bench.memory", name, str(folder)], cwd=REPO_ROOT,
+                                  capture_output=True, text=True, check=True)
+            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    return results
+
+
 def bench_multiprocess_overhead(samples: Path) -> dict:
     """The UI's executor (one process per step) on the London samples, for comparison with make run's."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -221,6 +266,8 @@ def main() -> int:
     largest = REPO_ROOT / "storage" / "bench" / "england_4y"
     print("[parse] per source on england_4y ...", flush=True)
     results["parse"] = bench_parsers(largest)
+    print(f"[memory] each CSV source on about {MEMORY_INPUT_MB} MB, in a fresh process ...", flush=True)
+    results["memory"] = bench_memory(largest)
     print("[fetch] borough file from a local server, ours vs uk-covid19 ...", flush=True)
     results["fetch"] = bench_fetch(largest)
     print("[vintages] per-release files vs one table with release_date ...", flush=True)
@@ -266,6 +313,12 @@ def print_table(results: dict) -> None:
               f"{(pandas_s / row['ours_s']) if pandas_s else float('nan'):>12.1f}x"
               f"{arrow_s if arrow_s is not None else float('nan'):>11.3f}"
               f"{(row['ours_s'] / arrow_s) if arrow_s else float('nan'):>13.1f}x")
+    print(f"\nMemory: parse and validate about {MEMORY_INPUT_MB} MB of each CSV source (GENERATED), fresh process; "
+          "target at most 5x the input")
+    print(f"{'source':<24}{'input MB':>10}{'peak over imports MB':>22}{'x input':>9}{'rows kept':>11}")
+    for name, row in results["memory"].items():
+        print(f"{name:<24}{row['input_mb']:>10.1f}{row['peak_over_imports_mb']:>22.0f}"
+              f"{row['peak_over_imports_mb'] / row['input_mb']:>8.1f}x{row['rows']:>11,}")
     f = results["fetch"]
     print(f"\nFetch {f['rows']:,} borough rows ({f['mb']:.1f} MB) from a local server: ours {f['ours_s']:.2f} s "
           f"(one v2 CSV, archived), uk-covid19 SDK {f['sdk_s']:.2f} s ({f['sdk_pages']} v1 pages): "
