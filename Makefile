@@ -84,9 +84,18 @@ serve: setup postgres
 
 # The same approval the Launchpad takes: make approve BY="Ana Analyst" VERSION=<report_version> [DRY_RUN=<dir>]
 # It prints one message; VERBOSE=1 adds Dagster's step log and any stack trace.
+# A name left unquoted (make approve BY=Nina Newcomer ...) would reach make as BY=Nina and a goal "Newcomer": make
+# would publish as "Nina", then fail on the goal. Any other goal beside approve stops everything before it starts.
+ifneq ($(filter approve,$(MAKECMDGOALS)),)
+ifneq ($(filter-out approve,$(MAKECMDGOALS)),)
+$(error make approve does not know "$(filter-out approve,$(MAKECMDGOALS))": a name or value with a space must be quoted, e.g. make approve BY="Nina Newcomer" VERSION=<report_version>. Nothing was sent)
+endif
+endif
 approve: setup
 	@test -n "$(BY)" -a -n "$(VERSION)" || { echo 'usage: make approve BY="<your name>" VERSION=<report_version> [DRY_RUN=<dir>]'; exit 2; }
-	@$(PY) -m pipelines.commands.approve --by "$(BY)" --version "$(VERSION)" $(if $(DRY_RUN),--dry-run "$(DRY_RUN)") $(if $(filter 1 true yes,$(VERBOSE)),--verbose)
+	@# BY and VERSION reach the command through the environment (make exports command-line variables): a quote in a
+	@# name cannot break the command line.
+	@$(PY) -m pipelines.commands.approve --by "$$BY" --version "$$VERSION" $(if $(DRY_RUN),--dry-run "$(DRY_RUN)") $(if $(filter 1 true yes,$(VERBOSE)),--verbose)
 
 # Rebuild a report version from the raw archive alone and prove it byte for byte (docs/operations.md, "Provenance"). Ends with
 # `report_version: <v>`; exit 1 names the file and row that differ, or the raw file that is missing or changed.

@@ -3,6 +3,7 @@ what they print, what they refuse, and what reaches the Datastore."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,24 @@ def test_a_live_build_from_local_servers_is_approved_and_published(tmp_path: Pat
 
 def sent_rows(standin: StandIn, resource_id: str) -> int:
     return len(standin.content[(standin.dataset, resource_id)].splitlines()) - 1
+
+
+def test_a_name_left_unquoted_sends_nothing(tmp_path: Path, standin: StandIn) -> None:
+    """`make approve BY=Nina Newcomer VERSION=...` as typed: make would have published as "Nina" and then failed on
+    the goal "Newcomer"; now nothing starts, and the message says how to quote the name."""
+    env = fresh_environment(tmp_path, standin)
+    _, version = nightly(env)
+    env["LDS_API_KEY"] = KEY
+    dry_run = tmp_path / "dry-run"
+    for command in (["BY=Nina", "Newcomer", f"VERSION={version}"],
+                    ["BY=Nina", "Newcomer", f"VERSION={version}", f"DRY_RUN={dry_run}"]):
+        typed = subprocess.run(["make", "-s", "approve", *command], cwd=REPO_ROOT, env=env, capture_output=True,
+                               text=True, timeout=120)
+        assert typed.returncode == 2
+        assert ('does not know "Newcomer": a name or value with a space must be quoted, e.g. make approve '
+                'BY="Nina Newcomer"') in typed.stderr
+    assert standin.log == [] and not dry_run.exists()
+    quoted = subprocess.run(["make", "-s", "approve", "BY=Nina O'Newcomer", f"VERSION={version}",
+                             f"DRY_RUN={dry_run}"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert quoted.returncode == 0, quoted.stderr
+    assert "approved by Nina O'Newcomer" in quoted.stdout
