@@ -304,7 +304,8 @@ class LondonDatastore(DatastoreTarget):
     @contextmanager
     def open(self) -> Iterator[DatastoreSession]:
         if not self.api_key.strip():
-            raise DatastoreError("LDS_API_KEY", "is empty: set LDS_API_KEY to your London Datastore API key")
+            raise DatastoreError("LDS_API_KEY", "is empty: set LDS_API_KEY (or lds_api_key, as the GLA's R scripts "
+                                 "did) to your London Datastore API key")
         if self.rehearsal and self.base_url.rstrip("/") == settings.DEFAULT_LDS_URL.rstrip("/"):
             raise DatastoreError("LDS_REHEARSAL", "is set, but LDS_URL is the real London Datastore: a rehearsal "
                                  "needs a test Datastore's address in LDS_URL (or use a dry run). Nothing was sent.")
@@ -401,14 +402,14 @@ class DryRunDatastore(DatastoreTarget):
 def datastore_from_environment(data_dir: Path) -> DatastoreTarget:
     """The publish target the settings describe: a dry-run folder (LDS_DRY_RUN_DIR) or the London Datastore
     (LDS_URL, LDS_DATASET, retrying as downloads do: HTTP_MAX_ATTEMPTS, HTTP_BACKOFF_BASE_S), with the key left as
-    a reference to LDS_API_KEY until the publish step runs."""
+    a reference to LDS_API_KEY (or lds_api_key when that is unset) until the publish step runs."""
     dataset = settings.lds_dataset()
     tables = {"table_follow_timeout_s": settings.lds_table_timeout_s(),
               "table_poll_interval_s": settings.lds_table_poll_s()}
     if folder := settings.lds_dry_run_dir():
         return DryRunDatastore(folder=folder, dataset=dataset, state_dir=str(Path(folder) / "state"), **tables)
     return LondonDatastore(base_url=settings.lds_url(), dataset=dataset, state_dir=str(data_dir / "publish"),
-                           api_key=dg.EnvVar("LDS_API_KEY"), rehearsal=settings.lds_rehearsal(),
+                           api_key=dg.EnvVar(settings.api_key_variable()), rehearsal=settings.lds_rehearsal(),
                            max_attempts=settings.http_max_attempts(), backoff_base_s=settings.http_backoff_base_s(),
                            **tables)
 

@@ -114,6 +114,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     # a reference to it (dg.EnvVar), resolved when the publish step runs.
     Setting("LDS_API_KEY", None, "London Datastore API key, read only when the publish job runs. Never printed.",
             shown="(none)"),
+    Setting("lds_api_key", None, "The key under the name the GLA's R scripts read it by: used when `LDS_API_KEY` "
+            "is unset, so an analyst's existing environment works. Never printed.", shown="(none)"),
     Setting("LDS_URL", "https://data.london.gov.uk", "London Datastore base URL."),
     Setting("LDS_DATASET", "coronavirus--covid-19--cases", "Dataset id (or slug) the tables are published to."),
     Setting("LDS_DRY_RUN_DIR", None, "When set, the publish job writes what it would send into this folder instead "
@@ -267,6 +269,15 @@ DEFAULT_LDS_DATASET = str(SETTINGS["LDS_DATASET"].default)
 
 def lds_url() -> str:
     return text("LDS_URL")
+
+
+def api_key_variable() -> str:
+    """The environment variable the London Datastore key is read from when the publish step runs: LDS_API_KEY, or,
+    when that is unset or empty, `lds_api_key`, the name the GLA's R scripts used. Only whether each is set is
+    looked at here; the key itself stays in the environment until the publish step reads it."""
+    if not (os.environ.get("LDS_API_KEY") or "").strip() and (os.environ.get("lds_api_key") or "").strip():
+        return "lds_api_key"
+    return "LDS_API_KEY"
 
 
 def lds_dataset() -> str:

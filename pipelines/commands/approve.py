@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("both --by and --version need a value (make approve BY=<name> VERSION=<report_version>)")
     if args.dry_run:
         os.environ["LDS_DRY_RUN_DIR"] = args.dry_run  # read when the definitions are built, just below
-    elif not os.environ.get("LDS_DRY_RUN_DIR") and not os.environ.get("LDS_API_KEY", "").strip():
+    elif not os.environ.get("LDS_DRY_RUN_DIR") and not os.environ.get(settings.api_key_variable(), "").strip():
         print("LDS_API_KEY is not set: export LDS_API_KEY=<your London Datastore API key>, or rehearse with "
               "make approve ... DRY_RUN=<folder>. Nothing was sent.", file=sys.stderr)
         return 2

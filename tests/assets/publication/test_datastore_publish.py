@@ -17,7 +17,7 @@ from assets.publication.datastore_tables import datastore_tables
 from checks.published import PUBLISHED, fingerprint
 from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
-from resources.datastore import DryRunDatastore, LondonDatastore
+from resources.datastore import DryRunDatastore, LondonDatastore, datastore_from_environment
 from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples
 from tests.publishing import GLA_RESOURCES, HELD_BACK, PROVENANCE, SENT, gla_published, preload_gla
 from tests.samples import revised_london_file
@@ -421,3 +421,30 @@ def test_a_recorded_resource_id_wins_over_a_title(built, standin, data_dir):
     assert standin.content[(standin.dataset, "n3wb0r0s")] == published_copy(data_dir, BOROUGHS)
     assert standin.content[(standin.dataset, "151e497c")] == boroughs  # untouched
     assert BOROUGHS not in [r.title for r in standin.uploads() if r.path.endswith("/resources")]
+
+
+def test_the_key_is_also_read_from_lds_api_key_as_the_gla_s_r_scripts_named_it(built, standin, data_dir, monkeypatch,
+                                                                               capfd, caplog, tmp_path):
+    """An analyst's environment from the R scripts (`lds_api_key`, LDS_API_KEY unset) publishes; the key is never
+    shown or stored, and LDS_API_KEY wins when both are set."""
+    monkeypatch.delenv("LDS_API_KEY")
+    monkeypatch.setenv("lds_api_key", KEY)
+    monkeypatch.setenv("LDS_URL", standin.url)
+    monkeypatch.setenv("LDS_DATASET", standin.dataset)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        result = publish(data_dir, datastore_from_environment(data_dir), built, instance=instance)
+        events = "\n".join(str(e) for e in instance.all_logs(result.run_id))
+    assert result.success, failure_text(result)
+    assert standin.titles() == SENT
+    captured = capfd.readouterr()
+    for text in (captured.out, captured.err, caplog.text, events):
+        assert KEY not in text
+    for path in [*home.rglob("*"), *data_dir.rglob("*")]:
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+    monkeypatch.setenv("LDS_API_KEY", "lds-WRONG-key-not-a-real-secret")
+    wrong = publish(data_dir, datastore_from_environment(data_dir), built)
+    assert not wrong.success and "did not accept the API key" in failure_text(wrong)
