@@ -14,8 +14,10 @@ import functools
 import http.server
 import re
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from reports.approval import launchpad_url
 from reports.render import environment
@@ -99,6 +101,49 @@ class ReportHandler(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class Redirect(http.server.BaseHTTPRequestHandler):
+    """Answers a report link recorded with another address (a report built while the server ran on another port):
+    the same path at the server's address now."""
+
+    target = ""
+
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", f"{self.target}{self.path}")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:  # one line per click would drown make dev's output
+        pass
+
+
+def recorded_ports(store: ReportStore, now: int) -> list[int]:
+    """The other 127.0.0.1 ports the report links in the Dagster UI were recorded with (each version's `report_url`
+    in the history)."""
+    ports = set()
+    for entry in store.history():
+        address = urlsplit(entry.get("report_url", ""))
+        if address.hostname == "127.0.0.1" and address.port:
+            ports.add(address.port)
+    return sorted(ports - {now})
+
+
+def answer_old_links(store: ReportStore, port: int) -> list[http.server.ThreadingHTTPServer]:
+    """A redirecting server on each recorded port that is free, so a link fixed when its report was built opens at
+    the address the reports are served on now. Started only by make dev and make serve (REPORTS_ANSWER_OLD_LINKS),
+    never by a bare report server, which must not take ports another one may want."""
+    handler = type("Here", (Redirect,), {"target": f"http://127.0.0.1:{port}"})
+    servers = []
+    for old in recorded_ports(store, port):
+        try:
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", old), handler)
+        except OSError:
+            continue  # in use (another report server, or anything else): its links are that one's to answer
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        print(f"report links recorded with port {old} are sent here", flush=True)
+    return servers
+
+
 def main() -> int:
     folder = data_dir() / "reports"
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,10 +152,14 @@ def main() -> int:
     handler = functools.partial(ReportHandler, folder=folder, audit_log=audit_log)
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         print(f"serving reports from {folder} on http://127.0.0.1:{port}/", flush=True)
+        others = answer_old_links(ReportStore(folder), port) if settings.flag("REPORTS_ANSWER_OLD_LINKS") else []
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
+        finally:
+            for other in others:
+                other.shutdown()
     return 0
 
 

@@ -92,6 +92,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "`config/dagster.yaml` into it.", shown="`./.dagster_home`"),
     Setting("DAGSTER_PORT", 3000, "Port of the Dagster UI (`make dev`, `make serve`)."),
     Setting("REPORTS_PORT", 3001, "Port of the report server `make dev` and `make serve` start next to Dagster."),
+    Setting("REPORTS_ANSWER_OLD_LINKS", False, "Set by `make dev` and `make serve`: their report server also "
+            "answers, where free, the ports earlier report links were recorded with, sending each click "
+            "to where the reports are served now."),
     Setting("DAGSTER_UI_URL", None, "Base of the run links in failure summaries and of the report's Launchpad link "
             "(read by the report server when the link is followed).", shown="`http://127.0.0.1:$DAGSTER_PORT`"),
     Setting("REPORTS_URL", None, "Base of the `report_url` and `all_reports` links on the `cases_report` asset and "

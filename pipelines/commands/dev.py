@@ -35,7 +35,9 @@ def _stop_with_parent() -> None:
 
 
 def start(command: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(command, cwd=REPO_ROOT, start_new_session=True, preexec_fn=_stop_with_parent)
+    # The report server also answers report links recorded with other ports (reports/serve.py).
+    env = {**os.environ, "REPORTS_ANSWER_OLD_LINKS": "1"}
+    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, start_new_session=True, preexec_fn=_stop_with_parent)
 
 
 def stop(processes: list[subprocess.Popen]) -> None:

@@ -136,6 +136,8 @@ class Service:
             "DAGSTER_PG_HOST": self.postgres.host, "DAGSTER_PG_PORT": str(s.pg_port),
             "DAGSTER_PG_USERNAME": s.pg_username, "DAGSTER_PG_PASSWORD": self.postgres.password(),
             "DAGSTER_PG_DB": s.pg_db, "DAGSTER_PORT": str(s.dagster_port), "REPORTS_PORT": str(s.reports_port),
+            # The report server also answers report links recorded with other ports (reports/serve.py).
+            "REPORTS_ANSWER_OLD_LINKS": "1",
         }
 
     def prepare(self) -> None:

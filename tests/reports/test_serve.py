@@ -6,7 +6,11 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +20,8 @@ import requests
 import yaml
 
 from reports.serve import ReportHandler
+from resources.settings import REPO_ROOT
+from tests.browser.ui import free_port
 
 
 @pytest.fixture
@@ -87,3 +93,31 @@ def test_the_launchpad_link_follows_the_ui_s_address_when_it_is_followed(server:
         config = yaml.safe_load(urllib.parse.parse_qs(target.query)["config"][0])
         assert config["ops"]["datastore_publish"]["config"] == {"approved_by": "", "report_version": "aaaaaaaaaaaa"}
     assert requests.get(f"{server}/launchpad/not-a-version", allow_redirects=False, timeout=5).status_code == 404
+
+
+def test_a_link_recorded_with_another_port_opens_where_the_reports_are_served_now(reports: Path) -> None:
+    """A report built while the reports were served on one port (its link in the Dagster UI fixed then), opened
+    after make dev restarted them on another: the old port answers and sends the click on."""
+    old, now = free_port(), free_port()
+    history = json.loads((reports / "history.json").read_text())
+    history[-1]["report_url"] = f"http://127.0.0.1:{old}/cases_report_aaaaaaaaaaaa.html"
+    (reports / "history.json").write_text(json.dumps(history))
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(reports.parent), "REPORTS_PORT": str(now),
+           "REPORTS_ANSWER_OLD_LINKS": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "reports.serve"], cwd=REPO_ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                opened = requests.get(history[-1]["report_url"], timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.2)
+        assert opened.status_code == 200 and opened.text == "<p>report aaaaaaaaaaaa</p>"
+        assert opened.url == f"http://127.0.0.1:{now}/cases_report_aaaaaaaaaaaa.html"
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0]
+    assert f"report links recorded with port {old} are sent here" in output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -35,6 +36,9 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     first_report = Path(meta["path"])
     assert first_report.name == f"cases_report_{meta['report_version']}.html"
     assert meta["report_url"] == f"http://127.0.0.1:3001/{first_report.name}"
+    # ... and the history keeps it, for the report server to answer wherever it runs later (reports/serve.py).
+    history = json.loads((first_report.parent / "history.json").read_text())
+    assert history[-1]["report_url"] == meta["report_url"]
     # The shipped NHS 111 files are the first 300 rows of the 1 April 2020 release, all of 18 March: rightly stale.
     assert meta["warnings"] == 0 and meta["stale_sources"] == "nhs_111"
     assert "| London |" in meta["headline"] and "| England |" in meta["headline"]
