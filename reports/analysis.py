@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -74,6 +75,9 @@ class Warning:
     message: str
 
 
+LONDON_TIME = ZoneInfo("Europe/London")
+
+
 @dataclass(frozen=True)
 class SourceStatus:
     source: str
@@ -85,6 +89,17 @@ class SourceStatus:
     changed: bool
     expected_lag_days: int
     remark: str = ""  # e.g. the series has ended, or has no live source
+    notes: tuple[str, ...] = ()  # how its files were read (the parsers' notes): the report keeps them folded away
+
+    @property
+    def fetched(self) -> str:
+        """When its files were fetched, as a person reads a time: `14 Nov 2020, 16:02` (UK time)."""
+        if not self.fetched_at:
+            return "never"
+        moment = datetime.fromisoformat(self.fetched_at)
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(LONDON_TIME)
+        return f"{moment.day} {moment:%b %Y, %H:%M}"
 
     @property
     def lag_days(self) -> int | None:

@@ -216,11 +216,11 @@ def fill_cumulative(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     frame = frame.sort_values(["area_code", "date"], ignore_index=True)
     if first <= COMPLETE_HISTORY_BY:
         frame["cumulative_cases"] = frame.groupby("area_code")["new_cases"].cumsum().astype("Int64")
-        add_note(frame, f"cumulative_cases derived: {where} has no cumulative count, so it is the running total of "
-                        f"new_cases from {first:%d %b %Y}, where the release's daily history starts")
+        add_note(frame, f"The cumulative count is the running total of daily cases since {first:%d %b %Y}, where "
+                        f"the release's daily history starts: {where} has no cumulative column")
     else:
-        add_note(frame, f"cumulative_cases left empty: {where} has no cumulative count, and its daily history starts "
-                        f"on {first:%d %b %Y}, too late to rebuild one")
+        add_note(frame, f"No cumulative count: {where} has no cumulative column, and its daily history starts on "
+                        f"{first:%d %b %Y}, too late to rebuild one")
     return frame
 
 

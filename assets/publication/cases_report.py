@@ -61,7 +61,8 @@ def source_status(name: str, clean: pd.DataFrame, raw_files: list[dict], remark:
         released=released_on(entries),
         changed=any(e.changed for e in entries),
         expected_lag_days=source.freshness.expected_lag_days,
-        remark=" ".join([remark, *(f"Note: {note}." for note in clean.attrs.get("notes", []))]).strip(),
+        remark=remark,
+        notes=tuple(clean.attrs.get("notes", [])),
     )
 
 

@@ -150,3 +150,17 @@ def test_the_report_ends_with_how_to_approve_this_version(page: str, live_page: 
 def test_the_published_files_are_linked(page: str) -> None:
     for table in PUBLISHED.values():
         assert re.search(rf'href="files/\w+/{table.file_name}" data-testid="file-{table.file_name}"', page)
+
+
+def test_the_sources_table_speaks_to_an_analyst_and_folds_the_file_details_away() -> None:
+    """A time as a person reads it (UK time: BST in July), the parser's notes and the source's id only inside a
+    collapsed "How its files were read"."""
+    note = "The cumulative count is the running total of daily cases since 11 Feb 2020: a.csv has no cumulative column"
+    summer = SourceStatus("phe_cases_by_region", "PHE cases by region", 578, date(2020, 7, 20),
+                          "2020-07-21T15:02:09+00:00", date(2020, 7, 21), True, 7, notes=(note,))
+    page = render(clean_sample_tables("sample"), sources=[summer])
+    row = re.search(r'data-testid="source-phe_cases_by_region">(.*?)</tr>', page, re.S)[1]
+    assert "<td>21 Jul 2020, 16:02</td>" in row and "2020-07-21T" not in row
+    folded = re.search(r'<details data-testid="details-phe_cases_by_region">(.*?)</details>', row, re.S)[1]
+    assert note in folded and "<code>phe_cases_by_region</code>" in folded
+    assert row.replace(folded, "").count("phe_cases_by_region") == 1  # the folded part's own test id: none shown

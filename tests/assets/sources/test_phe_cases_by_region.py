@@ -40,7 +40,8 @@ def test_a_cumulative_count_the_release_lacks_is_rebuilt_from_its_whole_history_
         expected[pd.Timestamp(row["date"])] = running
     london = table[table.area_code == "E12000007"].set_index("date")["cumulative_cases"]
     assert london.to_dict() == expected
-    assert any("cumulative_cases derived" in note and "region_london.csv" in note for note in table.attrs["notes"])
+    assert any("The cumulative count is the running total of daily cases since" in note
+               and "region_london.csv has no cumulative column" in note for note in table.attrs["notes"])
 
 
 def test_a_window_too_late_to_rebuild_a_cumulative_count_leaves_it_empty_and_says_so() -> None:
@@ -48,7 +49,8 @@ def test_a_window_too_late_to_rebuild_a_cumulative_count_leaves_it_empty_and_say
     files = sample_files(SOURCE) | {"region_london": RawFile("region_london.csv", csv_bytes(rows))}
     table = parse_cases_by_region(files)
     assert table.loc[table.area_code == "E12000007", "cumulative_cases"].isna().all()
-    assert any("left empty" in note and "01 Oct 2020" in note for note in table.attrs["notes"])
+    assert any(note.startswith("No cumulative count") and "01 Oct 2020, too late to rebuild one" in note
+               for note in table.attrs["notes"])
     assert validate_table(table, SOURCE.schema).passed
 
 
