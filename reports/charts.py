@@ -38,10 +38,131 @@ def _mark_provisional(figure: go.Figure, provisional_from: date | None, last: pd
         )
 
 
+DAY = pd.Timedelta(days=1)
+DAY_MS = DAY.total_seconds() * 1000  # plotly measures widths and ticks on a date axis in milliseconds
+# Fewer days than this between a chart's first and last date and plotly's own ticks fall on hours or, for a single
+# day, milliseconds (23:59:59.999 to 00:00:00.0005): such charts get day ticks and a few days either side.
+SHORT_SPAN = pd.Timedelta(days=7)
+# A series stopping this much earlier than the rest of its chart leaves a gap a reader sees; a weekly figure's usual
+# lag (up to 6 days) and a last provisional week do not.
+ENDS_EARLY = pd.Timedelta(days=14)
+NOTE_STYLE = {"showarrow": False, "font": {"color": "#8a1c13"}, "bgcolor": "rgba(255,255,255,0.8)"}
+
+
+def day_text(day: pd.Timestamp) -> str:
+    """A date as the report writes it: 15 Nov 2021."""
+    return f"{day.day} {day:%b %Y}"
+
+
+def _as_dates(values: object) -> pd.DatetimeIndex | None:
+    """A trace's x values as dates, or None when they are not dates (or there are none)."""
+    if values is None:
+        return None
+    try:
+        dates = pd.DatetimeIndex(pd.to_datetime(list(values)))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    return dates if len(dates) else None
+
+
+def _drawn(trace: go.BaseTraceType) -> pd.Series:
+    """Which of the trace's x positions have a value drawn (a heatmap column with at least one cell)."""
+    if trace.type == "heatmap":
+        return pd.DataFrame(list(trace.z)).notna().any(axis=0).reset_index(drop=True)
+    return pd.Series(list(trace.y), dtype="float64").notna()
+
+
+def _drawn_dates(trace: go.BaseTraceType) -> pd.DatetimeIndex | None:
+    dates = _as_dates(trace.x)
+    if dates is None or trace.type not in ("scatter", "bar", "heatmap"):
+        return None
+    drawn = dates[_drawn(trace).to_numpy()]
+    return drawn if len(drawn) else None
+
+
+def _shows_a_line(trace: go.BaseTraceType) -> bool:
+    # Credible-interval edges are lines of width 0: markers on them would draw the band's edges as dots.
+    return trace.type == "scatter" and trace.mode == "lines" and (trace.line.width is None or trace.line.width > 0)
+
+
+def _readable_dates(figure: go.Figure) -> None:
+    """Every point visible and a date axis that reads in days, whatever span of dates the release holds."""
+    spans = [dates for trace in figure.data if (dates := _drawn_dates(trace)) is not None]
+    if not spans:
+        return
+    first, last = min(d.min() for d in spans), max(d.max() for d in spans)
+    short = last - first < SHORT_SPAN
+    if short:
+        figure.update_xaxes(type="date", range=[first - 3 * DAY, last + 3 * DAY], dtick=DAY_MS,
+                            tickformat="%-d %b %Y")
+    for trace in figure.data:
+        if _shows_a_line(trace):
+            drawn = _drawn(trace)
+            # Plotly joins neighbours in the order given: a value with no neighbour is drawn as nothing at all.
+            alone = drawn & ~drawn.shift(1, fill_value=False) & ~drawn.shift(-1, fill_value=False)
+            if short:
+                trace.mode = "lines+markers"
+            elif alone.any():
+                trace.mode = "lines+markers"
+                trace.marker.size = [6 if point else 0 for point in alone]
+        elif short and trace.type == "bar":
+            # With one date there is no spacing to size a bar from, and plotly draws it a millisecond wide.
+            trace.width = 0.8 * DAY_MS
+        elif short and trace.type == "heatmap" and len(set(trace.x)) == 1:
+            # Likewise a single column of cells: given as a start and a day's step it is a day wide.
+            trace.update(x0=trace.x[0], dx=DAY_MS, x=None)
+
+
+def _note_ends(figure: go.Figure, panels: Mapping[str, str]) -> None:
+    """Say in words where a panel or a series stops well before the rest of the chart, so a blank stretch reads as
+    the end of the release's figures, not a fault. `panels` names each panel by its x axis ("x", "x2", ...)."""
+    # One entry per series as the legend shows it: an estimate and its credible band share a legend group.
+    series: dict[tuple[str, str], tuple[str, pd.Timestamp]] = {}
+    for trace in figure.data:
+        dates = _drawn_dates(trace)
+        if dates is None or not trace.name:
+            continue
+        key = (trace.xaxis or "x", trace.legendgroup or trace.name)
+        name, last = series.get(key, (trace.name, dates.max()))
+        series[key] = (min(name, trace.name, key=len), max(last, dates.max()))
+    if not series:
+        return
+    chart_end = max(last for _, last in series.values())
+    chart_start = min(d.min() for t in figure.data if (d := _drawn_dates(t)) is not None)
+    for xaxis in dict.fromkeys(x for x, _ in series):
+        anchor = figure.layout[xaxis.replace("x", "xaxis", 1)].anchor
+        yaxis = anchor if anchor and anchor != "free" else "y"
+        ends = {name: last for (x, _), (name, last) in series.items() if x == xaxis}
+        panel_end = max(ends.values())
+        if chart_end - panel_end > ENDS_EARLY:
+            # In the blank stretch itself, beside the last figure, unless that is in the right half of the chart.
+            left = panel_end - chart_start < (chart_end - chart_start) / 2
+            panel = panels.get(xaxis, "This panel")
+            figure.add_annotation(text=f"{panel}: no figures after {day_text(panel_end)} in this release",
+                                  x=panel_end + DAY, xref=xaxis, xanchor="left" if left else "right",
+                                  y=0.5, yref=f"{yaxis} domain", yanchor="middle", **NOTE_STYLE)
+        stopped = sorted((last, name) for name, last in ends.items() if panel_end - last > ENDS_EARLY)
+        for row, (last, name) in enumerate(stopped):
+            figure.add_annotation(text=f"{name}: figures end on {day_text(last)} in this release",
+                                  x=0.99, xref=f"{xaxis} domain", xanchor="right",
+                                  y=0.98 - 0.1 * row, yref=f"{yaxis} domain", yanchor="top", **NOTE_STYLE)
+
+
+def _fit_dates(figure: go.Figure, panels: Mapping[str, str] | None = None) -> None:
+    """What every chart gets once its traces are in: readable dates, and notes where figures stop early."""
+    if not panels and all(_drawn_dates(trace) is None for trace in figure.data):
+        # An empty plot with no word reads as a chart that failed to draw (a panelled chart names its own gaps).
+        figure.add_annotation(text="No figures in this release", x=0.5, xref="paper", y=0.5, yref="paper",
+                              **NOTE_STYLE)
+    _readable_dates(figure)
+    _note_ends(figure, panels or {})
+
+
 def _finish(figure: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
     figure.update_layout(title=title, **LAYOUT)
     figure.update_xaxes(title_text=x_title)
     figure.update_yaxes(title_text=y_title, rangemode="tozero")
+    _fit_dates(figure)
     return figure
 
 
@@ -129,7 +250,7 @@ def _no_data_note(figure: go.Figure, labels: list[str], row: int) -> None:
 def healthcare_lines(table: pd.DataFrame) -> go.Figure:
     """London (NHS region) and Rest of England from phe_healthcare.csv, one panel each: patients in hospital and
     in mechanical ventilation beds as lines, admissions as bars on the right axis. A measure with no figures in a
-    panel is named in a note there, not in the legend."""
+    panel is named in a note there, not in the legend; a panel or measure whose figures stop early says when."""
     admitted, in_hospital, ventilated = GLA_HEALTHCARE_TYPES
     series = (
         (in_hospital, "Patients in hospital", "lines", "#1f77b4"),
@@ -162,6 +283,8 @@ def healthcare_lines(table: pd.DataFrame) -> go.Figure:
     figure.update_layout(title="Hospital admissions and patients: London (NHS region) and the rest of England",
                          **{**LAYOUT, "height": 640})
     figure.update_xaxes(title_text="Date", row=2, col=1)
+    # The panels share the x axis: a panel whose figures stop early is named in the blank stretch it leaves.
+    _fit_dates(figure, {"x" if row == 1 else f"x{row}": area for row, area in enumerate(LONDON_AND_REST, start=1)})
     return figure
 
 

@@ -107,3 +107,17 @@ def test_charts_read_clearly(browser, report_url: str, artifacts: Path) -> None:
     assert {t["colour"] for t in london}.isdisjoint({t["colour"] for t in others})
     assert min(t["width"] for t in london) > max(t["width"] for t in others)
     page.locator('[data-testid="chart-ons_positivity"]').screenshot(path=str(artifacts / "chart_ons.png"))
+
+
+def test_a_one_day_release_reads_in_days(browser, report_url: str, artifacts: Path) -> None:
+    """The shipped NHS 111 sample holds one day: its axis is labelled in days, not in fractions of a second around
+    midnight, and its figures are visible points."""
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.goto(report_url, wait_until="load")
+    chart = page.locator('[data-testid="chart-nhs_111"]')
+    chart.locator(".main-svg").first.wait_for(state="visible", timeout=15_000)
+    ticks = [t for t in chart.locator("g.xtick text").all_text_contents() if t.strip()]
+    assert len(ticks) >= 3 and "18 Mar 2020" in ticks, ticks
+    assert not any(":" in tick for tick in ticks), f"time-of-day ticks on a chart of days: {ticks}"
+    assert chart.locator("path.point").count() >= 1, "the day's figures are drawn as points"
+    chart.screenshot(path=str(artifacts / "chart_nhs_111.png"))
