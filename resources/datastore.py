@@ -319,7 +319,8 @@ class LondonDatastore(DatastoreTarget):
 
 
 class DryRunSession:
-    """Writes exactly what would be sent into a folder instead: each file, and one JSON line per request."""
+    """Writes exactly what would be sent into a folder instead: each file, one JSON line per request
+    (requests.jsonl) and held_back.txt, the files a real publish of the version would hold back and why."""
 
     def __init__(self, folder: Path, dataset: str) -> None:
         self.folder, self.dataset = folder, dataset
@@ -375,6 +376,11 @@ class DryRunSession:
     def table_summary(self, ref: str, date_column: str) -> tuple[int, str | None]:
         raise DatastoreError(self.table_url(ref), "a dry run has no API tables")
 
+    def write_note(self, file_name: str, text: str) -> Path:
+        """A note for the analyst, written beside the files and requests.jsonl: what the folder alone cannot show
+        (which files a real publish would hold back, and why). Never counted as a request: nothing would send it."""
+        return write_atomically(self.run_folder / file_name, text)
+
     def patch_dataset(self, operations: list[dict]) -> dict:
         self._log("PATCH", "", {"json_patch": operations})
         state = self._state()
@@ -386,7 +392,8 @@ class DryRunSession:
 
 class DryRunDatastore(DatastoreTarget):
     """Set LDS_DRY_RUN_DIR to publish into this folder instead of the London Datastore (no key needed).
-    `dataset.json` there plays the dataset's state, so a second dry run shows which files would be skipped."""
+    `dataset.json` there plays the dataset's state, so a second dry run shows which files would be skipped. Each
+    dry run's dated folder holds the files, requests.jsonl and held_back.txt (DryRunSession)."""
 
     folder: str
 

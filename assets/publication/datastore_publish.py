@@ -14,6 +14,7 @@ asset's metadata.
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -27,11 +28,11 @@ from assets.publication.publish_plan import (
     plan_publication,
     table_checks,
 )
-from assets.sources import RETIRED
+from assets.sources import RETIRED, SOURCES
 from checks.origin import judge, obtained
 from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes, validate_published
 from reports.provenance import FILE_NAME as PROVENANCE
-from resources.datastore import DatastoreTarget, PublishSession, TableCheck, check_tables
+from resources.datastore import DatastoreTarget, DryRunSession, PublishSession, TableCheck, check_tables
 from resources.report_storage import ReportStorage, ReportStore
 
 PROVENANCE_DESCRIPTION = (
@@ -43,6 +44,9 @@ TABLES_CHECK = "api_tables_follow"
 # Passes only when a publication reached the real London Datastore: a dry run or a rehearsal shows as a warning beside
 # its materialization in the UI, never with the same green outcome as a publish.
 REACHED_CHECK = "reached_london_datastore"
+# Written into a dry run's folder beside requests.jsonl: the folder shows what was sent, not what a real publish
+# would keep back.
+HELD_BACK_NOTE = "held_back.txt"
 
 
 class PublishConfig(dg.Config):
@@ -133,8 +137,7 @@ def send(lds: PublishSession, approval: Approval, plans: list[FilePlan], datasto
     responses: dict[str, dict] = {}
     for plan in plans:
         if plan.action == "hold":
-            plan.outcome = (f"held back: built from the shipped sample of {approval.held_back[plan.table]}, a "
-                            "retired source; the Datastore keeps its copy")
+            plan.outcome = f"held back: {why_held_back(approval.held_back[plan.table])}"
             log.warning(f"{plan.file_name}: {plan.outcome}")
         elif plan.action == "skip":
             plan.outcome = "skipped: the Datastore already holds these bytes"
@@ -174,11 +177,70 @@ def follow_tables(lds: PublishSession, dataset: dict, plans: list[FilePlan], tab
 # --- record --------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RealPublish:
+    """What a real publish of a version would do that a dry run or a rehearsal of it may not show: the files it
+    holds back (file name -> why, in the analyst's words, in the contract's order) and why it would refuse the
+    version whole ("" when it would not)."""
+
+    held_back: dict[str, str]
+    refusal: str
+
+
+def why_held_back(source: str) -> str:
+    """Why a file built from a retired source's shipped sample is not sent, naming the source as the report does."""
+    retired = SOURCES[source]
+    note = retired.status_note.strip().rstrip(".")
+    because = f" ({note[:1].lower()}{note[1:]})" if note else ""
+    return (f"built from the shipped sample of {retired.title}, which is no longer published{because}; the "
+            "Datastore keeps its copy")
+
+
+def real_publish(tables: Mapping[str, pd.DataFrame]) -> RealPublish:
+    """Judged again from the tables' origins, as check_approval judges a publish to the real Datastore: a dry run
+    or a rehearsal of a sample version sends every file, so its own plan cannot say what a publish would hold."""
+    verdict = judge(tables, retired=RETIRED)
+    held = {table.file_name: why_held_back(verdict.held_back[name])
+            for name, table in PUBLISHED.items() if name in verdict.held_back}
+    refusal = ("it was built from the shipped sample data" if verdict.samples else
+               "its tables do not record where their data came from" if verdict.unrecorded else "")
+    return RealPublish(held, refusal)
+
+
+def held_back_markdown(kind: str, real: RealPublish) -> str:
+    """The `held_back` metadata: each file a real publish holds back, and why."""
+    lines = [f"- held back: {file_name} — {why}" for file_name, why in real.held_back.items()]
+    if kind == "publish":
+        return "\n".join(["Held back (not sent):", *lines]) if lines else "No file was held back."
+    head = (f"A real publish would refuse this version and send nothing: {real.refusal}. Built from live releases, "
+            "it would hold back:" if real.refusal else "A real publish of this version would hold back:")
+    return "\n".join([head, *lines]) if lines else f"{head} no file."
+
+
+def held_back_note(version: str, real: RealPublish, plans: list[FilePlan]) -> str:
+    """held_back.txt, for the analyst who opens the dry run's folder: what a real publish would hold back, why,
+    and whether this dry run wrote those files here all the same."""
+    lines = [f"What a real publish of report version {version} to the London Datastore would hold back (not send), "
+             "and why.", ""]
+    held = [f"held back: {file_name} — {why}" for file_name, why in real.held_back.items()]
+    lines += held or ["nothing: a real publish sends every file."]
+    if real.refusal:
+        lines += ["", f"A real publish would refuse this version and send nothing: {real.refusal}. Built from live "
+                  "releases, it would still hold back the files above."]
+    written = [p.file_name for p in plans if p.file_name in real.held_back and p.action != "hold"]
+    if written:
+        lines += ["", f"This dry run wrote them here all the same ({', '.join(written)}), as every file of a version "
+                  "built from samples is rehearsed, so that they can be checked."]
+    elif real.held_back:
+        lines += ["", "This dry run held them back too: they are not in this folder."]
+    return "\n".join(lines) + "\n"
+
+
 def record(run_id: str, approval: Approval, datastore: DatastoreTarget, target: str, plans: list[FilePlan],
-           responses: dict[str, dict], checks: list[TableCheck], tables: Mapping[str, pd.DataFrame]
-           ) -> dg.MaterializeResult:
+           responses: dict[str, dict], checks: list[TableCheck], tables: Mapping[str, pd.DataFrame],
+           real: RealPublish, note: Path | None = None) -> dg.MaterializeResult:
     """The audit line (storage/publish/<dataset>/audit.jsonl) and the same record as the asset's metadata, with
-    the API tables' check."""
+    the API tables' check and what a real publish of the version holds back (`note`: a dry run's held_back.txt)."""
     datastore.append_audit({
         "approved_by": approval.approved_by, "report_version": approval.version, "dataset": datastore.dataset,
         "target": target, "published_at": datetime.now(UTC).isoformat(timespec="seconds"), "run_id": run_id,
@@ -205,6 +267,12 @@ def record(run_id: str, approval: Approval, datastore: DatastoreTarget, target: 
         "files_skipped": dg.MetadataValue.int(sum(p.action == "skip" for p in plans)),
         "files_held_back": dg.MetadataValue.int(sum(p.action == "hold" for p in plans)),
         "files": dg.MetadataValue.md(files_markdown(plans)),
+        # What a real publish of this version holds back and why, whatever this run sent: a dry run or rehearsal of
+        # a sample version sends every file, and would otherwise hide it.
+        "held_back": dg.MetadataValue.md(held_back_markdown(datastore.kind, real)),
+        "held_back_files": dg.MetadataValue.json(real.held_back),
+        "real_publish_refusal": dg.MetadataValue.text(real.refusal or "none"),
+        **({"held_back_note": dg.MetadataValue.path(str(note))} if note else {}),
         "datastore_responses": dg.MetadataValue.json(responses),
         "audit_log": dg.MetadataValue.path(str(datastore.audit_log)),
     }, check_results=[dg.AssetCheckResult(
@@ -270,4 +338,9 @@ def datastore_publish(
             note_changes(lds, dataset, approval.version, context.log)
         checks = follow_tables(lds, dataset, plans, datastore_tables, datastore, context.log)
         target = lds.target
-    return record(context.run.run_id, approval, datastore, target, plans, responses, checks, datastore_tables)
+        real = real_publish(datastore_tables)
+        # Only a dry run has a folder for the analyst to open; a rehearsal says the same in its metadata.
+        note = (lds.write_note(HELD_BACK_NOTE, held_back_note(approval.version, real, plans))
+                if isinstance(lds, DryRunSession) else None)
+    return record(context.run.run_id, approval, datastore, target, plans, responses, checks, datastore_tables, real,
+                  note)

@@ -24,21 +24,39 @@ from pipelines.jobs import IN_PROCESS_RUN_TAGS
 from resources import settings
 
 
+def real_publish_sentence(metadata: dict, why_file_by_file: str) -> str:
+    """What a real publish of the same version would hold back, and why, for a dry run or rehearsal: it may have sent
+    those files (a sample version's are all rehearsed), so its counts alone would not say."""
+    files = list(metadata.get("held_back_files") or {})
+    refusal = metadata.get("real_publish_refusal", "none")
+    held = (f"hold back {len(files)} file(s): {', '.join(files)} (built from the shipped samples of sources that "
+            f"are no longer published: the Datastore keeps its copy; why, file by file, {why_file_by_file})"
+            if files else "hold back no file")
+    if refusal != "none":
+        return (f"A real publish would refuse this version and send nothing ({refusal}); built from live releases, "
+                f"it would {held}.")
+    return f"A real publish would {held}."
+
+
 def success_message(metadata: dict) -> str:
     """The one line a successful publish, rehearsal or dry run prints."""
     version, by, kind = metadata["report_version"], metadata["approved_by"], metadata.get("kind", "publish")
     sent, skipped = metadata["files_sent"], metadata["files_skipped"]
     held = metadata.get("files_held_back", 0)
     held_text = f", {held} held back (retired sources' shipped samples: the Datastore keeps its copy)" if held else ""
+    # A dry run or rehearsal gives the why once, in the sentence on a real publish that follows its counts.
+    held_count = f", {held} held back" if held else ""
     if kind == "dry run":
         folder = str(metadata["target"]).removeprefix("dry run: ")
+        real = real_publish_sentence(metadata, "in held_back.txt there")
         return (f"dry run: nothing was sent to the London Datastore. Report version {version} approved by {by}: "
-                f"{sent} file(s) a publish would send are in {folder} ({skipped} unchanged since the last dry run"
-                f"{held_text}).")
+                f"{sent} file(s), written as they would be sent, are in {folder} ({skipped} unchanged since the last "
+                f"dry run{held_count}). {real}")
     if kind == "rehearsal":
+        real = real_publish_sentence(metadata, "in the run's held_back metadata")
         return (f"rehearsal (LDS_REHEARSAL=1): report version {version} approved by {by} sent to the test Datastore "
-                f"{metadata['target']}: {sent} file(s) sent, {skipped} unchanged{held_text}. Nothing reached the "
-                "real London Datastore.")
+                f"{metadata['target']}: {sent} file(s) sent, {skipped} unchanged{held_count}. {real} Nothing reached "
+                "the real London Datastore.")
     return (f"published report version {version} approved by {by} to {metadata['target']}: {sent} file(s) sent, "
             f"{skipped} unchanged{held_text}")
 

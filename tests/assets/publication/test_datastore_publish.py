@@ -14,7 +14,9 @@ from pytest_httpserver import HTTPServer
 from assets.publication.cases_report import cases_report
 from assets.publication.datastore_publish import datastore_publish
 from assets.publication.datastore_tables import datastore_tables
+from assets.sources import RETIRED
 from checks.published import PUBLISHED, fingerprint
+from pipelines.commands.approve import success_message
 from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
 from resources.datastore import DryRunDatastore, LondonDatastore, datastore_from_environment
@@ -448,3 +450,97 @@ def test_the_key_is_also_read_from_lds_api_key_as_the_gla_s_r_scripts_named_it(b
     monkeypatch.setenv("LDS_API_KEY", "lds-WRONG-key-not-a-real-secret")
     wrong = publish(data_dir, datastore_from_environment(data_dir), built)
     assert not wrong.success and "did not accept the API key" in failure_text(wrong)
+
+
+# --- what a real publish would hold back, shown by a dry run and a rehearsal (issue 24, item 5) ---------------------
+
+
+def held_back_lines(text: str) -> dict[str, str]:
+    """The `held back: <file> — <why>` lines of held_back.txt or the `held_back` metadata, by file."""
+    return dict(line.split("held back: ", 1)[1].split(" — ", 1) for line in text.splitlines()
+                if "held back: " in line and " — " in line)
+
+
+def assert_plain_reasons(reasons: dict[str, str]) -> None:
+    """Each file's reason is written for an analyst: why it is not sent and what stays, no source ids."""
+    assert set(reasons) == HELD_BACK
+    for file_name, why in reasons.items():
+        assert "no longer published" in why and why.endswith("the Datastore keeps its copy"), file_name
+        assert not any(source in why for source in RETIRED), why
+
+
+def test_a_dry_run_and_a_rehearsal_of_a_sample_version_say_what_a_real_publish_would_hold_back(
+        built_from_samples, standin, data_dir, tmp_path):
+    """A sample version's dry run and rehearsal send every file, the retired sources' too: the one line, the
+    metadata and the dry run's folder still say which files a real publish holds back, and why."""
+    folder = tmp_path / "dry-run"
+    result = publish(data_dir, DryRunDatastore(folder=str(folder), state_dir=str(folder / "state")),
+                     built_from_samples)
+    assert result.success, failure_text(result)
+    [run_folder] = [p for p in folder.iterdir() if p.is_dir() and p.name != "state"]
+    log = [json.loads(line) for line in (run_folder / "requests.jsonl").open()]
+    sent = {e["fields"]["title"] for e in log if e["method"] == "POST"}
+    assert HELD_BACK < sent  # rehearsed here, as every file of a sample version is
+
+    # (3) held_back.txt beside requests.jsonl.
+    note = (run_folder / "held_back.txt").read_text()
+    reasons = held_back_lines(note)
+    assert_plain_reasons(reasons)
+    assert ("A real publish would refuse this version and send nothing: it was built from the shipped sample data. "
+            "Built from live releases, it would still hold back the files above.") in note
+    assert "This dry run wrote them here all the same" in note
+    assert "held_back.txt" not in {e.get("file") for e in log}  # a note, not a request
+
+    # (2) The asset's metadata: the same files and reasons.
+    meta = publish_metadata(result)
+    assert meta["held_back_files"] == reasons
+    assert held_back_lines(meta["held_back"]) == reasons
+    assert meta["held_back"].startswith("A real publish would refuse this version")
+    assert meta["real_publish_refusal"] == "it was built from the shipped sample data"
+    assert meta["held_back_note"] == str(run_folder / "held_back.txt")
+
+    # (1) The one line make approve prints.
+    line = success_message(meta)
+    assert "\n" not in line and line.startswith("dry run: nothing was sent to the London Datastore.")
+    assert (f"A real publish would refuse this version and send nothing (it was built from the shipped sample "
+            f"data); built from live releases, it would hold back {len(HELD_BACK)} file(s): ") in line
+    assert all(file_name in line for file_name in HELD_BACK) and "the Datastore keeps its copy" in line
+    assert "held_back.txt" in line
+
+    rehearsal = publish(data_dir, real_target(standin, data_dir, rehearsal=True), built_from_samples)
+    assert rehearsal.success, failure_text(rehearsal)
+    assert HELD_BACK < set(standin.titles())  # sent to the test Datastore
+    meta = publish_metadata(rehearsal)
+    assert meta["held_back_files"] == reasons and held_back_lines(meta["held_back"]) == reasons
+    assert "held_back_note" not in meta
+    line = success_message(meta)
+    assert "\n" not in line and line.startswith("rehearsal (LDS_REHEARSAL=1): ")
+    assert "A real publish would refuse this version" in line and all(f in line for f in HELD_BACK)
+    assert line.endswith("Nothing reached the real London Datastore.") and KEY not in line
+
+
+def test_a_live_dry_run_holds_back_what_the_real_publish_then_holds_back(built, standin, data_dir, tmp_path):
+    folder = tmp_path / "dry-run"
+    dry = publish(data_dir, DryRunDatastore(folder=str(folder), state_dir=str(folder / "state")), built)
+    assert dry.success, failure_text(dry)
+    [run_folder] = [p for p in folder.iterdir() if p.is_dir() and p.name != "state"]
+    note = (run_folder / "held_back.txt").read_text()
+    reasons = held_back_lines(note)
+    assert_plain_reasons(reasons)
+    assert "This dry run held them back too: they are not in this folder." in note and "refuse" not in note
+    assert not any(path.name.endswith(tuple(HELD_BACK)) for path in run_folder.iterdir())
+    meta = publish_metadata(dry)
+    assert meta["held_back_files"] == reasons and meta["real_publish_refusal"] == "none"
+    assert meta["held_back"].startswith("A real publish of this version would hold back:")
+    line = success_message(meta)
+    assert f", {len(HELD_BACK)} held back). A real publish would hold back {len(HELD_BACK)} file(s): " in line
+    assert all(file_name in line for file_name in HELD_BACK) and "refuse" not in line
+
+    # The real publish of the same version holds back exactly those files, and its metadata gives the same reasons.
+    published = publish(data_dir, real_target(standin, data_dir), built)
+    assert published.success, failure_text(published)
+    audit = json.loads((data_dir / "publish" / standin.dataset / "audit.jsonl").read_text().splitlines()[-1])
+    assert {f["file_name"] for f in audit["files"] if f["action"] == "hold"} == set(reasons)
+    meta = publish_metadata(published)
+    assert meta["held_back_files"] == reasons and held_back_lines(meta["held_back"]) == reasons
+    assert meta["held_back"].startswith("Held back (not sent):")

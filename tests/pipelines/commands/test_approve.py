@@ -62,6 +62,17 @@ def test_sample_data_cannot_be_approved_but_can_be_rehearsed(tmp_path: Path, sta
     # The files kept next to the report, for the analyst to open before approving, are exactly the bytes sent.
     kept = report.parent / "files" / version
     assert {path.name: path.read_bytes() for path in kept.iterdir()} == sent
+    # The retired sources' files are among the 12 rehearsed, so the one line and held_back.txt beside
+    # requests.jsonl say that a real publish would hold them back, and why.
+    line = dry.stdout.strip()
+    assert "\n" not in line and KEY not in dry.stdout + dry.stderr
+    assert (f"A real publish would refuse this version and send nothing (it was built from the shipped sample data); "
+            f"built from live releases, it would hold back {len(HELD_BACK)} file(s): ") in line
+    assert all(file_name in line for file_name in HELD_BACK) and "the Datastore keeps its copy" in line
+    reasons = dict(row.removeprefix("held back: ").split(" — ", 1)
+                   for row in (run_folder / "held_back.txt").read_text().splitlines() if row.startswith("held back: "))
+    assert set(reasons) == HELD_BACK and HELD_BACK <= set(sent)
+    assert all(why.endswith("the Datastore keeps its copy") for why in reasons.values())
 
 
 def test_a_live_build_from_local_servers_is_approved_and_published(tmp_path: Path, standin: StandIn,
