@@ -1,7 +1,8 @@
 """`make approve BY=<name> VERSION=<report_version>`: the Launchpad's approval, from a terminal.
 
 Runs the `publish` job once against the local Dagster instance with the same run config the Launchpad takes, so
-the publication and its audit metadata appear in the UI like any other run. `--dry-run DIR` (or LDS_DRY_RUN_DIR)
+the publication and its audit metadata appear in the UI like any other run; when `make serve` runs on the same data
+folder, against the service's instance (its PostgreSQL), so the publish is in its history and its UI. `--dry-run DIR` (or LDS_DRY_RUN_DIR)
 writes what would be sent into DIR instead, and needs no key.
 
 Prints one plain message: what was done, or why nothing was (exit status 1; 2 for a mistake in the command).
@@ -21,7 +22,9 @@ from pipelines.commands.outcomes import interrupted, step_failures
 from pipelines.commands.stale_runs import close_dead_runs, describe, process_tags, publish_running
 from pipelines.definitions import build_definitions
 from pipelines.jobs import IN_PROCESS_RUN_TAGS
+from pipelines.service.supervisor import running_service
 from resources import settings
+from resources.settings import data_dir, service_home
 
 
 def real_publish_sentence(metadata: dict, why_file_by_file: str) -> str:
@@ -77,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         print("LDS_API_KEY is not set: export LDS_API_KEY=<your London Datastore API key>, or rehearse with "
               "make approve ... DRY_RUN=<folder>. Nothing was sent.", file=sys.stderr)
         return 2
+
+    if (service := running_service(service_home(), data_dir())) is not None:
+        # make serve runs on these data: publish in its instance (PostgreSQL), so the approval and the publish are in
+        # its history and its UI like a Launchpad approval, not in a local instance nobody else sees.
+        environment, ui_url = service
+        os.environ.update(environment)
+        print(f"note: make serve is running: this publish runs in its instance (its UI: {ui_url})")
 
     run_config = {
         "ops": {"datastore_publish": {"config": {"approved_by": args.by, "report_version": args.version}}},

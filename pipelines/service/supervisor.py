@@ -21,6 +21,7 @@ Starting again finds everything where it was: the database, the stored tables, t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -34,9 +35,12 @@ import psutil
 import requests
 
 from pipelines.service.postgres import Postgres, ServiceError, log_tail
+from resources.files import write_atomically
 from resources.settings import CODE_LOCATION, REPO_ROOT, ServiceSettings, data_dir, service_home, service_settings
 
 INSTANCE_CONFIG = REPO_ROOT / "config" / "dagster-service.yaml"
+# In the service's home while it runs: how `make approve` reaches its instance (Service.announce).
+RUNNING = "running.json"
 DAEMONS = ("SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR", "MONITORING")
 DAEMON_HEALTH_QUERY = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
 
@@ -158,7 +162,18 @@ class Service:
         for name in self.parts:
             self.start_part(name, report)
         self.wait_for_daemons()
+        self.announce()
         return time.monotonic() - began
+
+    def announce(self) -> None:
+        """Say, in the service's home, that it runs and how to reach its instance (never the password itself: where
+        it is kept), so `make approve` publishes through it and the publish shows in its UI (running_service)."""
+        record = {"pid": os.getpid(), "ui_url": self.ui_url, "data_dir": str(self.data_folder),
+                  "pg": {"host": self.postgres.host, "port": self.settings.pg_port,
+                         "username": self.settings.pg_username, "db": self.settings.pg_db},
+                  "password_file": None if self.settings.pg_password is not None or not self.postgres.managed
+                  else str(self.postgres.root / "password")}
+        write_atomically(self.home / RUNNING, json.dumps(record, indent=2))
 
     def start_postgres(self, report=print) -> None:
         # Where the cluster lives is said before initdb, so an operator sees it even when the start fails after.
@@ -234,6 +249,7 @@ class Service:
 
     def stop(self, report=print) -> None:
         """Everything, in the reverse order: nothing new starts while the rest stops; PostgreSQL goes last."""
+        (self.home / RUNNING).unlink(missing_ok=True)
         for name in ("daemon", "webserver", "reports", "code server"):
             if self.parts[name].process is not None:
                 self.parts[name].stop()
@@ -241,6 +257,25 @@ class Service:
         if self.postgres.process is not None:
             self.postgres.stop()
             report("PostgreSQL stopped")
+
+
+def running_service(home: Path, data_folder: Path) -> tuple[dict[str, str], str] | None:
+    """The environment that reaches a running `make serve`'s instance (DAGSTER_HOME and DAGSTER_PG_*), and its UI's
+    address, when one runs from `home` on the same data folder; else None. A record left by a service that was
+    killed names a process that is gone: not running."""
+    try:
+        record = json.loads((home / RUNNING).read_text())
+        alive = psutil.pid_exists(int(record["pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not alive or Path(record.get("data_dir", "")).resolve() != data_folder.resolve():
+        return None
+    password = (Path(record["password_file"]).read_text().strip() if record.get("password_file")
+                else os.environ.get("DAGSTER_PG_PASSWORD", ""))
+    pg = record["pg"]
+    return {"DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": pg["host"], "DAGSTER_PG_PORT": str(pg["port"]),
+            "DAGSTER_PG_USERNAME": pg["username"], "DAGSTER_PG_PASSWORD": password,
+            "DAGSTER_PG_DB": pg["db"]}, record["ui_url"]
 
 
 def code_server_serving(port: int) -> bool:

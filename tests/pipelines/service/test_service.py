@@ -263,6 +263,25 @@ def test_two_approvals_at_the_same_moment_publish_one_at_a_time(first, service, 
     assert spans[0][1] <= spans[1][0]
 
 
+def test_make_approve_while_make_serve_runs_publishes_through_the_service(first, service, api, tmp_path) -> None:
+    """An analyst at a terminal of the machine the service runs on: `make approve` goes into the service's history
+    and UI (its PostgreSQL instance), not a local instance of its own."""
+    before = {run["runId"] for run in api.runs()}
+    env = {**os.environ, **service.extra_env, "SERVICE_HOME": str(service.home),
+           "DAGSTER_HOME": str(tmp_path / "local_home")}
+    (tmp_path / "local_home").mkdir()
+    (tmp_path / "local_home" / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
+    approved = subprocess.run([sys.executable, "-m", "pipelines.commands.approve", "--by", "Cleo Commandline",
+                               "--version", first["version"]], cwd=REPO_ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+    assert approved.returncode == 0, approved.stdout[-2000:] + approved.stderr[-2000:]
+    assert f"note: make serve is running: this publish runs in its instance (its UI: {service.ui_url})" in (
+        approved.stdout)
+    [new] = [run for run in api.runs() if run["runId"] not in before]
+    assert new["jobName"] == "publish" and new["status"] == "SUCCESS"
+    assert not (tmp_path / "local_home" / "history").exists()  # no local instance was even opened
+
+
 def test_a_run_that_loses_postgresql_never_ends_half_recorded_and_a_rerun_after_it_is_back_succeeds(
         first, service, api) -> None:
     earlier = {r["runId"]: len(api.events(r["runId"])) for r in api.runs()}
