@@ -2,8 +2,8 @@
 
 Runs the `publish` job once against the local Dagster instance with the same run config the Launchpad takes, so
 the publication and its audit metadata appear in the UI like any other run; when `make serve` runs on the same data
-folder, against the service's instance (its PostgreSQL), so the publish is in its history and its UI. `--dry-run DIR` (or LDS_DRY_RUN_DIR)
-writes what would be sent into DIR instead, and needs no key.
+folder, against the service's instance (its PostgreSQL), so the publish is in its history and its UI.
+`--dry-run DIR` (or LDS_DRY_RUN_DIR) writes what would be sent into DIR instead, and needs no key.
 
 Prints one plain message: what was done, or why nothing was (exit status 1; 2 for a mistake in the command).
 Dagster's step-by-step log and any stack trace are in the run's page in the UI, or here with --verbose (VERBOSE=1).
