@@ -220,6 +220,19 @@ class PublishedNhs111(Nhs111Triages):
 # Labels as the GLA wrote them, in the GLA's order.
 GLA_AGE_BANDS = (*(f"{low} - {low + 4} years" for low in range(0, 90, 5)), "90+ years", "unassigned")
 GLA_ADMISSION_AGE_BANDS = ("0 - 5 years", "6 - 17 years", "18 - 64 years", "65 - 84 years", "85+ years")
+
+
+def gla_band(band: str) -> tuple[str, int | None, int | None]:
+    """PHE's band label -> the GLA's label, age_lower and age_higher ('00_04' -> '0 - 4 years', 0, 4; '90+' ->
+    '90+ years', 90, 90; 'unassigned' stays, with no bounds). The GLA's style is the one analysts read everywhere:
+    its files, and the report's charts."""
+    if band == "unassigned":
+        return band, None, None
+    if band.endswith("+"):
+        low = int(band[:-1])
+        return f"{low}+ years", low, low
+    low, high = (int(part) for part in band.split("_"))
+    return f"{low} - {high} years", low, high
 GLA_HEALTHCARE_TYPES = (
     "Patients admitted to Hospital", "Patients in Hospital", "Patients in mechanical ventilation beds",
 )

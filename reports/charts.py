@@ -18,7 +18,7 @@ from checks.published import (
     NHS_111,
     ONS_POSITIVITY,
 )
-from checks.schemas import GLA_AGE_BANDS, GLA_HEALTHCARE_TYPES, LONDON_AND_REST, PHE_AGE_BANDS
+from checks.schemas import GLA_AGE_BANDS, GLA_HEALTHCARE_TYPES, LONDON_AND_REST, PHE_AGE_BANDS, gla_band
 
 LAYOUT = {
     "template": "plotly_white",
@@ -228,10 +228,11 @@ def age_band_heatmap(table: pd.DataFrame) -> go.Figure:
 def age_sex_heatmap(table: pd.DataFrame) -> go.Figure:
     totals = table.groupby(["age_band", "date"])["total_cases"].sum().unstack("date")
     daily = totals.diff(axis=1).iloc[:, 1:].reindex(list(PHE_AGE_BANDS))
+    # PHE's band names (00_04) in the GLA's words (0 - 4 years), as the age chart above and the files have them.
     figure = go.Figure(go.Heatmap(
-        z=daily.to_numpy(dtype="float64"), x=list(daily.columns), y=list(daily.index), colorscale="Blues",
-        colorbar={"title": {"text": "cases"}},
-        hovertemplate="age %{y}<br>%{x|%d %b %Y}: %{z} new cases<extra></extra>",
+        z=daily.to_numpy(dtype="float64"), x=list(daily.columns), y=[gla_band(band)[0] for band in daily.index],
+        colorscale="Blues", colorbar={"title": {"text": "cases"}},
+        hovertemplate="%{y}<br>%{x|%d %b %Y}: %{z} new cases<extra></extra>",
     ))
     figure = _finish(figure, "London: new cases by age band, both sexes (day-on-day change in the cumulative "
                              "count by sex and age)", "Specimen date", "Age band")

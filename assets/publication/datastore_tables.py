@@ -36,7 +36,7 @@ from checks.published import (
     rest_of_england,
     validate_published,
 )
-from checks.schemas import GLA_HEALTHCARE_TYPES
+from checks.schemas import GLA_HEALTHCARE_TYPES, gla_band
 from resources.errors import SourceError
 
 # The clean healthcare columns behind the GLA's healthcare_type labels.
@@ -84,18 +84,6 @@ def rest_of_england_cases(region: pd.DataFrame) -> tuple[pd.DataFrame, list]:
 def gla_london_england(region: pd.DataFrame) -> pd.DataFrame:
     """London and Rest of England (England less London, from the same release), daily and running totals."""
     return in_published_form(GLA_LONDON_ENGLAND, rest_of_england_cases(region)[0])
-
-
-def gla_band(band: str) -> tuple[str, int | None, int | None]:
-    """PHE's band label -> the GLA's label, age_lower and age_higher ('00_04' -> '0 - 4 years', 0, 4; '90+' ->
-    '90+ years', 90, 90; 'unassigned' stays, with no bounds)."""
-    if band == "unassigned":
-        return band, None, None
-    if band.endswith("+"):
-        low = int(band[:-1])
-        return f"{low}+ years", low, low
-    low, high = (int(part) for part in band.split("_"))
-    return f"{low} - {high} years", low, high
 
 
 def gla_cases_age(by_age: pd.DataFrame) -> pd.DataFrame:

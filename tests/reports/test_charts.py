@@ -12,6 +12,7 @@ import pytest
 
 from assets.publication.datastore_tables import build_datastore_tables
 from reports.charts import borough_heatmap, build_charts, healthcare_lines, london_england_rate, nhs_111_lines
+from resources.settings import REPO_ROOT
 from tests.samples import clean_sample_tables, sample_path
 
 DAY = pd.Timedelta(days=1)
@@ -126,3 +127,13 @@ def test_a_chart_with_no_figures_says_so() -> None:
     empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "site_type": pd.Series(dtype="object"),
                           "count": pd.Series(dtype="int64")})
     assert notes(nhs_111_lines(empty)) == ["No figures in this release"]
+
+
+def test_both_age_charts_name_the_bands_as_the_gla_s_published_file_does(charts: dict[str, go.Figure]) -> None:
+    """One style everywhere: the band names of the GLA's own phe_cases_age_london.csv (read with the csv module)."""
+    published = REPO_ROOT / "data" / "reference" / "gla_published" / "phe_cases_age_london.csv"
+    with published.open(newline="") as handle:
+        gla_bands = {row["age_band"] for row in csv.DictReader(handle)} - {"unassigned"}
+    for name in ("age_band_heatmap", "age_sex_heatmap"):
+        [heatmap] = charts[name].data
+        assert set(heatmap.y) == gla_bands, name
