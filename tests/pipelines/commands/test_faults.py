@@ -33,9 +33,10 @@ def approved_build(tmp_path: Path, standin: StandIn, httpserver: HTTPServer) -> 
     return env, version
 
 
-def start_publish(env: dict[str, str], version: str, standin: StandIn) -> subprocess.Popen:
-    """`make approve` in the background against a slow Datastore, returned once its first file has arrived."""
-    standin.delay_s = 0.5
+def start_publish(env: dict[str, str], version: str, standin: StandIn, delay_s: float = 0.5) -> subprocess.Popen:
+    """`make approve` in the background against a Datastore taking `delay_s` per request, returned once its first
+    file has arrived."""
+    standin.delay_s = delay_s
     process = subprocess.Popen([sys.executable, "-m", "pipelines.commands.approve", "--by", "Ana Analyst",
                                 "--version", version], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -76,7 +77,9 @@ def test_a_publish_killed_after_its_first_upload_does_not_block_the_next(approve
 def test_a_second_approval_names_the_publish_running_and_a_stop_ends_it_cleanly(approved_build,
                                                                                 standin: StandIn) -> None:
     env, version = approved_build
-    first = start_publish(env, version, standin)
+    # Slow enough (about 40 s for its requests) that the second approval and the stop come while it still runs,
+    # however busy the machine.
+    first = start_publish(env, version, standin, delay_s=2.0)
     started = time.monotonic()
     second = approve(env, version)
     assert time.monotonic() - started < 60  # it does not wait for the slot
