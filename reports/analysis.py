@@ -114,15 +114,20 @@ class SourceStatus:
 
     @property
     def note(self) -> str:
-        return f"{self.remark} {self.freshness}".strip() if self.remark else self.freshness
+        """The Status cell: what is special about the source (ended, retired), then how fresh it is."""
+        if not self.remark:
+            return self.freshness
+        return f"{self.remark} {self.freshness[:1].upper()}{self.freshness[1:]}."
 
     @property
     def freshness(self) -> str:
         if self.latest_date is None:
             return "no data"
         if self.stale:
-            return (f"stale: the release of {self.released or self.fetched_at[:10]} has nothing after "
-                    f"{self.latest_date:%d %b %Y} ({self.lag_days} days; expected within {self.expected_lag_days})")
+            release = self.released or date.fromisoformat(self.fetched_at[:10])
+            return (f"stale: the release of {release.day} {release:%b %Y} has nothing after "
+                    f"{self.latest_date.day} {self.latest_date:%b %Y} ({self.lag_days} days; expected within "
+                    f"{self.expected_lag_days})")
         return "unchanged since the last fetch" if not self.changed else "new data"
 
 

@@ -127,21 +127,47 @@ def recorded_ports(store: ReportStore, now: int) -> list[int]:
     return sorted(ports - {now})
 
 
-def answer_old_links(store: ReportStore, port: int) -> list[http.server.ThreadingHTTPServer]:
+class OldLinks:
     """A redirecting server on each recorded port that is free, so a link fixed when its report was built opens at
-    the address the reports are served on now. Started only by make dev and make serve (REPORTS_ANSWER_OLD_LINKS),
-    never by a bare report server, which must not take ports another one may want."""
-    handler = type("Here", (Redirect,), {"target": f"http://127.0.0.1:{port}"})
-    servers = []
-    for old in recorded_ports(store, port):
+    the address the reports are served on now. The history is looked at again every few seconds: a report built
+    while this server runs (make run with other settings) is answered too. Started only by make dev and make serve
+    (REPORTS_ANSWER_OLD_LINKS), never by a bare report server, which must not take ports another one may want."""
+
+    RECHECK_S = 3.0
+
+    def __init__(self, store: ReportStore, port: int) -> None:
+        self.store, self.port = store, port
+        self.handler = type("Here", (Redirect,), {"target": f"http://127.0.0.1:{port}"})
+        self.servers: dict[int, http.server.ThreadingHTTPServer] = {}
+        self.stopped = threading.Event()
+
+    def start(self) -> OldLinks:
+        self.refresh()
+        threading.Thread(target=self._watch, daemon=True).start()
+        return self
+
+    def refresh(self) -> None:
         try:
-            server = http.server.ThreadingHTTPServer(("127.0.0.1", old), handler)
+            wanted = recorded_ports(self.store, self.port)
         except OSError:
-            continue  # in use (another report server, or anything else): its links are that one's to answer
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        print(f"report links recorded with port {old} are sent here", flush=True)
-    return servers
+            return  # a damaged history is for the report step to name; the links it held wait
+        for old in (p for p in wanted if p not in self.servers):
+            try:
+                server = http.server.ThreadingHTTPServer(("127.0.0.1", old), self.handler)
+            except OSError:
+                continue  # in use (another report server, or anything else): its links are that one's to answer
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.servers[old] = server
+            print(f"report links recorded with port {old} are sent here", flush=True)
+
+    def _watch(self) -> None:
+        while not self.stopped.wait(self.RECHECK_S):
+            self.refresh()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for server in self.servers.values():
+            server.shutdown()
 
 
 def main() -> int:
@@ -152,14 +178,14 @@ def main() -> int:
     handler = functools.partial(ReportHandler, folder=folder, audit_log=audit_log)
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         print(f"serving reports from {folder} on http://127.0.0.1:{port}/", flush=True)
-        others = answer_old_links(ReportStore(folder), port) if settings.flag("REPORTS_ANSWER_OLD_LINKS") else []
+        old_links = OldLinks(ReportStore(folder), port).start() if settings.flag("REPORTS_ANSWER_OLD_LINKS") else None
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
-            for other in others:
-                other.shutdown()
+            if old_links is not None:
+                old_links.stop()
     return 0
 
 

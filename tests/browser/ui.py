@@ -32,10 +32,12 @@ class DagsterUI:
     env: dict[str, str]
     processes: list[subprocess.Popen]
 
-    def run(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-        """Run a command of the project (e.g. `-m pipelines.commands.run`) against this UI's instance and storage."""
-        return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+    def run(self, *args: str, timeout: int = 300, env_overrides: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess:
+        """Run a command of the project (e.g. `-m pipelines.commands.run`) against this UI's instance and storage
+        (`env_overrides`: settings this run alone has otherwise, e.g. another REPORTS_PORT)."""
+        return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env={**self.env, **(env_overrides or {})},
+                              capture_output=True, text=True, timeout=timeout)
 
     def stop(self) -> None:
         # dagster dev ignores SIGTERM when it is not the session leader's foreground job: signal the whole group.

@@ -164,3 +164,10 @@ def test_the_sources_table_speaks_to_an_analyst_and_folds_the_file_details_away(
     folded = re.search(r'<details data-testid="details-phe_cases_by_region">(.*?)</details>', row, re.S)[1]
     assert note in folded and "<code>phe_cases_by_region</code>" in folded
     assert row.replace(folded, "").count("phe_cases_by_region") == 1  # the folded part's own test id: none shown
+
+
+def test_a_stale_source_says_so_with_dates_as_a_person_writes_them(page: str) -> None:
+    """The fixture's healthcare source: figures to 30 May 2020 in a release of 1 July 2020, expected within 7 days."""
+    row = re.search(r'data-testid="source-phe_healthcare">(.*?)</tr>', page, re.S)[1]
+    assert "stale: the release of 1 Jul 2020 has nothing after 30 May 2020 (32 days; expected within 7)" in row
+    assert "2020-07-01" not in row
