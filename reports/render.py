@@ -45,6 +45,11 @@ class ReportInputs:
     def stale_sources(self) -> list[SourceStatus]:
         return [source for source in self.sources if source.stale]
 
+    @property
+    def source_titles(self) -> dict[str, str]:
+        """Each source's name as the report shows it (its title), by its id."""
+        return {source.source: source.title for source in self.sources}
+
 
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(

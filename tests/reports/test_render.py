@@ -56,11 +56,13 @@ def page() -> str:
 def live_page() -> str:
     current = SourceStatus("nhs_111", "NHS 111", 10, date(2021, 5, 26), "2026-11-24T18:00:00+00:00",
                            date(2021, 5, 27), True, 3)
+    retired = SourceStatus("phe_cases_by_age", "PHE cases by age band", 5820, date(2020, 11, 19),
+                           "2026-11-24T18:00:00+00:00", date(2020, 11, 20), False, 7)
     # As in live mode: downloads, except the retired sources, which have only their shipped releases.
     clean = clean_sample_tables("download")
     for name in RETIRED:
         clean[name].attrs["origin"] = "sample"
-    return render(clean, sources=[current])
+    return render(clean, sources=[current, retired])
 
 
 def test_page_is_self_contained(page: str) -> None:
@@ -122,7 +124,7 @@ def test_stale_sources_are_in_a_banner_and_held_back_files_are_named(page: str, 
     assert "has nothing after 30 May 2020" in _text(stale[1])
     # Served live, the retired sources' files come from their shipped releases: held back, and the report says so.
     held = re.search(r'data-testid="held-back">(.*?)</p>', live_page, re.S)
-    assert held and "held-back-phe_cases_age_london" in held[1] and "(from phe_cases_by_age)" in _text(held[1])
+    assert held and "held-back-phe_cases_age_london" in held[1] and "(from PHE cases by age band)" in _text(held[1])
     assert "held-back-phe_cases_london_boroughs" not in held[1]
     # A sample version is not published at all: nothing to say about holding files back.
     assert 'data-testid="held-back"' not in page
