@@ -44,6 +44,8 @@ TABLES_CHECK = "api_tables_follow"
 # Passes only when a publication reached the real London Datastore: a dry run or a rehearsal shows as a warning beside
 # its materialization in the UI, never with the same green outcome as a publish.
 REACHED_CHECK = "reached_london_datastore"
+# One publish at a time across all runs (the instance's pool limit is 1): make approve looks here for one running.
+PUBLISH_POOL = "london_datastore"
 # Written into a dry run's folder beside requests.jsonl: the folder shows what was sent, not what a real publish
 # would keep back.
 HELD_BACK_NOTE = "held_back.txt"
@@ -290,7 +292,7 @@ def record(run_id: str, approval: Approval, datastore: DatastoreTarget, target: 
     ins={"datastore_tables": dg.AssetIn()},
     deps=["cases_report"],
     kinds={"api"},
-    pool="london_datastore",
+    pool=PUBLISH_POOL,
     check_specs=[dg.AssetCheckSpec(
         TABLES_CHECK, asset="datastore_publish",
         description="After a publish, every API table of a published file (the Datastore's queryable copy) serves "

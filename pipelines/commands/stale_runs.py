@@ -18,13 +18,13 @@ import dagster as dg
 import psutil
 from dagster._core.launcher.base import WorkerStatus
 
+from assets.publication.datastore_publish import PUBLISH_POOL
 from pipelines.service.run_launcher import process_health
 
 PID_TAG = "london_covid/pid"
 HOST_TAG = "london_covid/host"
 STARTED_TAG = "london_covid/process_started"  # the process's start time (Unix), so a reused pid is not taken for it
 UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-PUBLISH_POOL = "london_datastore"
 
 
 def process_tags() -> dict[str, str]:
