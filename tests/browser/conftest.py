@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from pipelines.commands.datastore_standin import STANDIN_KEY
 from resources.settings import REPO_ROOT
+from tests.conftest import serve_all_samples
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -56,3 +58,14 @@ def ui(tmp_path_factory, standin_server) -> Iterator[object]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[HTTPServer]:
+    """Every source's shipped samples served as their publishers served them, on 127.0.0.1 (one per test module)."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    serve_all_samples(server)
+    yield server
+    server.clear()
+    server.stop()

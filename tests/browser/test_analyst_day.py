@@ -32,16 +32,6 @@ RUN_QUERY = """query Run($runId: ID!) { runOrError(runId: $runId) { __typename
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    serve_all_samples(server)
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def day(tmp_path_factory, upstream: HTTPServer, standin_server: StandIn) -> Iterator[tuple[DagsterUI, StandIn]]:
     standin = standin_server.reset()
     urls = upstream_urls(upstream)

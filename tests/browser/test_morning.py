@@ -7,7 +7,6 @@ who published it. Screenshots go to test-artifacts/ (morning_*.png)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
 from tests.browser.ui import free_port, start_ui
-from tests.conftest import live_environment, serve_all_samples, upstream_urls
+from tests.conftest import live_environment, upstream_urls
 from tests.publishing import SENT, preload_gla
 
 pytestmark = pytest.mark.browser
@@ -34,16 +33,6 @@ def finished(ui_url: str, run_id: str, timeout_s: float = 300) -> str:
             return status
         time.sleep(1)
     raise AssertionError(f"run {run_id} did not end within {timeout_s:.0f} s")
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    serve_all_samples(server)
-    yield server
-    server.clear()
-    server.stop()
 
 
 def test_the_morning_with_the_ui_on_other_ports(tmp_path: Path, upstream: HTTPServer, standin_server: StandIn,
