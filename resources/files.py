@@ -124,22 +124,18 @@ def read_json_lines(path: Path, remedy: str) -> list[object]:
             continue
         try:
             records.append(json.loads(line))
-        except ValueError as error:
+        except json.JSONDecodeError as error:
             # A line cut short by a crash mid-append (append_line closes it before the next one) was never finished.
-            if _cut_short(line):
+            if _cut_short(line, error):
                 continue
             raise DamagedFile(path, f"line {number}: {_first_line(error)}", remedy) from error
     return records
 
 
-def _cut_short(line: str) -> bool:
-    """Whether a line that is not JSON is the start of a JSON record (a write cut short), not a line spoiled."""
-    try:
-        json.loads(line)
-    except json.JSONDecodeError as error:
-        # The text ran out: inside a string, or where more was expected.
-        return error.msg.startswith("Unterminated string") or error.pos >= len(line.rstrip())
-    return False
+def _cut_short(line: str, error: json.JSONDecodeError) -> bool:
+    """Whether the line that did not parse is the start of a JSON record (a write cut short), not a line spoiled:
+    the text ran out inside a string, or where more was expected."""
+    return error.msg.startswith("Unterminated string") or error.pos >= len(line.rstrip())
 
 
 def read_parquet(path: Path, remedy: str) -> pd.DataFrame:
