@@ -268,15 +268,11 @@ def _title_period(text: str, released: date | None) -> Period | None:
 
 
 def _is_number(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return True
+    """Whether a cell holds a number, read as the values of a table are (_number)."""
     try:
-        float(str(value).replace(",", "").strip())
-    except ValueError:
+        return _number(value, "", "") is not None
+    except ParseError:
         return False
-    return True
 
 
 def _number(value: object, where: str, file: str) -> float | None:
@@ -487,7 +483,7 @@ def release_date(sheets: Mapping[str, list[list]], file: RawFile) -> tuple[date 
                 if isinstance(cell, str) and (match := RELEASE.match(normalise(cell))):
                     if (day := cell_date(match[1].title())) is not None:
                         return day, "the cover sheet"
-    for digits in re.findall(r"(?<!\d)(20\d{6})", re.sub(r"\D(?=\d)", " ", file.name) + " " + file.name):
+    for digits in re.findall(r"(?<!\d)(20\d{6})", file.name):
         if (day := _day(int(digits[:4]), int(digits[4:6]), int(digits[6:]))) is not None:
             return day, "the file's name"
     try:
