@@ -29,7 +29,7 @@ from assets.publication.publish_plan import (
     table_checks,
 )
 from assets.sources import RETIRED, SOURCES
-from checks.origin import judge, obtained
+from checks.origin import OriginVerdict, judge, obtained
 from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes, validate_published
 from reports.provenance import FILE_NAME as PROVENANCE
 from resources.datastore import DatastoreTarget, DryRunSession, PublishSession, TableCheck, check_tables
@@ -70,6 +70,7 @@ class Approval:
     version: str
     contents: dict[str, bytes]
     held_back: dict[str, str]
+    verdict: OriginVerdict  # where the tables' data came from, judged once (what a real publish would do)
 
 
 # --- refusals ------------------------------------------------------------------------------------------------------
@@ -110,7 +111,7 @@ def check_approval(config: PublishConfig, tables: Mapping[str, pd.DataFrame], st
     # A live version's files from a retired source's shipped sample stay as they are on the Datastore. (A rehearsal
     # of a sample version sends everything: there is nothing live to keep apart.)
     held_back = dict(verdict.held_back) if verdict.publishable else {}
-    return Approval(approved_by, version, {**by_file_name(table_bytes), **extras}, held_back)
+    return Approval(approved_by, version, {**by_file_name(table_bytes), **extras}, held_back, verdict)
 
 
 # --- plan and send -------------------------------------------------------------------------------------------------
@@ -198,10 +199,9 @@ def why_held_back(source: str) -> str:
             "Datastore keeps its copy")
 
 
-def real_publish(tables: Mapping[str, pd.DataFrame]) -> RealPublish:
-    """Judged again from the tables' origins, as check_approval judges a publish to the real Datastore: a dry run
-    or a rehearsal of a sample version sends every file, so its own plan cannot say what a publish would hold."""
-    verdict = judge(tables, retired=RETIRED)
+def real_publish(verdict: OriginVerdict) -> RealPublish:
+    """What the tables' origins (check_approval's verdict) mean for a publish to the real Datastore: a dry run or a
+    rehearsal of a sample version sends every file, so its own plan cannot say what a publish would hold."""
     held = {table.file_name: why_held_back(verdict.held_back[name])
             for name, table in PUBLISHED.items() if name in verdict.held_back}
     refusal = ("it was built from the shipped sample data" if verdict.samples else
@@ -340,7 +340,7 @@ def datastore_publish(
             note_changes(lds, dataset, approval.version, context.log)
         checks = follow_tables(lds, dataset, plans, datastore_tables, datastore, context.log)
         target = lds.target
-        real = real_publish(datastore_tables)
+        real = real_publish(approval.verdict)
         # Only a dry run has a folder for the analyst to open; a rehearsal says the same in its metadata.
         note = (lds.write_note(HELD_BACK_NOTE, held_back_note(approval.version, real, plans))
                 if isinstance(lds, DryRunSession) else None)
