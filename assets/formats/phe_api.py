@@ -57,11 +57,6 @@ def _header_key(name: str) -> str:
     return LEGACY_HEADERS.get(key.lower(), key)
 
 
-def _area_type(value: str) -> str:
-    key = "".join(value.split()).lower()
-    return AREA_TYPES.get(key, key)
-
-
 def parse_v2_csv(
     content: bytes, file: str, metrics: dict[str, str], areas: Collection[str] | None = None,
     optional: Collection[str] = (), area_types: Collection[str] | None = None,
