@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -21,19 +22,49 @@ class ValidationOutcome:
     failures: pd.DataFrame  # column, check, failure_case, row
 
     def summary(self, limit: int = 5) -> str:
-        """One line per failed check, e.g. "new_cases: greater_than_or_equal_to(0) failed for 2 rows (-5, -1)"."""
+        """One line per failed check, in words: "column 'new_cases': 2 rows below 0 (e.g. -5, -1)"."""
         lines = []
         grouped = self.failures.groupby(["column", "check"], sort=False, dropna=False)
         for (column, check), cases in list(grouped)[:limit]:
             examples = ", ".join(str(v) for v in cases["failure_case"].head(3))
             where = "table" if pd.isna(column) or column is None else f"column {column!r}"
-            lines.append(f"{where}: {check} failed for {len(cases)} row(s) (e.g. {examples})")
+            rows = f"{len(cases)} row" if len(cases) == 1 else f"{len(cases)} rows"
+            lines.append(f"{where}: {failed_check_in_words(str(check), rows)} (e.g. {examples})")
         return "; ".join(lines)
 
     def markdown(self) -> str:
         if self.failures.empty:
             return "No failures."
         return self.failures.head(FIRST_FAILURES_SHOWN).to_markdown(index=False)
+
+
+# pandera's names for its built-in checks, as what the failing rows are: the report, `make parse` and every refusal
+# show them to analysts, who should not have to know pandera.
+BUILT_IN_CHECKS: tuple[tuple[str, str], ...] = (
+    (r"greater_than_or_equal_to\((.*)\)", "{rows} below {0}"),
+    (r"greater_than\((.*)\)", "{rows} not above {0}"),
+    (r"less_than_or_equal_to\((.*)\)", "{rows} above {0}"),
+    (r"less_than\((.*)\)", "{rows} not below {0}"),
+    (r"in_range\((.*), (.*)\)", "{rows} outside {0} to {1}"),
+    (r"str_matches\('(.*)'\)", "{rows} not in the expected form ({0})"),
+    (r"isin\((.*)\)", "{rows} not one of the expected values"),
+    (r"not_nullable", "{rows} empty"),
+    (r"field_uniqueness", "{rows} with a duplicate value"),
+    (r"multiple_fields_uniqueness", "{rows} that are duplicates (same values in the columns that identify a row)"),
+    (r"(?:coerce_)?dtype\('(.*)'\)", "{rows} not of the expected type ({0})"),
+    (r"column_in_dataframe", "a column is missing"),
+    (r"column_in_schema", "a column that is not expected"),
+)
+
+
+def failed_check_in_words(check: str, rows: str) -> str:
+    """`greater_than_or_equal_to(0)` for 2 rows -> "2 rows below 0"; the project's own checks are named in words
+    already ("credible interval not ordered ..."), and keep their name."""
+    for pattern, words in BUILT_IN_CHECKS:
+        found = re.fullmatch(pattern, check)
+        if found:
+            return words.format(*found.groups(), rows=rows)
+    return f"{check} failed for {rows}"
 
 
 def validate_table(frame: pd.DataFrame, schema: type[pa.DataFrameModel]) -> ValidationOutcome:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +27,7 @@ from checks.published import (
     PUBLISHED,
     rest_of_england,
 )
+from reports import wording
 
 
 class ReportSettings(BaseModel):
@@ -75,9 +75,6 @@ class Warning:
     message: str
 
 
-LONDON_TIME = ZoneInfo("Europe/London")
-
-
 @dataclass(frozen=True)
 class SourceStatus:
     source: str
@@ -96,10 +93,7 @@ class SourceStatus:
         """When its files were fetched, as a person reads a time: `14 Nov 2020, 16:02` (UK time)."""
         if not self.fetched_at:
             return "never"
-        moment = datetime.fromisoformat(self.fetched_at)
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(LONDON_TIME)
-        return f"{moment.day} {moment:%b %Y, %H:%M}"
+        return wording.moment(self.fetched_at)
 
     @property
     def lag_days(self) -> int | None:
@@ -125,9 +119,9 @@ class SourceStatus:
             return "no data"
         if self.stale:
             release = self.released or date.fromisoformat(self.fetched_at[:10])
-            return (f"stale: the release of {release.day} {release:%b %Y} has nothing after "
-                    f"{self.latest_date.day} {self.latest_date:%b %Y} ({self.lag_days} days; expected within "
-                    f"{self.expected_lag_days})")
+            return (f"out of date (the release of {wording.day(release)} has nothing after "
+                    f"{wording.day(self.latest_date)}, {wording.count(self.lag_days, 'day')} earlier; its releases "
+                    f"usually reach within {wording.count(self.expected_lag_days, 'day')} of their date)")
         return "unchanged since the last fetch" if not self.changed else "new data"
 
 
@@ -191,7 +185,8 @@ def zero_case_warnings(boroughs: pd.DataFrame, settings: ReportSettings) -> list
     return [
         Warning("no_recent_cases", BOROUGH_RATES,
                 f"{name} ({code}) reported no cases on each of the latest {len(days)} days "
-                f"({_day(days[0]):%d %b} to {_day(days[-1]):%d %b %Y}): check the source has this borough's data.")
+                f"({wording.day(days[0], year=False)} to {wording.day(days[-1])}): check the source has this "
+                "borough's data.")
         for (code, name), total in totals.items() if total == 0
     ]
 
@@ -210,9 +205,10 @@ def jump_warnings(table: pd.DataFrame, table_name: str, settings: ReportSettings
         for day in cases.index[jumped.fillna(False)]:
             warnings.append(Warning(
                 "day_on_day_jump", table_name,
-                f"{name} ({code}): {int(previous[day])} cases on {_day(day - pd.Timedelta(days=1)):%d %b} (a "
-                f"daily average of {week_mean[day]:.0f} over the week before) then {int(cases[day])} on "
-                f"{_day(day):%d %b %Y}, a rise beyond {settings.jump_factor:g}x.",
+                f"{name} ({code}): {int(previous[day])} cases on "
+                f"{wording.day(day - pd.Timedelta(days=1), year=False)} (a daily average of {week_mean[day]:.0f} "
+                f"over the week before) then {int(cases[day])} on "
+                f"{wording.day(day)}, a rise beyond {settings.jump_factor:g}x.",
             ))
     return warnings
 
@@ -227,7 +223,7 @@ def cumulative_warnings(table: pd.DataFrame, table_name: str, by: list[str], lab
             warnings.append(Warning(
                 "cumulative_decrease", table_name,
                 f"{label(key)}: the cumulative total fell from {int(before)} to {int(totals[day])} on "
-                f"{_day(day):%d %b %Y}; cumulative counts should never go down.",
+                f"{wording.day(day)}; cumulative counts should never go down.",
             ))
     return warnings
 
@@ -240,11 +236,11 @@ def missing_date_warnings(table: pd.DataFrame, table_name: str, by: list[str] | 
         expected = pd.date_range(dates.min(), dates.max(), freq="D")
         missing = expected.difference(dates)
         if len(missing):
-            shown = ", ".join(f"{d:%d %b %Y}" for d in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            shown = ", ".join(wording.day(d) for d in missing[:5]) + (" ..." if len(missing) > 5 else "")
             warnings.append(Warning(
                 "missing_dates", table_name,
-                f"{label(key)}: {len(missing)} day(s) missing between {dates.min():%d %b} and "
-                f"{dates.max():%d %b %Y}: {shown}.",
+                f"{label(key)}: {wording.count(len(missing), 'day')} missing between "
+                f"{wording.day(dates.min(), year=False)} and {wording.day(dates.max())}: {shown}.",
             ))
     return warnings
 
@@ -260,7 +256,7 @@ def incomplete_day_warnings(table: pd.DataFrame, settings: ReportSettings) -> li
         if week_before and line.cases_on_day < week_before * INCOMPLETE_RATIO:
             warnings.append(Warning(
                 "incomplete_recent_days", LONDON_ENGLAND_RATES,
-                f"{line.area_name}: {line.cases_on_day} cases on {line.complete_day:%d %b %Y}, the latest day "
+                f"{line.area_name}: {line.cases_on_day} cases on {wording.day(line.complete_day)}, the latest day "
                 f"counted as complete, against {int(week_before)} a week earlier. Recent days may still be "
                 f"inside the reporting delay ({settings.reporting_delay_days} days assumed): treat as provisional.",
             ))
@@ -284,11 +280,12 @@ def _sum_mismatch_warnings(parts: pd.Series, whole: pd.Series, kind: str, table:
     days = settled.index[beyond]
     if not len(days):
         return []
-    shown = ", ".join(f"{day:%d %b %Y} ({int(settled.at[day, 'parts']):,} against {int(settled.at[day, 'whole']):,})"
-                      for day in days[:5]) + (" ..." if len(days) > 5 else "")
-    return [Warning(kind, table, f"{what} on {len(days)} day(s) outside the reporting delay, by more than "
-                                 f"{settings.cross_check_tolerance_pct:g}% and {settings.cross_check_min_cases} "
-                                 f"cases: {shown}. Check both come from the same release.")]
+    shown = ", ".join(f"{wording.day(day)} ({int(settled.at[day, 'parts']):,} against "
+                      f"{int(settled.at[day, 'whole']):,})" for day in days[:5]) + (" ..." if len(days) > 5 else "")
+    return [Warning(kind, table, f"{what} on {wording.count(len(days), 'day')} outside the reporting delay, by "
+                                 f"more than {settings.cross_check_tolerance_pct:g}% and "
+                                 f"{settings.cross_check_min_cases} cases: {shown}. Check both come from the same "
+                                 "release.")]
 
 
 def london_total(tables: Mapping[str, pd.DataFrame]) -> pd.Series:
@@ -327,7 +324,8 @@ def cross_checks(tables: Mapping[str, pd.DataFrame], settings: ReportSettings) -
                                           "London's cases by age band do not add up to London's cases", settings)),
         CrossCheck("rest_of_england_not_negative", "England has at least London's cases, daily and cumulative",
                    rest_of_england_warnings(tables[LONDON_ENGLAND_RATES])),
-        CrossCheck("totals_never_fall", "total_cases never falls in the boroughs' and London/England files", [
+        CrossCheck("totals_never_fall", ("The cumulative count of cases never falls, in the boroughs' "
+                                         "file or the London and England file"), [
             *cumulative_warnings(tables[GLA_BOROUGHS], GLA_BOROUGHS, ["area_name"], _first),
             *cumulative_warnings(tables[GLA_LONDON_ENGLAND], GLA_LONDON_ENGLAND, ["area_name"], _first),
         ]),
@@ -350,11 +348,11 @@ def rest_of_england_warnings(regions: pd.DataFrame) -> list[Warning]:
     days = sorted(set(daily) | set(cumulative))
     if not days:
         return []
-    shown = ", ".join(f"{_day(day):%d %b %Y}" for day in days[:5]) + (" ..." if len(days) > 5 else "")
+    shown = ", ".join(wording.day(day) for day in days[:5]) + (" ..." if len(days) > 5 else "")
     return [Warning("rest_of_england_negative", GLA_LONDON_ENGLAND,
-                    f"London has more cases than England on {len(days)} day(s) ({shown}): England and London "
-                    "disagree in this release. Rest of England is left empty on those days rather than set to "
-                    "zero; check the source before approving.")]
+                    f"London has more cases than England on {wording.count(len(days), 'day')} ({shown}): England "
+                    "and London disagree in this release. Rest of England is left empty on those days rather than "
+                    "set to zero; check the source before approving.")]
 
 
 def find_warnings(tables: Mapping[str, pd.DataFrame], settings: ReportSettings) -> list[Warning]:

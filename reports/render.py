@@ -12,6 +12,7 @@ import plotly.offline
 
 from checks.origin import OriginVerdict
 from checks.validation import ValidationOutcome
+from reports import wording
 from reports.analysis import CrossCheck, Headline, SourceStatus, TableChange, Warning
 from reports.approval import Approval
 from reports.charts import build_charts
@@ -58,6 +59,10 @@ def environment() -> jinja2.Environment:
     )
     env.filters["thousands"] = lambda n: "n/a" if n is None else f"{n:,}"
     env.filters["signed"] = lambda n: "n/a" if n is None else f"{n:+,}"
+    env.filters["day"] = wording.day
+    env.filters["count"] = wording.count
+    env.filters["heading"] = wording.heading
+    env.filters["cell"] = wording.cell
     return env
 
 

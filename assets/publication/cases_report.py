@@ -15,6 +15,7 @@ from checks.geography import LONDON_NHS_REGION, LONDON_REGION
 from checks.origin import judge
 from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes, validate_published
 from checks.validation import validate_table
+from reports import wording
 from reports.analysis import ReportSettings, SourceStatus, compare_tables, cross_checks, find_warnings, headlines
 from reports.approval import approval_for
 from reports.provenance import FILE_NAME as PROVENANCE
@@ -102,8 +103,8 @@ def revisions_view(vintages: VintageStore, up_to: Mapping[str, date] | None = No
 
 def report_date(as_of: str = "") -> str:
     """When the report stands for: now, or the replayed night (with when it was replayed)."""
-    now = datetime.now(UTC).strftime("%d %b %Y %H:%M UTC")
-    return f"the night of {date.fromisoformat(as_of):%d %b %Y} (replayed {now})" if as_of else now
+    now = wording.moment(datetime.now(UTC))
+    return f"for the night of {wording.day(as_of)} (replayed {now})" if as_of else now
 
 
 def prepare_report(version: str, run_id: str, mode: str, tables: Mapping[str, pd.DataFrame],

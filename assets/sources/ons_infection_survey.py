@@ -590,7 +590,7 @@ def parse_infection_survey(files: Mapping[str, RawFile]) -> pd.DataFrame:
         unit = (f"; {converted} of {read} values were proportions formatted as percentages, multiplied by 100"
                 if converted else "")
         notes.append(f"{part.kind.replace('_', ' ')} for {part.name}: sheet {part.rows.sheet.strip()!r}, "
-                     f"{len(part.rows.records)} rows{unit}")
+                     f"{len(part.rows.records)} row{'' if len(part.rows.records) == 1 else 's'}{unit}")
         if part.rows.years_from_release:
             notes.append(f"{part.rows.years_from_release} period label(s) in sheet {part.rows.sheet.strip()!r} have "
                          f"no year: taken from the release date")

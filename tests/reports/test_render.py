@@ -6,12 +6,13 @@ import html
 import re
 import urllib.parse
 from datetime import date
+from pathlib import Path
 
 import pytest
 import yaml
 
 from assets.publication.datastore_tables import build_datastore_tables
-from assets.sources import RETIRED
+from assets.sources import RETIRED, SOURCES
 from checks.origin import judge
 from checks.published import BOROUGH_RATES, PUBLISHED, fingerprint, validate_published
 from reports.analysis import ReportSettings, SourceStatus, Warning, compare_tables, cross_checks, headlines
@@ -22,6 +23,13 @@ from tests.samples import clean_sample_tables
 UI = "http://127.0.0.1:3999"
 
 
+def every_source(listed: list[SourceStatus]) -> list[SourceStatus]:
+    """The sources listed, then every other source with fresh data, as a nightly report has them all."""
+    named = {status.source for status in listed}
+    return listed + [SourceStatus(name, source.title, 100, date(2021, 5, 26), "2026-11-24T18:00:00+00:00",
+                                  date(2021, 5, 27), True, 3) for name, source in SOURCES.items() if name not in named]
+
+
 def render(clean: dict, sources: list[SourceStatus] | None = None) -> str:
     tables = build_datastore_tables(clean)
     settings = ReportSettings()
@@ -30,18 +38,19 @@ def render(clean: dict, sources: list[SourceStatus] | None = None) -> str:
     version = fingerprint(tables)
     verdict = judge(tables, retired=RETIRED)
     return render_report(ReportInputs(
-        version=version, run_id="run-123", generated_at="24 Nov 2026 18:00 UTC", mode="sample",
+        version=version, run_id="run-123", generated_at="24 Nov 2026, 18:00", mode="sample",
         tables=tables, headlines=headlines(tables, settings),
-        sources=sources if sources is not None else [
+        sources=sources if sources is not None else every_source([
             SourceStatus("phe_healthcare", "PHE healthcare", 72, date(2020, 5, 30), "2026-11-24T18:00:00+00:00",
                          date(2020, 7, 1), False, 7),
             SourceStatus("nhs_111", "NHS 111", 10, date(2021, 5, 26), "2026-11-24T18:00:00+00:00",
                          date(2021, 5, 27), True, 3),
-        ],
-        warnings=[Warning("missing_dates", "phe_healthcare_london", "London healthcare: 1 day(s) missing")],
+        ]),
+        warnings=[Warning("missing_dates", "phe_healthcare_london", "London healthcare: 1 day missing")],
         cross_checks=cross_checks(changed, settings),
         changes=compare_tables(changed, tables), previous_version="abc123abc123",
-        validations=validate_published(tables), reporting_delay_days=settings.reporting_delay_days,
+        validations={f"{name}.csv": outcome for name, outcome in validate_published(tables).items()},
+        reporting_delay_days=settings.reporting_delay_days,
         origin=verdict, approval=approval_for(version, verdict.publishable, UI),
         files={t.file_name: f"files/{version}/{t.file_name}" for t in PUBLISHED.values()},
     ))
@@ -62,7 +71,7 @@ def live_page() -> str:
     clean = clean_sample_tables("download")
     for name in RETIRED:
         clean[name].attrs["origin"] = "sample"
-    return render(clean, sources=[current, retired])
+    return render(clean, sources=every_source([current, retired]))
 
 
 def test_page_is_self_contained(page: str) -> None:
@@ -80,7 +89,7 @@ def test_version_run_and_stale_source_are_visible(page: str) -> None:
 
 
 def test_warnings_changes_and_validation_are_listed(page: str) -> None:
-    assert "Warnings (1)" in page and "London healthcare: 1 day(s) missing" in page
+    assert "Warnings (1)" in page and "London healthcare: 1 day missing" in page
     assert "Compared with report <code>abc123abc123</code>" in page
     assert "Largest revisions in phe_cases_rates_london_boroughs.csv" in page
     assert page.count(">passed<") == len(PUBLISHED)
@@ -112,7 +121,7 @@ def test_sample_data_is_announced_in_a_banner_at_the_top(page: str, live_page: s
                        page, re.S)
     assert banner and page.index('data-testid="banner-sample"') < page.index('id="sources"'), "it opens the report"
     # The sources whose shipped releases were used, by name; the retired ones are held back, not refused.
-    assert "SAMPLE DATA — NOT LIVE" in banner[1] and "phe_cases_by_utla" in banner[1]
+    assert "SAMPLE DATA — NOT LIVE" in banner[1] and "NHS 111" in banner[1] and "nhs_111" not in banner[1]
     assert "cannot be published" in _text(banner[1])
     assert 'data-testid="banner-sample"' not in live_page
 
@@ -171,5 +180,27 @@ def test_the_sources_table_speaks_to_an_analyst_and_folds_the_file_details_away(
 def test_a_stale_source_says_so_with_dates_as_a_person_writes_them(page: str) -> None:
     """The fixture's healthcare source: figures to 30 May 2020 in a release of 1 July 2020, expected within 7 days."""
     row = re.search(r'data-testid="source-phe_healthcare">(.*?)</tr>', page, re.S)[1]
-    assert "stale: the release of 1 Jul 2020 has nothing after 30 May 2020 (32 days; expected within 7)" in row
+    assert ("out of date (the release of 1 Jul 2020 has nothing after 30 May 2020, 32 days earlier; its releases "
+            "usually reach within 7 days of their date)") in row
     assert "2020-07-01" not in row
+
+
+def _visible_words(page: str) -> str:
+    """What an analyst reads without opening a "details" fold: no scripts, styles, folds, code or attributes."""
+    for folded in (r"<script.*?</script>", r"<style.*?</style>", r"<details.*?</details>", r"<code.*?</code>"):
+        page = re.sub(folded, " ", page, flags=re.S)
+    return html.unescape(_text(page))
+
+
+def test_the_report_reads_without_the_code_s_words(page: str, live_page: str) -> None:
+    """Source ids, ISO dates, archive file names and column names stay in the folds; the published files are named
+    as the Datastore names them (`….csv`)."""
+    source_ids = sorted(path.name for path in (Path(__file__).parents[2] / "data" / "samples").iterdir()
+                        if path.is_dir())
+    for text in (_visible_words(page), _visible_words(live_page)):
+        assert not re.findall(r"\d{4}-\d{2}-\d{2}", text)
+        assert not re.findall(r"[0-9a-f]{16}_", text)
+        assert not [word for word in source_ids if re.search(rf"\b{word}\b(?!\.csv)", text)]
+        code_words = {word for word in re.findall(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b(?!\.csv)", text)}
+        assert not code_words, code_words
+        assert "(s)" not in text and "UTC" not in text

@@ -62,13 +62,14 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     assert "Largest revisions in phe_cases_rates_london_england.csv" in second_html
     section = second_html.split("Largest revisions in phe_cases_rates_london_england.csv")[1]
     first_row = re.search(r"<tbody>\s*<tr>(.*?)</tr>", section, re.S)[1]
-    cells = re.findall(r"<td>(.*?)</td>", first_row)
-    assert cells[:2] == ["E12000007", "2020-05-01"] and cells[-1] == "100"
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", first_row)
+    assert cells[:2] == ["E12000007", "1 May 2020"] and cells[-1] == "100"
     # In the GLA's file the same revision moves London up and the rest of England down by as much.
     section = second_html.split("Largest revisions in phe_cases_london_england.csv")[1].split("</table>")[0]
-    rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section, re.S)]
+    section = section.split("<tbody>")[1]
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section, re.S)]
     assert sorted((row[0], row[1], row[-1]) for row in rows[:2]) == [
-        ("London", "2020-05-01", "100"), ("Rest of England", "2020-05-01", "-100")]
+        ("London", "1 May 2020", "100"), ("Rest of England", "1 May 2020", "-100")]
 
 
 def test_days_the_source_flags_as_delayed_set_the_provisional_window() -> None:

@@ -230,7 +230,7 @@ def test_crossed_interval_fails_validation(table) -> None:
     crossed.loc[row, "percent_lower"] = crossed.loc[row, "percent_positive"] + 1
     outcome = validate_table(crossed, SOURCE.schema)
     assert not outcome.passed and outcome.failure_count == 1
-    assert f"table: credible interval not ordered lower <= estimate <= upper failed for 1 row(s) (e.g. row {row})" in (
+    assert f"table: credible interval not ordered lower <= estimate <= upper failed for 1 row (e.g. row {row})" in (
         outcome.summary())
 
 
@@ -286,7 +286,7 @@ def test_rows_that_look_like_data_and_are_not_read_are_named_and_more_than_a_han
     six = parse_infection_survey(edited(small_real, add_rows(6)))
     outcome = validate_table(six, SOURCE.schema)
     assert not outcome.passed
-    assert "6 rows that look like data left out unread (more than 5) failed for 6 row(s)" in outcome.summary()
+    assert "6 rows that look like data left out unread (more than 5) failed for 6 rows" in outcome.summary()
     assert "sheet '1a' row 20 'Week 37'" in outcome.summary()
 
 

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -75,14 +76,16 @@ def test_past_releases_load_oldest_first_and_the_next_report_shows_their_revisio
     assert result.success, failure_text(result)
     [report] = (storage / "reports").glob("cases_report_*.html")
     text = re.sub(r"\s+", " ", report.read_text())
-    assert f"3 releases held, {days[0]} to 2020-11-20" in text
+    first_day = date.fromisoformat(days[0])
+    assert f"3 releases kept, {first_day.day} {first_day:%b %Y} to 20 Nov 2020" in text
     first = {r["Specimen date"]: int(r["Daily lab-confirmed cases"]) for r in rows(releases / days[0] / SOURCE /
                                                                                   "region_london.csv")}
     now = {r["date"]: int(r["newCasesBySpecimenDate"]) for r in rows(sample_path(SOURCE, "region_london.csv"))}
     day = max(d for d in first if d in now and first[d] != now[d])
     row = re.search(rf'data-testid="revised-day-{day}">(.*?)</tr>', report.read_text(), re.S)[1]
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-    assert cells[:5] == [day, days[0], f"{first[day]:,}", "2020-11-20", f"{now[day]:,}"]
+    written = {iso: f"{d.day} {d:%b %Y}" for iso in (day, days[0]) if (d := date.fromisoformat(iso))}
+    assert cells[:5] == [written[day], written[days[0]], f"{first[day]:,}", "20 Nov 2020", f"{now[day]:,}"]
 
 
 def test_a_bad_file_is_named_and_the_other_releases_still_load(tmp_path: Path) -> None:

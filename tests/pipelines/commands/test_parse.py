@@ -187,7 +187,7 @@ def test_an_xlsx_given_to_a_csv_source_is_named_not_read(tmp_path: Path) -> None
     (set_cell("newCasesBySpecimenDate", "-5"), "column 'new_cases'"),
     (set_cell("date", "2031-11-19"), "column 'date'"),
     (lambda rows, _: (rows.insert(camden_row(rows) + 1, list(rows[camden_row(rows)])), camden_row(rows))[1],
-     "uniqueness"),
+     "duplicates"),
 ], ids=["negative count", "date in 2031", "duplicate row"])
 def test_a_table_that_fails_validation_prints_the_summary_and_exits_1(
         tmp_path: Path, edit: Callable[[list[list[str]], int], int], said: str) -> None:

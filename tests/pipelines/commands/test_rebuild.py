@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -114,7 +115,8 @@ def test_make_rebuild_reproduces_the_first_version_byte_for_byte(two_releases, t
     assert len(published_files(storage, first)) == 11
     # The rebuilt report, built from the first release's London figures, not the second's.
     html = (rebuilt / f"cases_report_{first}.html").read_text()
-    assert f"1 release held ({FIRST})" in html
+    # The release as a person writes the day (28 Aug 2020, from FIRST = "2020-08-28").
+    assert "Only one release is kept so far (of 28 Aug 2020)" in " ".join(html.split())
 
 
 def test_the_manifest_names_every_file_s_raw_release_and_the_code(two_releases) -> None:
@@ -157,8 +159,10 @@ def test_each_release_is_kept_and_the_report_shows_a_revised_day_with_both_value
     html = (storage / "reports" / f"cases_report_{second}.html").read_text()
     row = re.search(rf'data-testid="revised-day-{day}">(.*?)</tr>', html, re.S)[1]
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-    assert cells[:5] == [day, FIRST, f"{before[day]:,}", SECOND, f"{after[day]:,}"]
-    assert f"{len(revised)} day(s) revised" in re.sub(r"\s+", " ", html)
+    as_written = {iso: f"{d.day} {d:%b %Y}" for iso in (day, FIRST, SECOND) if (d := date.fromisoformat(iso))}
+    assert cells[:5] == [as_written[day], as_written[FIRST], f"{before[day]:,}", as_written[SECOND],
+                         f"{after[day]:,}"]
+    assert f"{len(revised)} day{'' if len(revised) == 1 else 's'} revised" in re.sub(r"\s+", " ", html)
 
 
 def test_a_rebuild_never_empties_a_folder_it_did_not_write(two_releases, tmp_path: Path) -> None:

@@ -135,8 +135,9 @@ def test_every_release_is_kept_and_the_last_report_shows_a_revised_day(replayed)
     html = (data / "reports" / f"cases_report_{last_version}.html").read_text(encoding="utf-8")
     row = re.search(rf'data-testid="revised-day-{day}">(.*?)</tr>', html, re.S)[1]
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-    assert cells[1] == f"{releases[0]}" and cells[2] == f"{first[day]:,}" and cells[4] == f"{last[day]:,}"
-    assert "the night of 05 Aug 2020 (replayed" in html
+    assert cells[1] == f"{releases[0].day} {releases[0]:%b %Y}"
+    assert cells[2] == f"{first[day]:,}" and cells[4] == f"{last[day]:,}"
+    assert "for the night of 5 Aug 2020 (replayed" in html
 
 
 def test_the_nights_ran_on_the_users_instance_dated_to_the_night(replayed) -> None:
