@@ -71,10 +71,15 @@ class ReportStore:
         return None
 
     def save(self, version: str, html: str, tables: Mapping[str, pd.DataFrame], run_id: str,
-             summary: Mapping[str, object] | None = None, files: Mapping[str, bytes] | None = None) -> Path:
+             summary: Mapping[str, object] | None = None, files: Mapping[str, bytes] | None = None,
+             shared: Mapping[str, str] | None = None) -> Path:
         """Write the report, its published files (`files`: file name -> the exact bytes a publish sends) and its
         tables' snapshot unless this version exists already; record it in history with `summary` (mode, warnings,
-        stale sources, where the data came from)."""
+        stale sources, where the data came from). `shared`: files every version's page loads from beside it
+        (plotly.js), written once under a name that changes with their content."""
+        for name, text in (shared or {}).items():
+            if not (self.root / name).exists():
+                write_atomically(self.root / name, text)
         path = self.report_path(version)
         if not path.exists():
             write_atomically(path, html)

@@ -20,7 +20,7 @@ from reports.analysis import ReportSettings, SourceStatus, compare_tables, cross
 from reports.approval import approval_for
 from reports.provenance import FILE_NAME as PROVENANCE
 from reports.provenance import build_manifest, manifest_bytes
-from reports.render import ReportInputs, render_report
+from reports.render import ReportInputs, plotly_bundle, render_report
 from reports.revisions import Revisions, revisions
 from resources.archive import ArchivedFile, RawArchive, released_on
 from resources.report_storage import ReportStorage, ReportStore
@@ -188,7 +188,8 @@ def cases_report(
                "sample_sources": list(origin.samples), "publishable": origin.publishable,
                "report_url": f"{reports.base_url}/{store.report_path(version).name}"}
     path = store.save(version, render_report(report_inputs), datastore_tables, context.run.run_id, summary,
-                      files={**by_file_name(contents), PROVENANCE: manifest_bytes(manifest)})
+                      files={**by_file_name(contents), PROVENANCE: manifest_bytes(manifest)},
+                      shared=dict([plotly_bundle()]))
     for warning in report_inputs.warnings:
         context.log.warning(f"report warning [{warning.kind}] {warning.table}: {warning.message}")
     if not origin.publishable:

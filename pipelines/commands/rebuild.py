@@ -30,7 +30,7 @@ from assets.sources import SOURCES
 from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes
 from reports.analysis import ReportSettings
 from reports.provenance import FILE_NAME, code_version, lock_hash, manifest_bytes, sources_of
-from reports.render import render_report
+from reports.render import plotly_bundle, render_report
 from resources.archive import ArchivedFile, RawArchive
 from resources.errors import SourceError
 from resources.report_storage import ReportStore
@@ -162,7 +162,8 @@ def rebuild(version: str, storage: Path, out: Path) -> Rebuilt:
                             clean, raw, ReportSettings(), out_store, None,
                             revisions_view(VintageStore(storage), up_to))
     out_store.save(result.rebuilt_version, render_report(inputs), tables, "rebuild",
-                   {"rebuild_of": version}, files={**by_file_name(contents), FILE_NAME: manifest_bytes(manifest)})
+                   {"rebuild_of": version}, files={**by_file_name(contents), FILE_NAME: manifest_bytes(manifest)},
+                   shared=dict([plotly_bundle()]))
     (out / MARKER).write_text(f"rebuild of {version}\n")
     return result
 

@@ -32,12 +32,18 @@ REAL_URLS = {name: upstream.default_url for name, upstream in UPSTREAMS.items()}
 
 
 @pytest.fixture(scope="module")
-def report_url(tmp_path_factory) -> Iterator[str]:
+def report_path(tmp_path_factory) -> Path:
     data_dir = tmp_path_factory.mktemp("storage")
     result = dg.materialize([*all_source_assets(), datastore_tables, cases_report],
                             resources=pipeline_resources(data_dir, REAL_URLS, mode="sample"), raise_on_error=False)
     assert result.success, failure_text(result)
     [path] = list((data_dir / "reports").glob("cases_report_*.html"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def report_url(report_path: Path) -> Iterator[str]:
+    path = report_path
     # Served over HTTP on loopback, as `make dev` serves reports for the UI's link.
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -76,6 +82,21 @@ def test_report_renders_in_chromium(browser, report_url: str, artifacts: Path) -
     assert page.locator('[data-testid="report-version"]').inner_text().strip()
     page.screenshot(path=str(artifacts / "cases_report.png"), full_page=True)
     assert errors == [], errors
+
+
+def test_a_report_opened_from_disk_draws_every_chart(browser, report_path: Path) -> None:
+    """Opened as a file (an analyst double-clicks it, or it was copied with its folder), plotly.js comes from beside
+    it: every chart draws, nothing is fetched from the network."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(report_path.as_uri(), wait_until="load")
+    for chart in CHARTS:
+        page.locator(f'[data-testid="chart-{chart}"] .main-svg').first.wait_for(state="visible", timeout=15_000)
+    assert errors == [] and all(url.startswith("file://") or url.startswith("data:") for url in requested), requested
+    assert report_path.stat().st_size < 1_000_000
 
 
 def _is_round_step(step: float) -> bool:

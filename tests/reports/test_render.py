@@ -17,7 +17,7 @@ from checks.origin import judge
 from checks.published import BOROUGH_RATES, PUBLISHED, fingerprint, validate_published
 from reports.analysis import ReportSettings, SourceStatus, Warning, compare_tables, cross_checks, headlines
 from reports.approval import approval_for
-from reports.render import ReportInputs, render_report
+from reports.render import ReportInputs, plotly_bundle, render_report
 from tests.samples import clean_sample_tables
 
 UI = "http://127.0.0.1:3999"
@@ -74,10 +74,16 @@ def live_page() -> str:
     return render(clean, sources=every_source([current, retired]))
 
 
-def test_page_is_self_contained(page: str) -> None:
-    # plotly.js carries one banner line: the library is embedded, and only once for all the charts.
-    assert len(re.findall(r"plotly\.js v\d+\.\d+\.\d+", page)) == 1
-    assert not re.search(r"<script[^>]+src=", page), "no script may be fetched from elsewhere"
+def test_page_loads_plotly_from_beside_it_and_stays_under_a_megabyte(page: str) -> None:
+    """plotly.js is not in the page: one script, a file in the report's own folder (no address, no CDN), named by
+    the plotly.js version its first line declares."""
+    assert len(page.encode()) < 1_000_000
+    assert not re.search(r"plotly\.js v\d+\.\d+\.\d+", page)
+    [source] = re.findall(r'<script[^>]+src="([^"]+)"', page)
+    name, bundle = plotly_bundle()
+    assert source == name and "/" not in source and ":" not in source
+    declared = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", bundle[:400])[1]
+    assert source == f"plotly-{declared}.min.js"
     assert page.count("Plotly.newPlot") == len(CHARTS)
 
 

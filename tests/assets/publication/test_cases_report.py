@@ -58,6 +58,10 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     second_html = Path(second_meta["path"]).read_text()
     # The first report is kept as it was: one file per version, never overwritten.
     assert first_report.read_text() == first_html
+    # plotly.js is stored once beside both versions, which load it from there.
+    [bundle] = first_report.parent.glob("plotly-*.js")
+    for html in (first_html, second_html):
+        assert f'<script src="{bundle.name}"' in html and len(html.encode()) < 1_000_000
     assert f"Compared with report <code>{meta['report_version']}</code>" in second_html
     assert "Largest revisions in phe_cases_rates_london_england.csv" in second_html
     section = second_html.split("Largest revisions in phe_cases_rates_london_england.csv")[1]
