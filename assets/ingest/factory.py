@@ -154,7 +154,8 @@ def raw_metadata(source: Source, entries: list[ArchivedFile], mode: str, note: s
         "not_found": dg.MetadataValue.md("\n".join(f"- {m}" for m in missing) or "none"),
     }
     for e in entries:
-        metadata[f"archived_{e.request}"] = dg.MetadataValue.path(str(archive.root / e.path))
+        stored = archive.stored_at(e.path) or archive.root / e.path
+        metadata[f"archived_{e.request}"] = dg.MetadataValue.path(str(stored))
     return metadata
 
 

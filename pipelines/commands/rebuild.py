@@ -88,7 +88,7 @@ def rebuild_source(source: str, derived: Mapping[str, object], archive: RawArchi
         raise RebuildError(f"{source}: version {version}'s provenance names no raw files for it (its table was stored "
                            "before tables recorded their raw files): it cannot be rebuilt")
     for entry in entries:
-        path = archive.root / entry.path
+        path = archive.stored_at(entry.path) or archive.root / entry.path
         if not path.exists():
             raise RebuildError(f"{source}: raw file {path} is missing from the archive; version {version} cannot be "
                                "rebuilt without it (docs/operations.md, \"Provenance\": keep every file a published "

@@ -3,6 +3,8 @@ release that was read and validated (promoted) becomes the latest."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -20,7 +22,9 @@ def test_store_writes_bytes_and_sidecar(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
     entry = archive.store("phe_cases_by_region", "region_london", ".csv", result(b"a,b\n1,2\n"), api="phe")
     stored = tmp_path / entry.path
-    assert stored.read_bytes() == b"a,b\n1,2\n"
+    # Compressed at rest beside its sidecar; the entry describes the bytes as served.
+    assert gzip.decompress(stored.with_name(stored.name + ".gz").read_bytes()) == b"a,b\n1,2\n"
+    assert entry.sha256 == hashlib.sha256(b"a,b\n1,2\n").hexdigest() and archive.read(entry) == b"a,b\n1,2\n"
     assert stored.parent.parent.name == "phe_cases_by_region"
     assert entry.sha256[:16] in stored.name
     sidecar = json.loads(stored.with_name(stored.name + ".json").read_text())
@@ -38,7 +42,7 @@ def test_identical_bytes_add_no_new_entry(tmp_path: Path) -> None:
     second = archive.store("nhs_111", "page", ".html", result(b"<html></html>"), api="nhs111")
     assert second.path == first.path
     assert second.changed is False
-    assert len(list((tmp_path / "raw" / "nhs_111").rglob("*.html"))) == 1
+    assert len(list((tmp_path / "raw" / "nhs_111").rglob("*.html.gz"))) == 1
 
 
 def test_new_bytes_are_a_new_entry_and_old_ones_stay(tmp_path: Path) -> None:
@@ -47,7 +51,7 @@ def test_new_bytes_are_a_new_entry_and_old_ones_stay(tmp_path: Path) -> None:
     archive.promote("nhs_111", [first])
     second = archive.store("nhs_111", "page", ".html", result(b"<html>2</html>"), api="nhs111")
     assert first.path != second.path
-    assert (tmp_path / first.path).read_bytes() == b"<html>1</html>"
+    assert archive.read(first) == b"<html>1</html>"
     assert archive.latest("nhs_111", "page") == first  # not yet read and validated
     archive.promote("nhs_111", [second])
     assert archive.latest("nhs_111", "page") == second
@@ -56,9 +60,26 @@ def test_new_bytes_are_a_new_entry_and_old_ones_stay(tmp_path: Path) -> None:
 def test_read_notices_a_damaged_file(tmp_path: Path) -> None:
     archive = RawArchive(data_dir=str(tmp_path))
     entry = archive.store("phe_healthcare", "nhs_region_london", ".csv", result(b"x,y\n"), api="phe")
-    (tmp_path / entry.path).write_bytes(b"tampered")
+    stored = tmp_path / f"{entry.path}.gz"
+    stored.write_bytes(gzip.compress(b"tampered"))
     with pytest.raises(OSError, match="does not match its recorded sha256"):
         archive.read(entry)
+    stored.write_bytes(stored.read_bytes()[:10])  # cut short
+    with pytest.raises(OSError, match="cannot be decompressed"):
+        archive.read(entry)
+
+
+def test_an_archive_written_before_compression_still_reads(tmp_path: Path) -> None:
+    """A file archived as it came (before compression at rest) is read, checked and not archived again."""
+    archive = RawArchive(data_dir=str(tmp_path))
+    entry = archive.store("nhs_111", "page", ".html", result(b"<html>old</html>"), api="nhs111")
+    stored = tmp_path / entry.path
+    stored.write_bytes(gzip.decompress(stored.with_name(stored.name + ".gz").read_bytes()))
+    stored.with_name(stored.name + ".gz").unlink()
+    archive.promote("nhs_111", [entry])
+    assert archive.read(entry) == b"<html>old</html>"
+    again = archive.store("nhs_111", "page", ".html", result(b"<html>old</html>"), api="nhs111")
+    assert again.changed is False and not stored.with_name(stored.name + ".gz").exists()
 
 
 def test_replay_reads_the_last_complete_fetch_only(tmp_path: Path) -> None:

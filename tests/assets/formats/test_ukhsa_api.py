@@ -4,6 +4,7 @@ one the PHE-format release of the same numbers gives."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from pathlib import Path
@@ -127,8 +128,8 @@ def test_a_bad_page_stops_the_source_naming_its_url(fault, problem, httpserver: 
     bad_url = "/geographies/London/metrics/COVID-19_cases_casesByDay?page_size=365&page="
     assert bad_url in message
     if fault == "malformed":  # the bad page itself is archived for whoever investigates, but is not the latest
-        [page] = (data_dir / "raw" / REGION.name).glob("*/*_ukhsa_london_cases_p2.json")
-        assert page.read_bytes().startswith(b'{"count": 62, "next": "http://')
+        [page] = (data_dir / "raw" / REGION.name).glob("*/*_ukhsa_london_cases_p2.json.gz")
+        assert gzip.decompress(page.read_bytes()).startswith(b'{"count": 62, "next": "http://')
         assert RawArchive(data_dir=str(data_dir)).latest(REGION.name, "ukhsa_london_cases_p2") is None
 
 

@@ -4,6 +4,7 @@ previously stored clean table untouched."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def test_each_source_lands_from_a_local_server(name: str, httpserver: HTTPServer
     evaluations = result.get_asset_check_evaluations()
     assert [(e.check_name, e.passed) for e in evaluations] == [(SCHEMA_CHECK, True)]
     archived = RawArchive(data_dir=str(data_dir)).latest_for_source(name)
-    assert archived and all((data_dir / e.path).exists() for e in archived)
+    assert archived and all((data_dir / f"{e.path}.gz").exists() for e in archived)  # compressed at rest
 
 
 @pytest.mark.parametrize("name", list(SOURCES))
@@ -101,8 +102,8 @@ def test_bad_input_fails_clearly_keeps_raw_bytes_and_last_good_table(
     # The bad download is archived as it came, for whoever investigates, but is not the latest: the next fetch asks
     # for what changed since the last good release.
     digest = hashlib.sha256(body).hexdigest()
-    [archived] = (data_dir / "raw" / "phe_cases_by_region").glob(f"*/{digest[:16]}_region_london.csv")
-    assert archived.read_bytes() == body
+    [archived] = (data_dir / "raw" / "phe_cases_by_region").glob(f"*/{digest[:16]}_region_london.csv.gz")
+    assert gzip.decompress(archived.read_bytes()) == body
     assert RawArchive(data_dir=str(data_dir)).latest("phe_cases_by_region", "region_london").sha256 != digest
     # ... and the table analysts and the report read is still the last good one.
     assert table.read_bytes() == good_table

@@ -5,6 +5,7 @@ read with csv and hashlib."""
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import os
 import re
@@ -60,9 +61,9 @@ def test_past_releases_load_oldest_first_and_the_next_report_shows_their_revisio
     assert loaded == days  # in release order
     for day in days:
         files = sorted((releases / day / SOURCE).iterdir())
-        archived = sorted((storage / "raw" / SOURCE / f"backfill-{day}").glob("*.csv"))
+        archived = sorted((storage / "raw" / SOURCE / f"backfill-{day}").glob("*.csv.gz"))
         assert sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in files) == sorted(
-            hashlib.sha256(p.read_bytes()).hexdigest() for p in archived)
+            hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest() for p in archived)
         vintage = pd.read_parquet(storage / "vintages" / SOURCE / f"{day}.parquet")
         assert len(vintage) == sum(len(rows(path)) for path in files)
     # Kept as the past, not as the latest download a nightly fetch compares with.
