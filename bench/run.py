@@ -67,7 +67,16 @@ def stored_mb(storage: Path) -> dict[str, float]:
     def size(folder: str) -> float:
         return sum(p.stat().st_size for p in (storage / folder).rglob("*") if p.is_file()) / 1e6
 
-    return {"raw_mb": size("raw"), "tables_mb": size("tables"), "vintages_mb": size("vintages")}
+    def sizes(pattern: str) -> float:
+        return sum(p.stat().st_size for p in (storage / "reports").glob(pattern)) / 1e6
+
+    # Baselines from the same run: the raw files as served (their sidecars' byte counts, what the archive took
+    # before compression) and the report page with plotly.js inlined, as every version carried it before.
+    sidecars = [p for p in (storage / "raw").rglob("*.json") if p.with_suffix(".gz").exists()]
+    return {"raw_mb": size("raw"), "tables_mb": size("tables"), "vintages_mb": size("vintages"),
+            "raw_served_mb": sum(json.loads(p.read_text())["bytes"] for p in sidecars) / 1e6,
+            "report_mb": sizes("cases_report_*.html"), "plotly_js_mb": sizes("plotly-*.js"),
+            "version_files_mb": size("reports/files") + size("reports/snapshots")}
 
 
 def rebuild_once(storage: Path) -> float:
@@ -96,7 +105,8 @@ def bench_nightly(scale: str, samples: Path) -> dict:
         "step_compute_s": pick("step_compute_s"), "dagster_overhead_s": pick("run_wall_s") - pick("step_compute_s"),
         "executor": measured[0]["executor"], "runs": len(measured),
         "raw_mb": pick("raw_mb"), "tables_mb": pick("tables_mb"), "vintages_mb": pick("vintages_mb"),
-        "rebuild_s": rebuild_s,
+        "raw_served_mb": pick("raw_served_mb"), "report_mb": pick("report_mb"), "plotly_js_mb": pick("plotly_js_mb"),
+        "version_files_mb": pick("version_files_mb"), "rebuild_s": rebuild_s,
     }
 
 
@@ -294,6 +304,14 @@ def print_table(results: dict) -> None:
     for scale, row in results["scales"].items():
         n = row["nightly"]
         print(f"{scale:<12}{n['raw_mb']:>9.1f}{n['tables_mb']:>9.1f}{n['vintages_mb']:>10.1f}{n['rebuild_s']:>11.2f}")
+    print("\nStorage a version adds, against its baseline from the same run: the raw archive compressed vs the bytes"
+          " as served; the report page (plotly.js beside it, stored once) vs the page with plotly.js inlined")
+    print(f"{'scale':<12}{'raw MB':>8}{'as served':>11}{'page MB':>9}{'inlined':>9}{'plotly.js once':>16}"
+          f"{'files+snapshot':>16}")
+    for scale, row in results["scales"].items():
+        n = row["nightly"]
+        print(f"{scale:<12}{n['raw_mb']:>8.2f}{n['raw_served_mb']:>11.2f}{n['report_mb']:>9.2f}"
+              f"{n['report_mb'] + n['plotly_js_mb']:>9.2f}{n['plotly_js_mb']:>16.2f}{n['version_files_mb']:>16.2f}")
     print("\nKeeping every release: one file per release vs one table with release_date (after N releases)")
     print(f"{'scale':<12}{'N':>4}{'per release MB':>16}{'write s':>9}{'one table MB':>14}{'rewrite s':>11}"
           f"{'N files MB':>12}")
