@@ -8,7 +8,7 @@ DAGSTER_PORT ?= 3000
 # The report server builds its Launchpad links from it (reports/serve.py).
 export DAGSTER_PORT
 
-.PHONY: setup run test test-fast dev serve postgres lint validate clean-data help browser approve bench parse rebuild \
+.PHONY: setup run test test-fast dev serve postgres lint validate clean-data help browser approve bench parse prune rebuild \
 	backfill replay docs
 
 help:
@@ -21,6 +21,7 @@ help:
 	@echo "make rebuild VERSION=<report_version>  rebuild a version from the raw archive and check every byte (OUT=<dir>)"
 	@echo "make backfill  load past real releases (FOLDER=<dir>, default data/releases) into the archive and vintages"
 	@echo "make replay    live past nights again (RELEASES=<dir> FROM= TO=; AGAINST=<git ref> to diff; SERVICE=1)"
+	@echo "make prune     remove old unpublished versions and raw files nothing needs (DRY_RUN=1 lists; KEEP_DAYS=)"
 	@echo "make bench     benchmark at three scales (prints a table, writes bench-results.json)"
 	@echo "make parse SOURCE=<name> FILE=<path or URL>  read one file through a source's parser (API=<format>)"
 	@echo "make validate  load and check the Dagster definitions"
@@ -115,6 +116,11 @@ RELEASES ?= data/releases
 replay: setup
 	@$(PY) -m pipelines.commands.replay "$(RELEASES)" $(if $(FROM),--from "$(FROM)") $(if $(TO),--to "$(TO)") \
 	  $(if $(AGAINST),--against "$(AGAINST)") $(if $(filter 1 true yes,$(SERVICE)),--service)
+
+# Remove what neither a published version nor the next night needs, saying what (docs/operations.md, "Retention").
+# DRY_RUN=1 lists it only; KEEP_DAYS=<n> overrides PRUNE_KEEP_DAYS.
+prune: setup
+	@$(PY) -m pipelines.commands.prune $(if $(KEEP_DAYS),--keep-days "$(KEEP_DAYS)") $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml

@@ -1,0 +1,170 @@
+"""`make prune`: remove what neither a published version nor the next night needs, and say what went.
+
+Kept, always:
+- every version published to the London Datastore (a `publish` line in `publish/<dataset>/audit.jsonl`): its report,
+  published files, provenance manifest and tables' snapshot, and every raw file its manifest names, so
+  `make rebuild VERSION=<v>` still proves it byte for byte;
+- the newest report version (the next report says what changed since it) and every version built in the last
+  `--keep-days` days (default PRUNE_KEEP_DAYS), with the raw files their manifests name;
+- the raw files each source's `latest/` and `last_fetch.json` point at (the next fetch's validators, `replay`),
+  every raw file archived in the last `--keep-days` days (a bad download kept as evidence included), and the past
+  releases `make backfill` loaded (`raw/<source>/backfill-*`: the vintages' history);
+- the vintages, the current tables, the publish records and `history.json` (a removed version stays listed there,
+  and the report index no longer links it).
+
+Removed: older report versions that were never published (page, files, snapshot, a rebuild of them), raw files
+older than the window that nothing above names (with their sidecars), rebuilds older than the window, and write
+leftovers (`.tmp-*`) older than a day. A version built before provenance manifests existed names no raw files: while
+one is kept, no raw file is removed (said in one line).
+
+`--dry-run` lists the same and removes nothing. The last line is `prune: removed N paths, X MB` (or `would remove`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from reports.serve import publications
+from resources.archive import compressed
+from resources.files import read_json
+from resources.report_storage import ReportStore
+from resources.settings import data_dir, number
+
+MANIFEST_REMEDY = "a version's provenance manifest; restore it from a backup, or rebuild the version first"
+
+
+@dataclass
+class PrunePlan:
+    kept_versions: dict[str, str] = field(default_factory=dict)  # version -> why it is kept
+    removed_versions: list[str] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)  # files and folders to remove
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(size(path) for path in self.paths)
+
+
+def size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def published_versions(storage: Path) -> set[str]:
+    found: set[str] = set()
+    for audit in sorted((storage / "publish").glob("*/audit.jsonl")):
+        found |= set(publications(audit))
+    return found
+
+
+def plan_prune(storage: Path, keep_days: int, today: date) -> PrunePlan:
+    """What `make prune` keeps and removes in `storage` on `today` (pure: nothing is touched)."""
+    plan = PrunePlan()
+    store = ReportStore(storage / "reports")
+    cutoff = today - timedelta(days=keep_days)
+    published = published_versions(storage)
+    versions = store.versions()  # newest build first
+    for rank, entry in enumerate(versions):
+        version, built = entry["version"], date.fromisoformat(entry.get("rendered_at", "1970-01-01")[:10])
+        why = ("published" if version in published else "the newest" if rank == 0
+               else "recent" if built > cutoff else "")
+        if why:
+            plan.kept_versions[version] = why
+            continue
+        plan.removed_versions.append(version)
+        plan.paths += [path for path in (store.report_path(version), store.files_folder(version),
+                                         store.root / "snapshots" / version, storage / "rebuilds" / version)
+                       if path.exists()]
+    plan.paths += [folder for folder in sorted((storage / "rebuilds").glob("*")) if folder.is_dir()
+                   and folder.name not in plan.kept_versions and folder not in plan.paths
+                   and datetime.fromtimestamp(folder.stat().st_mtime, UTC).date() <= cutoff]
+    plan.paths += raw_to_remove(storage, plan, cutoff)
+    day_ago = time.time() - 86_400
+    plan.paths += [leftover for leftover in sorted(storage.rglob(".tmp-*"))
+                   if leftover.is_file() and leftover.stat().st_mtime < day_ago]
+    return plan
+
+
+def raw_to_remove(storage: Path, plan: PrunePlan, cutoff: date) -> list[Path]:
+    """Raw files (with their sidecars) older than the window that no kept version, pointer or backfill names."""
+    needed: set[str] = set()
+    for version in plan.kept_versions:
+        manifest = ReportStore(storage / "reports").files_folder(version) / "provenance.json"
+        if not manifest.exists():
+            plan.notes.append(f"version {version} has no provenance manifest (built before they existed): it names "
+                              "no raw files, so no raw file is removed")
+            return []
+        for entry in read_json(manifest, MANIFEST_REMEDY)["files"]:
+            needed |= {raw["file"] for derived in entry["derived_from"] for raw in derived["raw_files"]}
+    for pointer in (storage / "raw").glob("*/latest/*.json"):
+        needed.add(read_json(pointer, "a source's latest pointer; delete it and the next run downloads again")["path"])
+    for record in (storage / "raw").glob("*/last_fetch.json"):
+        needed |= {entry["path"] for entry in read_json(record, "the files of a source's last good release")}
+    removed = []
+    for day_folder in sorted((storage / "raw").glob("*/*")):
+        try:
+            day = date.fromisoformat(day_folder.name)
+        except ValueError:  # latest/, backfill-<date>/ and the records: kept
+            continue
+        if day > cutoff:
+            continue
+        for sidecar in sorted(day_folder.glob("*.json")):
+            logical = sidecar.with_suffix("")
+            if str(logical.relative_to(storage)) in needed:
+                continue
+            removed += [path for path in (logical, compressed(logical), sidecar,
+                                          logical.with_name(logical.name + ".sightings.jsonl")) if path.exists()]
+    return removed
+
+
+def remove(plan: PrunePlan) -> None:
+    for path in plan.paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    for folder in {path.parent for path in plan.paths}:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # an emptied day folder of the raw archive
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep-days", type=int, default=None,
+                        help="keep every version built and every raw file archived in this many last days "
+                             "(default PRUNE_KEEP_DAYS)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+    args = parser.parse_args(argv)
+    keep_days = int(number("PRUNE_KEEP_DAYS")) if args.keep_days is None else args.keep_days
+    if keep_days < 0:
+        parser.error("--keep-days cannot be negative")
+    storage = data_dir()
+    plan = plan_prune(storage, keep_days, datetime.now(UTC).date())
+    by_reason: dict[str, list[str]] = {}
+    for version, why in plan.kept_versions.items():
+        by_reason.setdefault(why, []).append(version)
+    print(f"prune {storage}, keeping {keep_days} days: kept versions "
+          + "; ".join(f"{why} {', '.join(versions)}" for why, versions in by_reason.items()))
+    for note in plan.notes:
+        print(f"note: {note}")
+    verb = "would remove" if args.dry_run else "removed"
+    if plan.removed_versions:
+        print(f"{verb} versions never published: {', '.join(plan.removed_versions)}")
+    total = plan.bytes
+    for path in plan.paths:
+        print(f"  {verb} {path.relative_to(storage)}")
+    if not args.dry_run:
+        remove(plan)
+    print(f"prune: {verb} {len(plan.paths)} {'path' if len(plan.paths) == 1 else 'paths'}, {total / 1e6:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""`make prune` on a store that lived three nights: the first version published, the second never, the third the
+newest. What the published version needs stays (make rebuild still proves it byte for byte), the rest goes and is
+named; a second prune finds nothing. Raw files are told apart by hashing the bytes served (hashlib), not by the
+archive's own records."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from pytest_httpserver import HTTPServer
+
+from assets.publication.cases_report import cases_report
+from assets.publication.datastore_publish import datastore_publish
+from assets.publication.datastore_tables import datastore_tables
+from checks.published import fingerprint
+from pipelines.commands.datastore_standin import STANDIN_KEY, StandIn
+from resources.datastore import LondonDatastore
+from resources.settings import REPO_ROOT
+from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples
+from tests.samples import revised_london_file
+
+pytestmark = pytest.mark.commands
+
+ASSETS = [*all_source_assets(), datastore_tables, cases_report, datastore_publish]
+
+
+def build(storage: Path, server: HTTPServer, revised: bytes | None = None) -> str:
+    server.clear()
+    urls = serve_all_samples(server, {"region_london.csv": revised} if revised else None)
+    result = dg.materialize(ASSETS[:-1], resources=pipeline_resources(storage, urls), raise_on_error=False)
+    assert result.success, failure_text(result)
+    tables = storage / "tables" / "datastore_tables"
+    return fingerprint({path.stem: pd.read_parquet(path) for path in tables.glob("*.parquet")})
+
+
+def make(storage: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
+    home.mkdir(exist_ok=True)
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(storage), "DAGSTER_HOME": str(home)}
+    return subprocess.run(["make", "-s", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def archived_london_files(storage: Path) -> dict[str, Path]:
+    """The archived London cases files by the SHA-256 of their bytes as served."""
+    return {hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest(): p
+            for p in (storage / "raw" / "phe_cases_by_region").glob("*/*_region_london.csv.gz")}
+
+
+def test_prune_keeps_what_published_and_newest_versions_need_and_names_what_it_removes(
+        httpserver: HTTPServer, data_dir: Path, standin: StandIn, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LDS_API_KEY", STANDIN_KEY)
+    published = build(data_dir, httpserver)
+    target = LondonDatastore(base_url=standin.url, dataset=standin.dataset, api_key=dg.EnvVar("LDS_API_KEY"),
+                             state_dir=str(data_dir / "publish"), backoff_base_s=0.01, read_timeout_s=5)
+    done = dg.materialize(
+        ASSETS, selection=[datastore_publish], raise_on_error=False,
+        resources={**pipeline_resources(data_dir, "http://127.0.0.1:9/unused"), "datastore": target},
+        run_config={"ops": {"datastore_publish": {"config": {"approved_by": "Ana Analyst",
+                                                              "report_version": published}}}})
+    assert done.success, failure_text(done)
+    second_file, newest_file = revised_london_file("2020-05-01", 100), revised_london_file("2020-05-01", 250)
+    never_published = build(data_dir, httpserver, second_file)
+    newest = build(data_dir, httpserver, newest_file)
+    assert len({published, never_published, newest}) == 3
+    shipped = (REPO_ROOT / "data" / "samples" / "phe_cases_by_region" / "region_london.csv").read_bytes()
+    london = {name: hashlib.sha256(content).hexdigest()
+              for name, content in (("published", shipped), ("second", second_file), ("newest", newest_file))}
+    assert set(archived_london_files(data_dir)) == set(london.values())
+    reports = data_dir / "reports"
+
+    listed = make(data_dir, tmp_path / "home", "prune", "KEEP_DAYS=0", "DRY_RUN=1")
+    assert listed.returncode == 0, listed.stderr
+    assert f"would remove versions never published: {never_published}" in listed.stdout
+    assert (reports / f"cases_report_{never_published}.html").exists()  # a dry run removes nothing
+
+    pruned = make(data_dir, tmp_path / "home", "prune", "KEEP_DAYS=0")
+    assert pruned.returncode == 0, pruned.stderr
+    assert f"published {published}" in pruned.stdout and f"the newest {newest}" in pruned.stdout
+    assert f"removed versions never published: {never_published}" in pruned.stdout
+    for gone in (reports / f"cases_report_{never_published}.html", reports / "files" / never_published,
+                 reports / "snapshots" / never_published):
+        assert not gone.exists() and f"removed {gone.relative_to(data_dir)}" in pruned.stdout
+    for kept in (published, newest):
+        assert (reports / f"cases_report_{kept}.html").exists() and (reports / "files" / kept).is_dir()
+    # Only the second night's London file, which nothing kept names, left the archive, with its sidecar.
+    left = archived_london_files(data_dir)
+    assert set(left) == {london["published"], london["newest"]}
+    assert not list((data_dir / "raw").rglob(f"{london['second'][:16]}_*"))
+    assert pruned.stdout.strip().splitlines()[-1].startswith("prune: removed ")
+
+    # The published version is still proved byte for byte from what is left.
+    rebuilt = make(data_dir, tmp_path / "home", "rebuild", f"VERSION={published}")
+    assert rebuilt.returncode == 0, rebuilt.stdout[-2000:] + rebuilt.stderr[-2000:]
+    assert rebuilt.stdout.strip().splitlines()[-1] == f"report_version: {published}"
+    again = make(data_dir, tmp_path / "home", "prune", "KEEP_DAYS=0")
+    assert again.stdout.strip().splitlines()[-1] == "prune: removed 0 paths, 0.0 MB"
