@@ -15,12 +15,13 @@ import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from urllib.parse import urlencode
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from assets.formats.reading import LeftOut, add_note, check_not_error_page, note_left_out
-from assets.formats.typed_csv import read_csv_typed, to_date, to_float, to_int
+from assets.formats.typed_csv import read_csv_typed, rows_with, to_date, to_float, to_int
 from assets.ingest.source import RawFile
 from resources.errors import ParseError
 
@@ -80,7 +81,7 @@ def parse_v2_csv(
         )
     frame = raw.rename(columns={"areaCode": "area_code", "areaName": "area_name", **metrics})
     frame = frame[["area_code", "area_name", "date", *metrics.values()]]
-    frame["provisional"] = pd.array([pd.NA] * len(frame), dtype="boolean")
+    frame["provisional"] = pd.arrays.BooleanArray(np.zeros(len(frame), dtype=bool), np.ones(len(frame), dtype=bool))
     frame = frame.reset_index(drop=True)
     frame.attrs = {}  # a missing optional metric is for the caller to explain (fill_cumulative)
     note_left_out(frame, file, rows.left_out, rows.skipped)
@@ -102,27 +103,31 @@ class AreaRows:
         codes = pc.utf8_trim_whitespace(table["areaCode"])
         known = pc.is_valid(codes)
         in_areas = pc.is_in(codes, value_set=pa.array(sorted(self.areas))) if self.areas is not None else known
-        kinds = None
+        types = distinct = None
         if "areaType" in table.column_names and pc.sum(pc.is_valid(table["areaType"])).as_py():
-            kinds = pc.utf8_lower(pc.replace_substring(pc.fill_null(table["areaType"], ""), " ", ""))
-            for long, short in AREA_TYPES.items():
-                kinds = pc.replace_substring(kinds, long, short)
-        of_type = (pc.is_in(kinds, value_set=pa.array(sorted(self.area_types)))
-                   if kinds is not None and self.area_types is not None else known)
+            # Each way of writing an area type ("utla", "Upper tier local authority") is read once, not once a row.
+            types, distinct = table["areaType"], pc.unique(table["areaType"])
+        of_type = known
+        if types is not None and self.area_types is not None:
+            of_type = rows_with(types, distinct, pc.is_in(_area_type_keys(distinct),
+                                                          value_set=pa.array(sorted(self.area_types))))
         keep = pc.fill_null(pc.and_(in_areas, of_type), False)
-        self._count(table, kinds, known, in_areas, keep)
+        self._count(table, types, distinct, known, in_areas, keep)
         return keep
 
-    def _count(self, table: pa.Table, kinds: pa.ChunkedArray | None, known: pa.ChunkedArray,
-               in_areas: pa.ChunkedArray, keep: pa.ChunkedArray) -> None:
+    def _count(self, table: pa.Table, types: pa.ChunkedArray | None, distinct: pa.Array | None,
+               known: pa.ChunkedArray, in_areas: pa.ChunkedArray, keep: pa.ChunkedArray) -> None:
         def tally(mask: pa.ChunkedArray, kind: str) -> None:
             mask = pc.fill_null(mask, False)
-            if kinds is None:
+            if types is None:
                 self.skipped[kind] = pc.sum(mask).as_py() or 0
                 return
-            for entry in pc.value_counts(pc.filter(kinds, mask)).to_pylist():
-                label = f"{kind} ({entry['values'] or 'no area type'})"
-                self.skipped[label] = self.skipped.get(label, 0) + entry["counts"]
+            counted = _counts_where(types, distinct, mask)
+            keys = _area_type_keys(pa.array([value for value, _ in counted], pa.string())).to_pylist()
+            # Two spellings of one area type add up under one label, in the order the file first has them.
+            for key, (_, count) in zip(keys, counted, strict=True):
+                label = f"{kind} ({key or 'no area type'})"
+                self.skipped[label] = self.skipped.get(label, 0) + count
 
         tally(pc.and_(known, pc.invert(in_areas)), "rows of other areas")
         tally(pc.and_(in_areas, pc.invert(keep)), "rows of the same areas under another area type")
@@ -134,6 +139,24 @@ class AreaRows:
                                   strict=True):
                 where = f"line {line:,}" if "__line" in table.column_names else f"record {line:,}"
                 self.left_out.append(LeftOut(where, name or "", "no area code"))
+
+
+def _counts_where(column: pa.ChunkedArray, distinct: pa.Array, mask: pa.ChunkedArray) -> list[tuple[str | None, int]]:
+    """How many rows `mask` marks hold each of the column's `distinct` values, in the order the rows first have them
+    (pc.value_counts); a column of one value is counted without a copy of the rows."""
+    if len(distinct) == 1:
+        count = pc.sum(mask).as_py() or 0
+        return [(distinct[0].as_py(), count)] if count else []
+    counted = pc.value_counts(pc.filter(column, mask))
+    return list(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True))
+
+
+def _area_type_keys(types: pa.Array) -> pa.Array:
+    """Area types as the API writes them: "Upper tier local authority" -> "utla"; none -> ""."""
+    kinds = pc.utf8_lower(pc.replace_substring(pc.fill_null(types, ""), " ", ""))
+    for long, short in AREA_TYPES.items():
+        kinds = pc.replace_substring(kinds, long, short)
+    return kinds
 
 
 # Reads one file's rows for some areas and area types: (content, file name, area codes, area types) -> frame.

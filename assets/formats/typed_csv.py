@@ -139,7 +139,7 @@ def read_csv_typed(
     found = _find_columns(content, file, columns, header_key, optional)
     present = {key: kind for key, kind in columns.items() if key in found}
     try:
-        table = _read_text_columns(drop_repeated_headers(content), file, {key: found[key] for key in present})
+        table = _read_text_columns(content, file, {key: found[key] for key in present})
     except ParseError as error:
         raise _located(error, content, [found[key] for key in present]) from error.__cause__
     # Filter first, so the other columns are only cleaned and typed for the rows kept.
@@ -198,9 +198,30 @@ def _located(error: ParseError, content: bytes, names: list[str]) -> ParseError:
 
 
 def _read_text_columns(content: bytes, file: str, names: Mapping[str, str]) -> pa.Table:
-    """The columns `names` (key -> header name) as text, renamed to their keys, with each row's line number."""
+    """The columns `names` (key -> header name) as text, renamed to their keys, with each row's line number; repeated
+    header lines dropped (drop_repeated_headers)."""
+    table = _read_text(content, file, names)
+    # A copy of the header line reads as a row holding each column's own name. Only a file with such a row is
+    # searched for copies and read again: most have none, and searching (and copying) every file's bytes costs
+    # about as much as reading the columns.
+    if _holds_its_header(table):
+        table = _read_text(drop_repeated_headers(content), file, names)
+    if table.num_rows == 0:
+        raise ParseError(file, "has a header but no data rows")
+    table = table.rename_columns(list(names))
+    return table.append_column("__line", pa.array(np.arange(2, table.num_rows + 2, dtype="int64")))
+
+
+def _holds_its_header(table: pa.Table) -> bool:
+    """Whether a row of the first column holds that column's name (as a repeated header line's row would)."""
+    first = table.column(0)
+    return bool(pc.any(pc.equal(first, table.column_names[0])).as_py())
+
+
+def _read_text(content: bytes, file: str, names: Mapping[str, str]) -> pa.Table:
+    """The columns `names` (key -> header name) as text, as pyarrow reads them."""
     try:
-        table = pacsv.read_csv(
+        return pacsv.read_csv(
             io.BytesIO(content),
             read_options=pacsv.ReadOptions(encoding="utf8"),
             convert_options=pacsv.ConvertOptions(
@@ -211,10 +232,18 @@ def _read_text_columns(content: bytes, file: str, names: Mapping[str, str]) -> p
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise ParseError(file, f"could not be read as CSV: {str(exc).splitlines()[0]}") from exc
-    if table.num_rows == 0:
-        raise ParseError(file, "has a header but no data rows")
-    table = table.rename_columns(list(names))
-    return table.append_column("__line", pa.array(np.arange(2, table.num_rows + 2, dtype="int64")))
+
+
+def rows_with(column: pa.ChunkedArray, values: pa.Array, chosen: pa.Array) -> pa.ChunkedArray:
+    """Which rows of `column` hold one of its distinct `values` (pc.unique or pc.value_counts of it) that `chosen`
+    marks True. For keep_rows filters: a condition on a column of a few hundred distinct codes or area types is
+    judged once per distinct value, and only this one look-up is done per row of a national file."""
+    chosen = pc.fill_null(chosen, False)
+    if len(values) == 1:
+        # One value throughout (a national file of one area type): every row or none, without a look-up.
+        every = pc.is_valid(column) if values[0].is_valid else pc.is_null(column)
+        return every if chosen[0].as_py() else pc.invert(every)
+    return pc.is_in(column, value_set=pc.filter(values, chosen))
 
 
 def _trimmed(table: pa.Table, key: str) -> pa.Table:
@@ -229,6 +258,9 @@ def _keep(table: pa.Table, keep_rows: KeepRows, text: Collection[str]) -> pa.Tab
         column, allowed = keep_rows
         table = _trimmed(table, column)
         table = table.filter(pc.is_in(table[column], value_set=pa.array(sorted(allowed), pa.string())))
+    # pyarrow reads in blocks of about 1 MB: what is kept of a national file is hundreds of small pieces per column,
+    # which every later step (trimming, typing, pandas' sort) would handle one by one. One copy joins them.
+    table = table.combine_chunks()
     trimmed_already = keep_rows[0] if isinstance(keep_rows, tuple) else None
     for key in text:
         if key != trimmed_already:
@@ -262,13 +294,14 @@ def _typed(table: pa.Table, columns: Mapping[str, str], file: str, content: byte
 
 def empty_column(kind: str, length: int) -> pd.Series | pd.api.extensions.ExtensionArray:
     """A column of `length` missing values typed as `kind` says (see read_csv_typed)."""
+    # Built from arrays, not from a list of missing values (which pandas inspects one by one).
     if kind == "int":
-        return pd.array([pd.NA] * length, dtype="Int64")
+        return pd.arrays.IntegerArray(np.zeros(length, dtype="int64"), np.ones(length, dtype=bool))
     if kind == "float":
-        return pd.Series([float("nan")] * length, dtype="float64")
+        return pd.Series(np.full(length, np.nan), dtype="float64")
     if kind in DATE_FORMATS:
-        return pd.Series([pd.NaT] * length, dtype="datetime64[ns]")
-    return pd.Series([None] * length, dtype="object")
+        return pd.Series(np.full(length, np.datetime64("NaT", "ns")), dtype="datetime64[ns]")
+    return pd.Series(np.empty(length, dtype=object), dtype="object")  # numpy fills it with None
 
 
 def _careful_column(table: pa.Table, key: str, kind: str, file: str, content: bytes, name: str) -> pa.Array:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assets.formats.reading import add_note, concat_noted
-from assets.formats.typed_csv import read_csv_typed
+from assets.formats.typed_csv import read_csv_typed, rows_with
 from assets.ingest.source import Freshness, Presentation, RawFile, Source, SourceRequest, Status, Variant
 from checks.lookups import ccg_lookup, english_ccg_codes, london_ccg_codes
 from checks.schemas import Nhs111Triages
@@ -120,26 +120,37 @@ class LondonRows:
         self.unknown_codes: Counter[str] = Counter()
 
     def __call__(self, table: pa.Table) -> pa.ChunkedArray:
-        code = pc.utf8_trim_whitespace(table["ccgcode"])
+        code = table["ccgcode"]
         if "april20mappedccgcode" in table.column_names:
             mapped = pc.utf8_trim_whitespace(table["april20mappedccgcode"])
-            code = pc.if_else(pc.greater(pc.utf8_length(pc.fill_null(mapped, "")), 0), mapped, code)
-        london = pc.fill_null(pc.is_in(code, value_set=pa.array(sorted(london_ccg_codes()))), False)
-        rest = pc.filter(code, pc.invert(london))
+            code = pc.if_else(pc.greater(pc.utf8_length(pc.fill_null(mapped, "")), 0), mapped,
+                              pc.utf8_trim_whitespace(code))
+        # Each distinct code (a few hundred in a national file's millions of rows) is judged once, with its count.
+        counted = pc.value_counts(code)
+        values, counts = counted.field("values"), counted.field("counts")
+        codes = pc.utf8_trim_whitespace(values)
+        london = pc.fill_null(pc.is_in(codes, value_set=pa.array(sorted(london_ccg_codes()))), False)
+        rest, rest_counts = pc.filter(codes, pc.invert(london)), pc.filter(counts, pc.invert(london))
         blank = pc.fill_null(pc.equal(pc.utf8_length(pc.fill_null(rest, "")), 0), True)
         named_null = pc.equal(pc.fill_null(rest, ""), "NULL")
         # English: a CCG code in the lookups (ONS or ODS, e.g. W2U3Z is London's), or an ONS CCG code (E38...).
         known = pc.fill_null(pc.is_in(rest, value_set=pa.array(sorted(english_ccg_codes()))), False)
         english = pc.or_(known, pc.starts_with(pc.fill_null(rest, ""), "E38"))
+
+        def rows(mask: pa.Array) -> int:
+            return pc.sum(pc.filter(rest_counts, mask)).as_py() or 0
+
         self.left_out.update({
-            "blank": pc.sum(blank).as_py() or 0,
-            "NULL": pc.sum(named_null).as_py() or 0,
-            "outside England": pc.sum(pc.and_(pc.invert(blank), pc.invert(pc.or_(english, named_null)))).as_py() or 0,
-            "other English": pc.sum(pc.and_(english, known)).as_py() or 0,
+            "blank": rows(blank),
+            "NULL": rows(named_null),
+            "outside England": rows(pc.and_(pc.invert(blank), pc.invert(pc.or_(english, named_null)))),
+            "other English": rows(pc.and_(english, known)),
         })
-        unknown = pc.filter(rest, pc.and_(english, pc.invert(known)))
-        self.unknown_codes.update(unknown.to_pylist())
-        return london
+        unknown = pc.and_(english, pc.invert(known))
+        for value, count in zip(pc.filter(rest, unknown).to_pylist(), pc.filter(rest_counts, unknown).to_pylist(),
+                                strict=True):
+            self.unknown_codes[value] += count
+        return rows_with(code, values, london)
 
     def notes(self, file: str, rows: int) -> list[str]:
         """What the analyst should know about the rows left out of `file` (`rows` kept)."""
@@ -171,11 +182,21 @@ def _read(file: RawFile, columns: dict[str, str]) -> pd.DataFrame:
     frame["sex"] = frame["sex"].fillna("").str.lower().replace({"": "unknown", "not known": "unknown"})
     frame["age_band"] = frame["age_band"].fillna("unknown")
     frame["ccg_name"] = frame["ccg_name"].fillna("")
-    lookup = ccg_lookup().set_index("code")
-    effective = frame["mapped_code"].fillna(frame["ccg_code"])
-    frame["merged_ccg_code"] = effective.map(lookup["merged_code"])
-    frame["merged_ccg_name"] = effective.map(lookup["merged_name"])
+    # The CCG whose figures these are: the release's April 2020 one where it maps its CCGs, else its own.
+    if frame["mapped_code"].notna().any():
+        frame["mapped_code"] = frame["mapped_code"].fillna(frame["ccg_code"])
+    else:
+        frame["mapped_code"] = frame["ccg_code"]
     return frame
+
+
+def _looked_up(codes: pd.Series, table: pd.DataFrame) -> pd.DataFrame:
+    """`table`'s row for each of `codes` (missing where it has none), looked up once per distinct code: a few dozen
+    in half a million rows, where Series.map would turn every row's text into a Python object to look it up."""
+    positions, distinct = pd.factorize(codes)
+    found = table.reindex(distinct)
+    return pd.DataFrame({column: found[column].array.take(positions, allow_fill=True) for column in table},
+                        index=codes.index)
 
 
 def parse_nhs_111(files: Mapping[str, RawFile]) -> pd.DataFrame:
@@ -195,11 +216,15 @@ def parse_nhs_111(files: Mapping[str, RawFile]) -> pd.DataFrame:
     if table.empty:
         raise ParseError(", ".join(f.name for f in files.values()), "has no rows for London's CCGs (by the ONS CCG "
                                                                      "lookups in data/lookups/)")
+    notes = table.attrs
+    # Sorted before the merged CCG's columns are added: two columns of long names fewer to move about.
+    table = table[["date", "site_type", "sex", "age_band", "ccg_code", "ccg_name", "mapped_code", "count"]]
+    table = table.sort_values(["date", "site_type", "ccg_code", "sex", "age_band"], ignore_index=True)
+    merged = _looked_up(table["mapped_code"], ccg_lookup().set_index("code")[["merged_code", "merged_name"]])
+    table["merged_ccg_code"], table["merged_ccg_name"] = merged["merged_code"], merged["merged_name"]
     columns = ["date", "site_type", "sex", "age_band", "ccg_code", "ccg_name", "merged_ccg_code", "merged_ccg_name",
                "count"]
-    notes = table.attrs
     table = table[columns].astype({c: str for c in columns if c not in ("date", "count")})
-    table = table.sort_values(["date", "site_type", "ccg_code", "sex", "age_band"], ignore_index=True)
     table.attrs = notes
     return table
 
