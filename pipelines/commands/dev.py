@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
+import time
 from pathlib import Path
 
 from resources import settings
@@ -66,14 +66,16 @@ def main() -> int:
         "the report server": start([sys.executable, "-m", "reports.serve"]),
         "dagster dev": start([dagster, "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"]),
     }
-    asked = threading.Event()
+    # A plain flag, polled: a handler that took a lock (threading.Event.set) could run while the main thread holds
+    # that same lock inside Event.wait, and hang for ever with both parts still up (seen under load).
+    asked: list[int] = []
     for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(stop_signal, lambda *_: asked.set())
-    while not asked.is_set() and all(process.poll() is None for process in parts.values()):
-        asked.wait(0.5)
+        signal.signal(stop_signal, lambda signum, _frame: asked.append(signum))
+    while not asked and all(process.poll() is None for process in parts.values()):
+        time.sleep(0.5)
     ended = [name for name, process in parts.items() if process.poll() is not None]
     stop(list(parts.values()))
-    if asked.is_set():
+    if asked:
         print("make dev stopped: the Dagster UI and the report server are down.", file=sys.stderr)
         return 0
     print(f"make dev stopped: {', '.join(ended)} ended by itself (its output above says why); the rest was "

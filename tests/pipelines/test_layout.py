@@ -26,7 +26,7 @@ LAYERS = (
     ("assets.sources",),
     ("assets.publication",),
     ("pipelines.definitions", "pipelines.jobs", "pipelines.automation"),
-    ("pipelines.commands", "pipelines.service"),
+    ("pipelines.commands", "pipelines.service", "pipelines.preload"),
 )
 PACKAGES = ("pipelines", "assets", "resources", "checks", "reports")
 
