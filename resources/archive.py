@@ -153,7 +153,7 @@ class RawArchive(dg.ConfigurableResource):
         target = self.root / relative
         if self.stored_at(str(relative)) is None:
             # mtime=0: the same bytes compress to the same file, whenever they are archived.
-            write_atomically(compressed(target), gzip.compress(result.content, compresslevel=6, mtime=0))
+            write_atomically(compressed(target), gzip.compress(result.content, compresslevel=1, mtime=0))
         entry = ArchivedFile(
             source=source, request=request, url=result.url, path=str(relative), sha256=digest,
             bytes=len(result.content), status=result.status, fetched_at=now.isoformat(timespec="seconds"),
