@@ -101,10 +101,18 @@ def test_the_analysts_day(day, upstream: HTTPServer, browser, artifacts: Path) -
     # 2. The source is mended; re-run only what failed, from the run's page.
     set_broken(upstream, False)
     page.reload(wait_until="load")
-    # The arrow beside "Re-execute all" opens the re-execution menu.
-    page.get_by_role("button", name="Re-execute all (*)").locator("xpath=following::button[1]").click()
+    # The arrow beside "Re-execute all" opens the re-execution menu. Right after a reload the run page may still
+    # re-render the button bar (the run's status arriving) and swallow a click: the analyst clicks again.
+    arrow = page.get_by_role("button", name="Re-execute all (*)").locator("xpath=following::button[1]")
     menu_item = page.get_by_text("From failure", exact=True)
-    menu_item.wait_for(state="visible", timeout=15_000)
+    for _ in range(3):
+        arrow.click()
+        deadline = time.monotonic() + 10
+        while not menu_item.is_visible() and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        if menu_item.is_visible():
+            break
+    menu_item.wait_for(state="visible", timeout=5_000)
     page.screenshot(path=str(artifacts / "day_2_reexecute_from_failure_menu.png"))
     menu_item.click()
     page.wait_for_url(lambda url: "/runs/" in url and nightly_id not in url, timeout=60_000)
