@@ -71,7 +71,11 @@ def plotly_bundle() -> tuple[str, str]:
     """plotly.js, named by its version, as a file stored once beside the reports: every version's page loads it from
     its own folder, so a page works offline (from disk or the report server) without carrying 4.6 MB of JavaScript
     in each of a year's nightly versions."""
-    return f"plotly-{plotly.offline.get_plotlyjs_version()}.min.js", plotly.offline.get_plotlyjs()
+    return plotly_file_name(), plotly.offline.get_plotlyjs()
+
+
+def plotly_file_name() -> str:
+    return f"plotly-{plotly.offline.get_plotlyjs_version()}.min.js"
 
 
 def render_report(inputs: ReportInputs) -> str:
@@ -85,5 +89,5 @@ def render_report(inputs: ReportInputs) -> str:
         report=inputs,
         charts=charts,
         # Beside the page, never from a CDN: analysts open reports offline or behind a proxy.
-        plotly_src=plotly_bundle()[0],
+        plotly_src=plotly_file_name(),
     )
