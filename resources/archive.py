@@ -180,7 +180,8 @@ class RawArchive(dg.ConfigurableResource):
         if stored is None:
             raise FileNotFoundError(f"archived file {entry.path} is missing from the archive")
         try:
-            content = gzip.decompress(stored.read_bytes()) if stored.suffix == ".gz" else stored.read_bytes()
+            packed = stored == compressed(self.root / entry.path)  # not a served file that ends in .gz itself
+            content = gzip.decompress(stored.read_bytes()) if packed else stored.read_bytes()
         except (OSError, EOFError, zlib.error) as error:
             raise OSError(f"archived file {stored} cannot be decompressed ({error}); the archive is damaged") from None
         if hashlib.sha256(content).hexdigest() != entry.sha256:
