@@ -7,6 +7,7 @@ can say what changed), and `history.json`, every report built."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,15 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from resources.files import finished, read_json, read_parquet, write_atomically, write_folder_atomically
+from resources.files import Content, finished, read_json, read_parquet, write_atomically, write_folder_atomically
+
+
+def _link_or_write(source: Path, path: Path, content: bytes) -> None:
+    try:
+        os.link(source, path)
+    except OSError:  # a file system without hard links: a copy
+        path.write_bytes(content)
+
 
 HISTORY_REMEDY = ("it lists the report versions built; restore it from a backup, or move it aside: the next run starts "
                   "a new list, every report and snapshot stays, and make rebuild renders any version from the archive")
@@ -50,6 +59,22 @@ class ReportStore:
         """A published CSV's address relative to the report (works from disk and from the report server)."""
         return f"files/{version}/{file_name}"
 
+    def _linked_where_unchanged(self, version: str, files: Mapping[str, bytes]) -> dict[str, Content]:
+        """The version's files, each one whose bytes the previous version's folder already holds as a hard link to
+        it: a retired source's file is the same every night, and a year of versions would otherwise keep 365
+        copies. A link is a name, not a copy: removing either version (make prune) leaves the other's whole."""
+        earlier = [entry["version"] for entry in self.history() if entry["version"] != version]
+        folder = next((self.files_folder(v) for v in reversed(earlier) if self.files_folder(v).is_dir()), None)
+        contents: dict[str, Content] = {}
+        for name, content in files.items():
+            same = folder / name if folder is not None else None
+            if same is not None and same.is_file() and same.stat().st_size == len(content) \
+                    and same.read_bytes() == content:
+                contents[name] = lambda path, source=same, content=content: _link_or_write(source, path, content)
+            else:
+                contents[name] = content
+        return contents
+
     def history(self) -> list[dict]:
         return read_json(self.history_file, HISTORY_REMEDY, default=[])
 
@@ -84,7 +109,7 @@ class ReportStore:
         if not path.exists():
             write_atomically(path, html)
         if files:
-            write_folder_atomically(self.files_folder(version), files)
+            write_folder_atomically(self.files_folder(version), self._linked_where_unchanged(version, files))
         write_folder_atomically(self.root / "snapshots" / version, {
             f"{name}.parquet": lambda file, table=table: table.to_parquet(file, index=False)
             for name, table in tables.items()})

@@ -58,6 +58,15 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     second_html = Path(second_meta["path"]).read_text()
     # The first report is kept as it was: one file per version, never overwritten.
     assert first_report.read_text() == first_html
+    # A file the second version publishes unchanged is the first version's file under a second name (a hard link,
+    # not a copy); a file that changed is a file of its own.
+    folders = [first_report.parent / "files" / v for v in (meta["report_version"], second_meta["report_version"])]
+    names = sorted(p.name for p in folders[1].iterdir())
+    unchanged = [n for n in names if (folders[0] / n).read_bytes() == (folders[1] / n).read_bytes()]
+    assert unchanged and len(unchanged) < len(names)
+    for name in names:
+        same_file = (folders[0] / name).stat().st_ino == (folders[1] / name).stat().st_ino
+        assert same_file == (name in unchanged), name
     # plotly.js is stored once beside both versions, which load it from there.
     [bundle] = first_report.parent.glob("plotly-*.js")
     for html in (first_html, second_html):
