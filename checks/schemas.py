@@ -233,6 +233,8 @@ def gla_band(band: str) -> tuple[str, int | None, int | None]:
         return f"{low}+ years", low, low
     low, high = (int(part) for part in band.split("_"))
     return f"{low} - {high} years", low, high
+
+
 GLA_HEALTHCARE_TYPES = (
     "Patients admitted to Hospital", "Patients in Hospital", "Patients in mechanical ventilation beds",
 )

@@ -19,6 +19,7 @@ from checks.published import (
     ONS_POSITIVITY,
 )
 from checks.schemas import GLA_AGE_BANDS, GLA_HEALTHCARE_TYPES, LONDON_AND_REST, PHE_AGE_BANDS, gla_band
+from reports import wording
 
 LAYOUT = {
     "template": "plotly_white",
@@ -47,11 +48,6 @@ SHORT_SPAN = pd.Timedelta(days=7)
 # lag (up to 6 days) and a last provisional week do not.
 ENDS_EARLY = pd.Timedelta(days=14)
 NOTE_STYLE = {"showarrow": False, "font": {"color": "#8a1c13"}, "bgcolor": "rgba(255,255,255,0.8)"}
-
-
-def day_text(day: pd.Timestamp) -> str:
-    """A date as the report writes it: 15 Nov 2021."""
-    return f"{day.day} {day:%b %Y}"
 
 
 def _as_dates(values: object) -> pd.DatetimeIndex | None:
@@ -138,12 +134,12 @@ def _note_ends(figure: go.Figure, panels: Mapping[str, str]) -> None:
             # In the blank stretch itself, beside the last figure, unless that is in the right half of the chart.
             left = panel_end - chart_start < (chart_end - chart_start) / 2
             panel = panels.get(xaxis, "This panel")
-            figure.add_annotation(text=f"{panel}: no figures after {day_text(panel_end)} in this release",
+            figure.add_annotation(text=f"{panel}: no figures after {wording.day(panel_end)} in this release",
                                   x=panel_end + DAY, xref=xaxis, xanchor="left" if left else "right",
                                   y=0.5, yref=f"{yaxis} domain", yanchor="middle", **NOTE_STYLE)
         stopped = sorted((last, name) for name, last in ends.items() if panel_end - last > ENDS_EARLY)
         for row, (last, name) in enumerate(stopped):
-            figure.add_annotation(text=f"{name}: figures end on {day_text(last)} in this release",
+            figure.add_annotation(text=f"{name}: figures end on {wording.day(last)} in this release",
                                   x=0.99, xref=f"{xaxis} domain", xanchor="right",
                                   y=0.98 - 0.1 * row, yref=f"{yaxis} domain", yanchor="top", **NOTE_STYLE)
 

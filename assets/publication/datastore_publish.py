@@ -209,9 +209,13 @@ def real_publish(verdict: OriginVerdict) -> RealPublish:
     return RealPublish(held, refusal)
 
 
+def held_back_lines(real: RealPublish) -> list[str]:
+    return [f"held back: {file_name} — {why}" for file_name, why in real.held_back.items()]
+
+
 def held_back_markdown(kind: str, real: RealPublish) -> str:
     """The `held_back` metadata: each file a real publish holds back, and why."""
-    lines = [f"- held back: {file_name} — {why}" for file_name, why in real.held_back.items()]
+    lines = [f"- {line}" for line in held_back_lines(real)]
     if kind == "publish":
         return "\n".join(["Held back (not sent):", *lines]) if lines else "No file was held back."
     head = (f"A real publish would refuse this version and send nothing: {real.refusal}. Built from live releases, "
@@ -224,8 +228,7 @@ def held_back_note(version: str, real: RealPublish, plans: list[FilePlan]) -> st
     and whether this dry run wrote those files here all the same."""
     lines = [f"What a real publish of report version {version} to the London Datastore would hold back (not send), "
              "and why.", ""]
-    held = [f"held back: {file_name} — {why}" for file_name, why in real.held_back.items()]
-    lines += held or ["nothing: a real publish sends every file."]
+    lines += held_back_lines(real) or ["nothing: a real publish sends every file."]
     if real.refusal:
         lines += ["", f"A real publish would refuse this version and send nothing: {real.refusal}. Built from live "
                   "releases, it would still hold back the files above."]

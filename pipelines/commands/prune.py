@@ -85,18 +85,18 @@ def plan_prune(storage: Path, keep_days: int, today: date) -> PrunePlan:
     plan.paths += [folder for folder in sorted((storage / "rebuilds").glob("*")) if folder.is_dir()
                    and folder.name not in plan.kept_versions and folder not in plan.paths
                    and datetime.fromtimestamp(folder.stat().st_mtime, UTC).date() <= cutoff]
-    plan.paths += raw_to_remove(storage, plan, cutoff)
+    plan.paths += raw_to_remove(storage, store, plan, cutoff)
     day_ago = time.time() - 86_400
     plan.paths += [leftover for leftover in sorted(storage.rglob(".tmp-*"))
                    if leftover.is_file() and leftover.stat().st_mtime < day_ago]
     return plan
 
 
-def raw_to_remove(storage: Path, plan: PrunePlan, cutoff: date) -> list[Path]:
+def raw_to_remove(storage: Path, store: ReportStore, plan: PrunePlan, cutoff: date) -> list[Path]:
     """Raw files (with their sidecars) older than the window that no kept version, pointer or backfill names."""
     needed: set[str] = set()
     for version in plan.kept_versions:
-        manifest = ReportStore(storage / "reports").files_folder(version) / "provenance.json"
+        manifest = store.files_folder(version) / "provenance.json"
         if not manifest.exists():
             plan.notes.append(f"version {version} has no provenance manifest (built before they existed): it names "
                               "no raw files, so no raw file is removed")
