@@ -29,3 +29,8 @@ class ParseError(ValueError):
         self.file = file
         self.problem = problem
         super().__init__(f"{file}: {problem}")
+
+
+class SettingError(ValueError):
+    """A setting (an environment variable, resources/settings.py) whose value cannot be used; the message names the
+    variable, its value and what it must be."""

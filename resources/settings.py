@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from resources.errors import SettingError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOOKUPS_DIR = REPO_ROOT / "data" / "lookups"
 
@@ -179,7 +181,7 @@ def number(name: str) -> int | float:
         return type(default)(value) if value is not None else default
     except ValueError as exc:
         kind = "a whole number" if isinstance(default, int) else "a number"
-        raise ValueError(f"{name}={value!r} is not {kind}") from exc
+        raise SettingError(f"{name}={value!r} is not {kind}") from exc
 
 
 def flag(name: str) -> bool:
@@ -189,7 +191,7 @@ def flag(name: str) -> bool:
 def choice(name: str, allowed: tuple[str, ...]) -> str:
     value = text(name).lower()
     if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        raise SettingError(f"{name}={value!r} is not one of {', '.join(allowed)}")
     return value
 
 
@@ -215,7 +217,7 @@ def as_of() -> str:
         try:
             date.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"PIPELINE_AS_OF={value!r} is not a date (YYYY-MM-DD)") from None
+            raise SettingError(f"PIPELINE_AS_OF={value!r} is not a date (YYYY-MM-DD)") from None
     return value
 
 

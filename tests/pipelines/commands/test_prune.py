@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -100,3 +101,19 @@ def test_prune_keeps_what_published_and_newest_versions_need_and_names_what_it_r
     assert rebuilt.stdout.strip().splitlines()[-1] == f"report_version: {published}"
     again = make(data_dir, tmp_path / "home", "prune", "KEEP_DAYS=0")
     assert again.stdout.strip().splitlines()[-1] == "prune: removed 0 paths, 0.0 MB"
+
+
+def test_a_setting_it_cannot_use_is_one_line_naming_it(tmp_path: Path) -> None:
+    """As for every command: the variable, its value and what it must be, no traceback (VERBOSE=1 shows one)."""
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(tmp_path / "storage"), "DAGSTER_HOME": str(tmp_path / "home"),
+           "PRUNE_KEEP_DAYS": "thirty"}
+    env.pop("VERBOSE", None)
+    done = subprocess.run([sys.executable, "-m", "pipelines.commands.prune"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "PRUNE_KEEP_DAYS='thirty' is not a whole number: fix the setting (docs/operations.md, \"Settings\") and run "
+        "the command again."]
+    verbose = subprocess.run([sys.executable, "-m", "pipelines.commands.prune"], cwd=REPO_ROOT,
+                             env={**env, "VERBOSE": "1"}, capture_output=True, text=True, timeout=120)
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr
