@@ -4,7 +4,8 @@ source against it with temporary storage."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -39,6 +40,31 @@ def httpserver_listen_address():
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "storage"
+
+
+class StoredBuilds:
+    """Storage folders built once per test process, copied for each test that starts from one: for tests whose
+    subject is what is done with a build (publishing it, refusing it), not the build, which other tests cover."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.built: dict[str, tuple[Path, str]] = {}
+
+    def copy(self, name: str, build: Callable[[Path], str], to: Path) -> str:
+        """A copy at `to` of the folder `build(folder)` filled (once per process, under `name`); returns what
+        `build` returned for it. A build that fails is not kept: the next test builds again."""
+        if name not in self.built:
+            folder = self.root / name
+            shutil.rmtree(folder, ignore_errors=True)
+            self.built[name] = (folder, build(folder))
+        folder, value = self.built[name]
+        shutil.copytree(folder, to, symlinks=True)
+        return value
+
+
+@pytest.fixture(scope="session")
+def stored_builds(tmp_path_factory: pytest.TempPathFactory) -> StoredBuilds:
+    return StoredBuilds(tmp_path_factory.mktemp("builds"))
 
 
 def fast_http(**overrides) -> HttpClient:

@@ -20,29 +20,43 @@ from pipelines.commands.approve import success_message
 from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
 from resources.datastore import DryRunDatastore, LondonDatastore, datastore_from_environment
-from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples
+from tests.conftest import StoredBuilds, all_source_assets, failure_text, pipeline_resources, serve_all_samples
 from tests.publishing import GLA_RESOURCES, HELD_BACK, PROVENANCE, SENT, gla_published, preload_gla
 from tests.samples import revised_london_file
 
 ASSETS = [*all_source_assets(), datastore_tables, cases_report, datastore_publish]
 
-@pytest.fixture
-def built(httpserver: HTTPServer, data_dir: Path) -> str:
-    """A live nightly run's tables and report in data_dir (the releases served by a local server); returns the
-    report version."""
-    result = dg.materialize(ASSETS[:-1], resources=pipeline_resources(data_dir, serve_all_samples(httpserver)),
-                            raise_on_error=False)
+def _live_build(data_dir: Path) -> str:
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        result = dg.materialize(ASSETS[:-1], resources=pipeline_resources(data_dir, serve_all_samples(server)),
+                                raise_on_error=False)
+    finally:
+        server.clear()
+        server.stop()
     assert result.success, failure_text(result)
     return stored_version(data_dir)
 
 
-@pytest.fixture
-def built_from_samples(data_dir: Path) -> str:
-    """What `make run` leaves: a sample-mode run's tables and report; returns the report version."""
+def _sample_build(data_dir: Path) -> str:
     resources = pipeline_resources(data_dir, "http://127.0.0.1:9/nothing-listens", mode="sample")
     result = dg.materialize(ASSETS[:-1], resources=resources, raise_on_error=False)
     assert result.success, failure_text(result)
     return stored_version(data_dir)
+
+
+@pytest.fixture
+def built(stored_builds: StoredBuilds, data_dir: Path) -> str:
+    """A live nightly run's tables and report in data_dir (the releases served by a local server); returns the
+    report version. Built once per test process and copied: what these tests do with it may change it."""
+    return stored_builds.copy("live", _live_build, data_dir)
+
+
+@pytest.fixture
+def built_from_samples(stored_builds: StoredBuilds, data_dir: Path) -> str:
+    """What `make run` leaves: a sample-mode run's tables and report; returns the report version."""
+    return stored_builds.copy("sample", _sample_build, data_dir)
 
 
 def stored_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
