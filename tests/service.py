@@ -127,13 +127,23 @@ class Api:
         return data["runsOrError"]["results"]
 
     def wait(self, run_id: str, timeout_s: float = 240, until: tuple[str, ...] = FINISHED) -> dict:
+        """The run once its status is one of `until`; a run that succeeded, once it has also written its last
+        event (see `settled`), so that what a test reads of it next is all there will be."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             run = self.run(run_id)
-            if run and run["status"] in until:
+            if run and run["status"] in until and (run["status"] != "SUCCESS" or self.settled(run_id)):
                 return run
             time.sleep(0.5)
         raise AssertionError(f"run {run_id} not in {until} after {timeout_s:.0f} s: {self.run(run_id)}")
+
+    def settled(self, run_id: str) -> bool:
+        """Whether the run has written its last event. A run launched in a process of its own ends with that
+        process's "Process for run exited", written after the run's status is already final; a run executed inside
+        a command's process (make approve) writes no such pair."""
+        messages = [event.get("message") or "" for event in self.events(run_id)]
+        return (not any(m.startswith("Started process for run") for m in messages)
+                or any(m.startswith("Process for run exited") for m in messages))
 
     def wait_for(self, condition: Callable[[], object], what: str, timeout_s: float = 120) -> object:
         deadline = time.monotonic() + timeout_s
