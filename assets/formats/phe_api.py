@@ -254,6 +254,11 @@ def json_records(content: bytes, file: str) -> list[dict]:
         records = payload.get("body", payload.get("data"))
     if not isinstance(records, list) or not records:
         raise ParseError(file, "has no 'body' (v2) or 'data' (v1) list of records")
+    # A record must name its fields ({"date": ..., "areaCode": ...}); rows given as bare lists have lost their names.
+    not_objects = [record for record in records if not isinstance(record, dict)]
+    if not_objects:
+        raise ParseError(file, f"has {len(not_objects):,} records that are not objects with named fields (e.g. "
+                               f"{str(not_objects[0])[:80]})")
     return records
 
 
@@ -299,6 +304,9 @@ def nested_metric(
                 continue
             if "date" not in record or not isinstance(record.get(metric), list):
                 raise ParseError(file, f"a record lacks 'date' or a '{metric}' list: {str(record)[:120]}")
+            if not all(isinstance(band, dict) for band in record[metric]):
+                raise ParseError(file, f"a record's '{metric}' list holds items that are not objects with named "
+                                       f"fields: {str(record)[:120]}")
             for band in record[metric]:
                 rows.append({"date": record["date"], "age": str(band.get("age", "")),
                              **{f: band.get(f) for f in fields}})

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -37,4 +39,22 @@ def test_truncated_json_is_a_clear_error() -> None:
     whole = files["male_cases"].content
     files["male_cases"] = RawFile("male_cases.json", whole[: len(whole) // 2])
     with pytest.raises(ParseError, match=r"male_cases\.json: is not valid JSON \(truncated\?\)"):
+        parse_cases_by_age_sex(files)
+
+
+def test_records_that_are_not_objects_are_a_clear_error() -> None:
+    """The same release with each record (or each age band of a record) written as a bare list of its values: the
+    error names the file and what is wrong, not a Python AttributeError."""
+    files = sample_files(SOURCE)
+    payload = sample_json("phe_cases_by_age_sex", "male_cases.json")
+    as_lists = {**payload, "body": [list(record.values()) for record in payload["body"]]}
+    files["male_cases"] = RawFile("male_cases.json", json.dumps(as_lists).encode())
+    with pytest.raises(ParseError, match=rf"male_cases\.json: has {len(payload['body']):,} records that are not "
+                                         r"objects with named fields"):
+        parse_cases_by_age_sex(files)
+    bands_as_lists = {**payload, "body": [{**record, "maleCases": [list(band.values()) for band in record["maleCases"]]}
+                                          for record in payload["body"]]}
+    files["male_cases"] = RawFile("male_cases.json", json.dumps(bands_as_lists).encode())
+    with pytest.raises(ParseError, match=r"male_cases\.json: a record's 'maleCases' list holds items that are not "
+                                         r"objects"):
         parse_cases_by_age_sex(files)
