@@ -194,6 +194,13 @@ def test_a_tampered_raw_file_fails_the_rebuild_naming_it(two_releases, tmp_path:
     assert str(tampered) in done.stderr and "has changed since version" in done.stderr
     assert f"report_version: {first}" not in done.stdout
 
+    # Cut short instead (a disk that filled up, a copy interrupted): named as a file that cannot be read at all.
+    tampered.write_bytes(tampered.read_bytes()[:200])
+    done = make_rebuild(copy, first, tmp_path / "home")
+    assert done.returncode != 0 and f"report_version: {first}" not in done.stdout
+    [line] = [line for line in done.stderr.splitlines() if str(tampered) in line]
+    assert "cannot be decompressed" in line and "restored from a backup" in line and "has changed" not in line
+
 
 def test_code_that_builds_other_bytes_names_the_file_and_its_first_differing_row(two_releases, tmp_path) -> None:
     storage, first, _ = two_releases
