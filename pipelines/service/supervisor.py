@@ -54,8 +54,6 @@ class Part:
     log: Path
     cwd: Path = REPO_ROOT
     process: subprocess.Popen | None = None
-    # How long a stop waits for the part to end by itself before killing what is left of its process group.
-    stop_timeout_s: float = 30
 
     def start(self, env: dict[str, str]) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -69,14 +67,14 @@ class Part:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 30) -> None:
         if self.process is None:
             return
         group = self.process.pid
         if self.running():
             os.killpg(group, signal.SIGTERM)
             try:
-                self.process.wait(timeout=self.stop_timeout_s)
+                self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 pass
         # Whatever of its group is left (a run's step processes, a webserver helper) goes too.
@@ -119,11 +117,7 @@ class Service:
         self.parts = {
             "code server": Part("code server", [
                 bin_path("dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(s.code_server_port),
-                "-m", "pipelines.definitions", "--location-name", CODE_LOCATION], logs / "code-server.log",
-                # It ends within 2 s of SIGTERM, or not at all (about half the stops in the service tests: it does
-                # not even log that it is stopping): what is left of it after 10 s is killed, not after 30 s. Its
-                # runs' processes are in its group and end either way.
-                stop_timeout_s=10),
+                "-m", "pipelines.definitions", "--location-name", CODE_LOCATION], logs / "code-server.log"),
             "webserver": Part("webserver", [
                 bin_path("dagster-webserver"), "-h", "127.0.0.1", "-p", str(s.dagster_port), "-w", workspace],
                 logs / "webserver.log"),
