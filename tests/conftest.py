@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -29,6 +30,17 @@ from resources.upstreams import Upstreams
 
 # Step retries keep their number but not their minute-long wait.
 TEST_FETCH_RETRY = fetch_retry_policy(max_retries=2, delay_s=0.05)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def interrupts_as_in_a_terminal() -> None:
+    """SIGINT raising KeyboardInterrupt and SIGTERM at its default, in every test process, however the suite was
+    started. Dagster's in-process runs end by giving SIGTERM whatever SIGINT has (dagster._utils.interrupts): where
+    the suite was started with SIGINT ignored (in the background of a non-interactive shell), SIGTERM was then
+    ignored too, in the test process and in every process it started afterwards, so a report server, `make dev` or
+    `make serve` told to stop by a test did not."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")
