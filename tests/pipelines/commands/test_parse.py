@@ -198,8 +198,9 @@ def test_a_table_that_fails_validation_prints_the_summary_and_exits_1(
 
 
 def test_an_unexpected_error_is_one_line_and_verbose_adds_the_traceback(monkeypatch, capsys) -> None:
-    """Every file the parsers were given now reads or is a named ParseError, so the unexpected error (a bug in the
-    code reading a real file) is made here: validation raising. Run in process, to put that fault in."""
+    """An error the command does not expect (a bug met while reading a real file) is one line; --verbose adds the
+    traceback. The file that used to cause one (JSON records that are not objects) is now a named ParseError, so
+    the fault is put in here, in process: validation raising."""
     from pipelines.commands import parse as command
 
     def broken_check(table, schema):
