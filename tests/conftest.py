@@ -7,6 +7,7 @@ import hashlib
 import shutil
 import signal
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -155,6 +156,20 @@ def serve_all_samples(server: HTTPServer, replace: dict[str, bytes] | None = Non
     for source in SOURCES.values():
         serve_samples(server, source, replace)
     return upstream_urls(server)
+
+
+@contextmanager
+def samples_server() -> Iterator[HTTPServer]:
+    """A local server of its own on 127.0.0.1 serving every source's samples (serve_all_samples), for fixtures wider
+    than one test, where pytest-httpserver's shared server is cleared between tests."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    serve_all_samples(server)
+    try:
+        yield server
+    finally:
+        server.clear()
+        server.stop()
 
 
 def live_environment(urls: dict[str, str]) -> dict[str, str]:

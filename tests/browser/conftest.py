@@ -12,7 +12,7 @@ from pytest_httpserver import HTTPServer
 
 from pipelines.commands.datastore_standin import STANDIN_KEY
 from resources.settings import REPO_ROOT
-from tests.conftest import serve_all_samples
+from tests.conftest import samples_server
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -63,9 +63,5 @@ def artifacts() -> Path:
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[HTTPServer]:
     """Every source's shipped samples served as their publishers served them, on 127.0.0.1 (one per test module)."""
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    serve_all_samples(server)
-    yield server
-    server.clear()
-    server.stop()
+    with samples_server() as server:
+        yield server

@@ -9,7 +9,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from pytest_httpserver import HTTPServer
 
 from assets.publication.cases_report import cases_report
 from assets.publication.datastore_publish import datastore_publish
@@ -20,21 +19,24 @@ from pipelines.commands.approve import success_message
 from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
 from resources.datastore import DryRunDatastore, LondonDatastore, datastore_from_environment
-from tests.conftest import StoredBuilds, all_source_assets, failure_text, pipeline_resources, serve_all_samples
+from tests.conftest import (
+    StoredBuilds,
+    all_source_assets,
+    failure_text,
+    pipeline_resources,
+    samples_server,
+    serve_all_samples,
+    upstream_urls,
+)
 from tests.publishing import GLA_RESOURCES, HELD_BACK, PROVENANCE, SENT, gla_published, preload_gla
 from tests.samples import revised_london_file
 
 ASSETS = [*all_source_assets(), datastore_tables, cases_report, datastore_publish]
 
 def _live_build(data_dir: Path) -> str:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    try:
-        result = dg.materialize(ASSETS[:-1], resources=pipeline_resources(data_dir, serve_all_samples(server)),
+    with samples_server() as server:
+        result = dg.materialize(ASSETS[:-1], resources=pipeline_resources(data_dir, upstream_urls(server)),
                                 raise_on_error=False)
-    finally:
-        server.clear()
-        server.stop()
     assert result.success, failure_text(result)
     return stored_version(data_dir)
 
