@@ -101,7 +101,7 @@ def release_date(entries: Sequence[ArchivedFile]) -> date:
     return max(datetime.fromisoformat(entry.fetched_at).date() for entry in entries)
 
 
-class UndecompressableArchiveFile(OSError):
+class UnreadableArchiveFileError(OSError):
     """An archived file whose stored copy cannot be decompressed (cut short, overwritten): nothing of it can be read."""
 
 
@@ -187,7 +187,7 @@ class RawArchive(dg.ConfigurableResource):
             packed = stored == compressed(self.root / entry.path)  # not a served file that ends in .gz itself
             content = gzip.decompress(stored.read_bytes()) if packed else stored.read_bytes()
         except (OSError, EOFError, zlib.error) as error:
-            raise UndecompressableArchiveFile(f"archived file {stored} cannot be decompressed ({error}); the archive "
+            raise UnreadableArchiveFileError(f"archived file {stored} cannot be decompressed ({error}); the archive "
                                               "is damaged") from None
         if hashlib.sha256(content).hexdigest() != entry.sha256:
             raise OSError(f"archived file {stored} does not match its recorded sha256; the archive is damaged")

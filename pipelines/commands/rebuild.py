@@ -31,7 +31,7 @@ from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, publish
 from reports.analysis import ReportSettings
 from reports.provenance import FILE_NAME, code_version, lock_hash, manifest_bytes, sources_of
 from reports.render import plotly_bundle, render_report
-from resources.archive import ArchivedFile, RawArchive, UndecompressableArchiveFile
+from resources.archive import ArchivedFile, RawArchive, UnreadableArchiveFileError
 from resources.errors import SourceError
 from resources.report_storage import ReportStore
 from resources.settings import data_dir
@@ -95,7 +95,7 @@ def rebuild_source(source: str, derived: Mapping[str, object], archive: RawArchi
                                "version names)")
         try:
             archive.read(entry)
-        except UndecompressableArchiveFile as error:
+        except UnreadableArchiveFileError as error:
             raise RebuildError(f"{source}: {error}; version {version} cannot be rebuilt until that file is restored "
                                "from a backup") from None
         except OSError:
