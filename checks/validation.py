@@ -15,6 +15,15 @@ FIRST_FAILURES_SHOWN = 10
 LEFT_OUT_ALLOWED = 5
 
 
+def without_attrs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same rows and columns (no copy of the data) without `attrs`. pandas deep-copies a frame's attrs into the
+    result of every operation; where many operations run and the notes, raw files and origins are not needed
+    (validation, building tables, the report's analysis and charts) that copying took as long as the work."""
+    bare = frame.copy(deep=False)
+    bare.attrs = {}
+    return bare
+
+
 @dataclass(frozen=True)
 class ValidationOutcome:
     passed: bool
@@ -70,7 +79,7 @@ def failed_check_in_words(check: str, rows: str) -> str:
 def validate_table(frame: pd.DataFrame, schema: type[pa.DataFrameModel]) -> ValidationOutcome:
     left_out = _left_out(frame)
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(without_attrs(frame), lazy=True)
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases.rename(columns={"index": "row"})
         # A failed table-wide check (interval order, uniqueness) is reported by pandera once per column of

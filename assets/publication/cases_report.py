@@ -14,7 +14,7 @@ from assets.sources import RETIRED, SOURCES
 from checks.geography import LONDON_NHS_REGION, LONDON_REGION
 from checks.origin import judge
 from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes, validate_published
-from checks.validation import validate_table
+from checks.validation import validate_table, without_attrs
 from reports import wording
 from reports.analysis import ReportSettings, SourceStatus, compare_tables, cross_checks, find_warnings, headlines
 from reports.approval import approval_for
@@ -119,18 +119,21 @@ def prepare_report(version: str, run_id: str, mode: str, tables: Mapping[str, pd
     origin = judge(tables, retired=RETIRED)
     validations = {name: validate_table(clean[name], source.schema) for name, source in SOURCES.items()}
     validations.update({f"{name}.csv": outcome for name, outcome in validate_published(tables).items()})
+    # Where each table came from is judged above; the analysis and charts need only the rows.
+    rows = {name: without_attrs(table) for name, table in tables.items()}
+    checks = cross_checks(rows, settings)
     return ReportInputs(
         version=version,
         run_id=run_id,
         generated_at=report_date(as_of),
         mode=mode,
-        tables=tables,
-        headlines=headlines(tables, settings),
+        tables=rows,
+        headlines=headlines(rows, settings),
         sources=[source_status(name, clean[name], raw[name], "" if as_of else source_remark(name, mode))
                  for name in SOURCES],
-        warnings=find_warnings(tables, settings),
-        cross_checks=cross_checks(tables, settings),
-        changes=compare_tables(previous[1] if previous else None, tables),
+        warnings=find_warnings(rows, settings, checks),
+        cross_checks=checks,
+        changes=compare_tables(previous[1] if previous else None, rows),
         previous_version=previous[0] if previous else None,
         validations=validations,
         reporting_delay_days=settings.reporting_delay_days,

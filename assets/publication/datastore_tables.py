@@ -37,6 +37,7 @@ from checks.published import (
     validate_published,
 )
 from checks.schemas import GLA_HEALTHCARE_TYPES, gla_band
+from checks.validation import without_attrs
 from resources.errors import SourceError
 
 # The clean healthcare columns behind the GLA's healthcare_type labels.
@@ -226,7 +227,7 @@ def build_datastore_tables(clean: Mapping[str, pd.DataFrame]) -> dict[str, pd.Da
     from (reports/provenance.py)."""
     tables = {}
     for name, (source, build) in BUILDERS.items():
-        table = build(clean[source])
+        table = build(without_attrs(clean[source]))
         attrs = clean[source].attrs
         table.attrs = {"obtained": {source: attrs.get("origin", UNKNOWN)},
                        # The release and raw files behind the table: the report version's provenance manifest.
