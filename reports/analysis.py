@@ -6,7 +6,7 @@ freshness, and what changed since the previous report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -191,41 +191,53 @@ def zero_case_warnings(boroughs: pd.DataFrame, settings: ReportSettings) -> list
     ]
 
 
+def _in_series_order(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Rows grouped by `by` (groups in sorted order, rows without a key left out) and in date order within each."""
+    return table.dropna(subset=by).sort_values([*by, "date"], kind="stable", ignore_index=True)
+
+
 def jump_warnings(table: pd.DataFrame, table_name: str, settings: ReportSettings) -> list[Warning]:
-    warnings = []
-    for (code, name), area in table.sort_values("date").groupby(["area_code", "area_name"]):
-        cases = area.set_index("date")["new_cases"].astype("float64")
-        previous = cases.shift(1, freq="D").reindex(cases.index)
-        # Against the previous day and the week before it: real series dip every weekend, and a Monday several
-        # times a Sunday is how specimen dates look, not a fault. Only rises: falls are what incomplete recent
-        # days look like, and have their own warning.
-        week_mean = cases.rolling("7D", closed="left").mean().reindex(cases.index)
-        baseline = pd.concat([previous, week_mean], axis=1).max(axis=1)
-        jumped = (cases >= settings.jump_min_cases) & (cases > baseline * settings.jump_factor)
-        for day in cases.index[jumped.fillna(False)]:
-            warnings.append(Warning(
-                "day_on_day_jump", table_name,
-                f"{name} ({code}): {int(previous[day])} cases on "
-                f"{wording.day(day - pd.Timedelta(days=1), year=False)} (a daily average of {week_mean[day]:.0f} "
-                f"over the week before) then {int(cases[day])} on "
-                f"{wording.day(day)}, a rise beyond {settings.jump_factor:g}x.",
-            ))
-    return warnings
+    keys = ["area_code", "area_name"]
+    # One pass over all areas at once (a loop over the 33 areas took a fifth of the report's time).
+    ordered = _in_series_order(table, keys)
+    cases = ordered["new_cases"].astype("float64")
+    day_before = ordered[[*keys, "date"]].assign(date=ordered["date"] + pd.Timedelta(days=1), previous=cases)
+    previous = ordered[[*keys, "date"]].merge(day_before, on=[*keys, "date"], how="left")["previous"]
+    # Against the previous day and the week before it: real series dip every weekend, and a Monday several
+    # times a Sunday is how specimen dates look, not a fault. Only rises: falls are what incomplete recent
+    # days look like, and have their own warning.
+    # Each area's rows are consecutive, so the areas' rolling means, one after another, line up with the rows.
+    week_mean = pd.Series(ordered[[*keys, "date"]].assign(cases=cases).groupby(keys, sort=False)
+                          .rolling("7D", on="date", closed="left")["cases"].mean().to_numpy(), index=ordered.index)
+    baseline = pd.concat([previous, week_mean], axis=1).max(axis=1)
+    jumped = ((cases >= settings.jump_min_cases) & (cases > baseline * settings.jump_factor)).fillna(False)
+    # A day missing from the series (the report's input tables fill them, a hand-made one may not) has no count.
+    day_before_text = previous.map(lambda count: "no figure" if pd.isna(count) else f"{int(count)} cases")
+    return [
+        Warning(
+            "day_on_day_jump", table_name,
+            f"{ordered.at[row, 'area_name']} ({ordered.at[row, 'area_code']}): {day_before_text[row]} on "
+            f"{wording.day(day - pd.Timedelta(days=1), year=False)} (a daily average of {week_mean[row]:.0f} "
+            f"over the week before) then {int(cases[row])} on {wording.day(day)}, a rise beyond "
+            f"{settings.jump_factor:g}x.",
+        )
+        for row, day in ordered.loc[jumped, "date"].items()
+    ]
 
 
 def cumulative_warnings(table: pd.DataFrame, table_name: str, by: list[str], label) -> list[Warning]:
-    warnings = []
-    for key, group in table.sort_values("date").groupby(by):
-        totals = group.set_index("date")["total_cases"].dropna()
-        fell = totals.diff() < 0
-        for day in totals.index[fell]:
-            before = totals.shift(1)[day]
-            warnings.append(Warning(
-                "cumulative_decrease", table_name,
-                f"{label(key)}: the cumulative total fell from {int(before)} to {int(totals[day])} on "
-                f"{wording.day(day)}; cumulative counts should never go down.",
-            ))
-    return warnings
+    ordered = _in_series_order(table.dropna(subset=["total_cases"]), by)
+    before = ordered.groupby(by, sort=False)["total_cases"].shift(1)
+    fell = (ordered["total_cases"] < before).fillna(False)
+    return [
+        Warning(
+            "cumulative_decrease", table_name,
+            f"{label(tuple(ordered.loc[row, by]))}: the cumulative total fell from {int(before[row])} to "
+            f"{int(ordered.at[row, 'total_cases'])} on {wording.day(ordered.at[row, 'date'])}; cumulative counts "
+            "should never go down.",
+        )
+        for row in ordered.index[fell]
+    ]
 
 
 def missing_date_warnings(table: pd.DataFrame, table_name: str, by: list[str] | None, label) -> list[Warning]:
@@ -355,7 +367,10 @@ def rest_of_england_warnings(regions: pd.DataFrame) -> list[Warning]:
                     "set to zero; check the source before approving.")]
 
 
-def find_warnings(tables: Mapping[str, pd.DataFrame], settings: ReportSettings) -> list[Warning]:
+def find_warnings(tables: Mapping[str, pd.DataFrame], settings: ReportSettings,
+                  checks: Sequence[CrossCheck] | None = None) -> list[Warning]:
+    """Every warning the report shows, the failed cross-checks' among them (`checks`: cross_checks already run on
+    these tables)."""
     boroughs, regions = tables[BOROUGH_RATES], tables[LONDON_ENGLAND_RATES]
     names = pd.concat([boroughs, regions]).drop_duplicates("area_code").set_index("area_code")["area_name"]
 
@@ -379,7 +394,8 @@ def find_warnings(tables: Mapping[str, pd.DataFrame], settings: ReportSettings) 
         *missing_date_warnings(tables[HEALTHCARE], HEALTHCARE, None, lambda key: "London healthcare"),
         *missing_date_warnings(tables[NHS_111], NHS_111, None, lambda key: "NHS 111/999/online"),
         *incomplete_day_warnings(regions, settings),
-        *(warning for check in cross_checks(tables, settings) for warning in check.warnings),
+        *(warning for check in (cross_checks(tables, settings) if checks is None else checks)
+          for warning in check.warnings),
     ]
 
 

@@ -86,6 +86,22 @@ def test_day_on_day_jump_beyond_the_configured_factor(tables) -> None:
     assert kinds_with(tables, relaxed) == ["boroughs_vs_london"]
 
 
+def test_a_jump_after_a_missing_day_says_the_day_had_no_figure(tables) -> None:
+    """A hand-made or damaged table can lack the day before a jump: the warning says so (it used to stop the report
+    with "cannot convert float NaN to integer")."""
+    boroughs = tables[BOROUGH_RATES]
+    islington = boroughs["area_code"] == "E09000019"
+    week_before = boroughs[islington & boroughs["date"].between("2020-04-25", "2020-05-01")]["new_cases"]
+    jump = boroughs.index[islington & (boroughs["date"] == "2020-05-03")][0]
+    boroughs.loc[jump, "new_cases"] = int(week_before.max()) * 10 + 30
+    tables[BOROUGH_RATES] = boroughs[~(islington & (boroughs["date"] == "2020-05-02"))]
+    [warning] = [w for w in find_warnings(tables, SETTINGS) if w.kind == "day_on_day_jump"]
+    assert warning.message.startswith("Islington (E09000019): no figure on 2 May (a daily average of "
+                                      f"{week_before.mean():.0f} over the week before) then "
+                                      f"{int(week_before.max()) * 10 + 30} on 3 May 2020")
+    assert "missing_dates" in kinds(tables)
+
+
 def test_cumulative_total_that_decreases(tables) -> None:
     age_sex = tables[AGE_SEX]
     row = age_sex[(age_sex["sex"] == "female") & (age_sex["age_band"] == "40_44")].index[10]
