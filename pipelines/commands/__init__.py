@@ -1,7 +1,10 @@
 """The commands behind the make targets: run, approve, parse, rebuild and backfill (each `python -m
 pipelines.commands.<name> --help`)."""
 
+import gc
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
 from resources.errors import SettingError
 from resources.settings import verbose
@@ -18,3 +21,17 @@ def _setting_in_one_line(kind: type[BaseException], error: BaseException, trace:
 
 
 sys.excepthook = _setting_in_one_line
+
+
+def exit_with(main: Callable[[], int]) -> NoReturn:
+    """Run a command's `main` as the program, then exit with its status.
+
+    Everything imported before `main` lives as long as the process, and so does what a run leaves behind when the
+    command ends: frozen (gc.freeze), the garbage collector does not look through it again. On a nightly's heap its
+    full collections took 0.3 s during `make run` and most of the second Python spends tearing down at exit."""
+    gc.freeze()
+    try:
+        status = main()
+    finally:
+        gc.freeze()
+    sys.exit(status)

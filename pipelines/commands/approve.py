@@ -18,6 +18,7 @@ import sys
 
 import dagster as dg
 
+from pipelines.commands import exit_with
 from pipelines.commands.outcomes import interrupted, step_failures
 from pipelines.commands.stale_runs import close_dead_runs, describe, process_tags, publish_running
 from pipelines.definitions import build_definitions
@@ -141,4 +142,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

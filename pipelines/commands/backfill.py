@@ -27,6 +27,7 @@ from pathlib import Path
 from assets.ingest.clean import clean_release
 from assets.ingest.source import Source
 from assets.sources import SOURCES
+from pipelines.commands import exit_with
 from resources.archive import ArchivedFile, RawArchive
 from resources.errors import ParseError, SourceError
 from resources.http import HttpResult
@@ -125,4 +126,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

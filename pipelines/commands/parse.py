@@ -24,6 +24,7 @@ import pandas as pd
 from assets.ingest.source import RawFile, Source, Variant
 from assets.sources import SOURCES
 from checks.validation import ValidationOutcome, validate_table
+from pipelines.commands import exit_with
 from resources import settings
 from resources.errors import FetchError, ParseError
 from resources.http import HttpClient
@@ -149,4 +150,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -28,6 +28,7 @@ from assets.publication.cases_report import prepare_report, revisions_view
 from assets.publication.datastore_tables import build_datastore_tables
 from assets.sources import SOURCES
 from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes
+from pipelines.commands import exit_with
 from reports.analysis import ReportSettings
 from reports.provenance import FILE_NAME, code_version, lock_hash, manifest_bytes, sources_of
 from reports.render import plotly_bundle, render_report
@@ -213,4 +214,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

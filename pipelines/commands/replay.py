@@ -41,6 +41,7 @@ import pandas as pd
 
 from assets.sources import SOURCES
 from checks.published import PUBLISHED
+from pipelines.commands import exit_with
 from pipelines.commands.datastore_standin import StandIn
 from pipelines.commands.outcomes import step_failures
 from pipelines.commands.rebuild import first_difference
@@ -382,4 +383,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -7,7 +7,6 @@ the UI afterwards. Exits non-zero if any step failed, after printing which sourc
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pandas as pd
 import requests
 
 from assets.sources import SOURCES
+from pipelines.commands import exit_with
 from pipelines.commands.outcomes import step_failures
 from pipelines.commands.stale_runs import close_dead_runs, process_tags
 from pipelines.definitions import build_definitions
@@ -126,4 +126,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)
