@@ -91,7 +91,9 @@ def test_a_jump_after_a_missing_day_says_the_day_had_no_figure(tables) -> None:
     with "cannot convert float NaN to integer")."""
     boroughs = tables[BOROUGH_RATES]
     islington = boroughs["area_code"] == "E09000019"
-    week_before = boroughs[islington & boroughs["date"].between("2020-04-25", "2020-05-01")]["new_cases"]
+    # The 7 days before 3 May, less 2 May (taken out below).
+    week_before = boroughs[islington & boroughs["date"].between("2020-04-26", "2020-05-01")]["new_cases"]
+    assert len(week_before) == 6
     jump = boroughs.index[islington & (boroughs["date"] == "2020-05-03")][0]
     boroughs.loc[jump, "new_cases"] = int(week_before.max()) * 10 + 30
     tables[BOROUGH_RATES] = boroughs[~(islington & (boroughs["date"] == "2020-05-02"))]
