@@ -34,10 +34,9 @@ TEST_FETCH_RETRY = fetch_retry_policy(max_retries=2, delay_s=0.05)
 
 
 # The modules that take longest (pytest --durations, summed by module: 200 s down to 25 s of a worker's time), in that
-# order. Each worker takes whole modules (--dist loadfile) in the order they are collected (--no-loadscope-reorder in
-# pyproject.toml), a new one when it is nearly through the last: ordered otherwise (alphabetically, or by xdist's
-# "most tests first"), long modules of few tests came late and ran alone on one worker at the end while the other
-# waited. Longest first, the two workers finish about together.
+# order. Each worker takes whole modules (--dist loadfile) in the order they are collected, a new one when it has
+# finished the last: collected alphabetically, the PostgreSQL service's module came late and ran alone on one worker
+# at the end while the other waited. Longest first, the two workers finish about together.
 LONGEST_MODULES = (
     "tests/pipelines/service/test_service.py",
     "tests/pipelines/commands/test_replay.py",
