@@ -33,31 +33,6 @@ from resources.upstreams import Upstreams
 TEST_FETCH_RETRY = fetch_retry_policy(max_retries=2, delay_s=0.05)
 
 
-# The modules that take longest (pytest --durations, summed by module: 200 s down to 25 s of a worker's time), in that
-# order. Each worker takes whole modules (--dist loadfile) in the order they are collected, a new one when it has
-# finished the last: collected alphabetically, the PostgreSQL service's module came late and ran alone on one worker
-# at the end while the other waited. Longest first, the two workers finish about together.
-LONGEST_MODULES = (
-    "tests/pipelines/service/test_service.py",
-    "tests/pipelines/commands/test_replay.py",
-    "tests/browser/test_analyst_day.py",
-    "tests/pipelines/commands/test_faults.py",
-    "tests/pipelines/commands/test_approve.py",
-    "tests/browser/test_morning.py",
-    "tests/pipelines/commands/test_dev.py",
-    "tests/browser/test_report_link_in_ui.py",
-    "tests/browser/test_publish_in_ui.py",
-    "tests/assets/publication/test_datastore_publish.py",
-    "tests/pipelines/commands/test_prune.py",
-    "tests/pipelines/commands/test_rebuild.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {module: place for place, module in enumerate(LONGEST_MODULES)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # the rest keep their order
-
-
 @pytest.fixture(scope="session", autouse=True)
 def interrupts_as_in_a_terminal() -> None:
     """SIGINT raising KeyboardInterrupt and SIGTERM at its default, in every test process, however the suite was

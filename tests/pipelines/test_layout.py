@@ -13,7 +13,6 @@ import yaml
 from pipelines.definitions import build_definitions
 from resources import build_resources
 from resources.settings import CODE_LOCATION, REPO_ROOT
-from tests.conftest import LONGEST_MODULES
 
 # The rooms from the bottom up: a module imports only from its own room and the rooms below it. So the parsers and
 # the report run without Dagster's wiring, a source never depends on what is published from it, and the commands
@@ -114,9 +113,3 @@ def test_the_workspace_s_location_is_the_one_the_launchpad_links_name() -> None:
     workspace = yaml.safe_load((REPO_ROOT / "workspace.yaml").read_text())
     [entry] = workspace["load_from"]
     assert entry["python_module"]["location_name"] == CODE_LOCATION
-
-
-def test_the_modules_the_workers_take_first_exist() -> None:
-    """tests/conftest.py hands the longest modules to the two workers first; one renamed or removed would quietly
-    fall back to the end of the queue."""
-    assert [module for module in LONGEST_MODULES if not (REPO_ROOT / module).is_file()] == []
