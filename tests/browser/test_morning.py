@@ -35,6 +35,17 @@ def finished(ui_url: str, run_id: str, timeout_s: float = 300) -> str:
     raise AssertionError(f"run {run_id} did not end within {timeout_s:.0f} s")
 
 
+def answers_old_links(port: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            requests.head(f"http://127.0.0.1:{port}/", timeout=2)
+            return
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, f"nothing answers report links recorded with port {port}"
+            time.sleep(0.5)
+
+
 def test_the_morning_with_the_ui_on_other_ports(tmp_path: Path, upstream: HTTPServer, standin_server: StandIn,
                                                 browser, artifacts: Path) -> None:
     standin = standin_server.reset()
@@ -49,6 +60,9 @@ def test_the_morning_with_the_ui_on_other_ports(tmp_path: Path, upstream: HTTPSe
         built = ui.run("-m", "pipelines.commands.run", env_overrides={"REPORTS_PORT": str(old)})
         assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
         version = built.stdout.strip().splitlines()[-1].removeprefix("report_version: ")
+        # make dev's report server looks for ports newly recorded in the reports' history every few seconds
+        # (reports/serve.py, OldLinks): a click sooner than that finds nothing listening yet.
+        answers_old_links(old)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
 
         # 1. The report, from the asset's link (fixed last night with the old port).
