@@ -6,6 +6,8 @@ Besides the files it serves two pages built when asked, from the current setting
   its data are live, and whether (when, by whom) it was published to the real London Datastore;
 - `/launchpad/<version>`: a redirect to the `publish` job's Launchpad with that version filled in, at the Dagster
   UI's current address (DAGSTER_UI_URL, or DAGSTER_PORT), whatever it was when the report was built.
+An earlier version's published CSVs are kept compressed at rest (resources/report_storage.py); their links are
+answered with the CSV as published.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from reports.approval import launchpad_url
 from reports.render import environment
 from resources import settings
 from resources.files import read_json_lines
-from resources.report_storage import ReportStore
+from resources.report_storage import ReportStore, read_published
 from resources.settings import dagster_ui_url, data_dir, lds_dataset
 
 VERSION = re.compile(r"^[0-9a-f]{12}$")
@@ -89,8 +91,21 @@ class ReportHandler(http.server.SimpleHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", launchpad_url(dagster_ui_url(), version))
             self.end_headers()
+        elif (published := self._compressed_at_rest(path)) is not None:
+            self._send(*published)
         else:
             super().do_GET()
+
+    def _compressed_at_rest(self, path: str) -> tuple[int, bytes, str] | None:
+        """A published CSV of an earlier version, kept only compressed: the CSV as published (or why not)."""
+        file = Path(self.translate_path(path))  # within the reports folder, as for any file served
+        if file.suffix != ".csv" or file.exists():
+            return None
+        try:
+            content = read_published(file.parent, file.name)
+        except OSError as error:
+            return 500, str(error).encode(), "text/plain; charset=utf-8"
+        return None if content is None else (200, content, self.guess_type(path))
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from resources.files import append_line, read_json, write_atomically
+from resources.files import append_line, compressed, read_json, write_atomically
 from resources.http import HttpResult
 
 POINTER_REMEDY = ("it points at the source's last good release in the archive; delete it: the next run downloads the "
@@ -192,7 +192,3 @@ class RawArchive(dg.ConfigurableResource):
         if hashlib.sha256(content).hexdigest() != entry.sha256:
             raise OSError(f"archived file {stored} does not match its recorded sha256; the archive is damaged")
         return content
-
-
-def compressed(path: Path) -> Path:
-    return path.with_name(path.name + ".gz")

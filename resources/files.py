@@ -73,6 +73,11 @@ def write_folder_atomically(folder: Path, files: Mapping[str, Content]) -> Path:
     return folder
 
 
+def compressed(path: Path) -> Path:
+    """Where `path` is kept gzip-compressed at rest."""
+    return path.with_name(path.name + ".gz")
+
+
 def finished(folder: Path, pattern: str) -> list[Path]:
     """The files in `folder` matching `pattern`, sorted, leaving out writes in progress (or cut short by a crash)."""
     return sorted(path for path in folder.glob(pattern) if not path.name.startswith(TEMPORARY_PREFIX))

@@ -3,6 +3,9 @@ version sends, which it holds back, and the GLA's files as they stand on the rea
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
+
 from checks.published import PUBLISHED
 from pipelines.commands.datastore_standin import StandIn
 from resources.settings import REPO_ROOT
@@ -33,3 +36,10 @@ def preload_gla(standin: StandIn) -> None:
     """The dataset as the GLA left it: its five files, with their ids and API tables."""
     for title, (resource_id, tables) in GLA_RESOURCES.items():
         standin.preload(resource_id, title, gla_published(title), tables)
+
+
+def kept_csvs(folder: Path) -> dict[str, bytes]:
+    """A report version's published CSVs from its folder, by the name sent, read with gzip where kept compressed at
+    rest (every version but the newest)."""
+    return {**{path.name: path.read_bytes() for path in folder.glob("*.csv")},
+            **{path.name.removesuffix(".gz"): gzip.decompress(path.read_bytes()) for path in folder.glob("*.csv.gz")}}

@@ -31,8 +31,7 @@ from pathlib import Path
 
 from pipelines.commands import exit_with
 from reports.serve import publications
-from resources.archive import compressed
-from resources.files import read_json
+from resources.files import compressed, read_json
 from resources.report_storage import ReportStore
 from resources.settings import data_dir, number
 

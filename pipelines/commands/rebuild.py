@@ -34,7 +34,7 @@ from reports.provenance import FILE_NAME, code_version, lock_hash, manifest_byte
 from reports.render import plotly_bundle, render_report
 from resources.archive import ArchivedFile, RawArchive, UnreadableArchiveFileError
 from resources.errors import SourceError
-from resources.report_storage import ReportStore
+from resources.report_storage import ReportStore, read_published
 from resources.settings import data_dir
 from resources.vintages import VintageStore
 
@@ -149,10 +149,10 @@ def rebuild(version: str, storage: Path, out: Path) -> Rebuilt:
             continue
         if hashlib.sha256(content).hexdigest() == entry["sha256"]:
             continue
-        published = store.root / "files" / version / entry["file"]
-        where = (first_difference(published.read_bytes(), content) if published.exists()
+        published = read_published(store.files_folder(version), entry["file"])
+        where = (first_difference(published, content) if published is not None
                  else f"SHA-256 {hashlib.sha256(content).hexdigest()} instead of {entry['sha256']} (the version's copy "
-                      f"{published} is gone, so the row cannot be named)")
+                      f"{store.files_folder(version) / entry['file']} is gone, so the row cannot be named)")
         result.differences.append(f"{entry['file']}: {where}")
     extra = set(contents) - {entry["table"] for entry in manifest["files"]}
     result.differences += [f"{PUBLISHED[name].file_name}: built now, not part of version {version}" for name in extra]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 import secrets
 import shutil
@@ -52,6 +53,7 @@ from pipelines.service.postgres import Postgres
 from reports.analysis import compare_table
 from resources import build_resources, settings
 from resources.datastore import LondonDatastore
+from resources.report_storage import read_published
 from resources.upstreams import Upstreams
 
 STORES = ("raw", "tables", "vintages", "reports")
@@ -100,7 +102,12 @@ def nights(held: Mapping[str, list[date]], first: date | None, last: date | None
 
 
 def folder_bytes(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) if folder.exists() else 0
+    """What the folder takes on disk: a file kept under several names (hard links) counts once."""
+    if not folder.exists():
+        return 0
+    sizes = {(stat.st_dev, stat.st_ino): stat.st_size
+             for stat in (path.stat() for path in folder.rglob("*") if path.is_file())}
+    return sum(sizes.values())
 
 
 # --- the instance the runs are recorded on -------------------------------------------------------------------------
@@ -250,17 +257,18 @@ def differences(this: Path, other: Path, ref: str) -> list[str]:
     the file's key columns) and the first differing rows. Empty when every published byte is the same."""
     found = []
     for table in PUBLISHED.values():
-        mine, theirs = this / table.file_name, other / table.file_name
-        if not mine.exists() or not theirs.exists():
-            side = "one side only" if mine.exists() or theirs.exists() else "neither side"
+        # An earlier version's files are kept compressed (resources/report_storage.py): read as published.
+        mine, theirs = read_published(this, table.file_name), read_published(other, table.file_name)
+        if mine is None or theirs is None:
+            side = "one side only" if mine is not None or theirs is not None else "neither side"
             found.append(f"{table.file_name}: built by {side}")
             continue
-        if mine.read_bytes() == theirs.read_bytes():
+        if mine == theirs:
             continue
-        read = {"dtype": str, "keep_default_na": False}
-        change = compare_table(table.name, pd.read_csv(theirs, **read), pd.read_csv(mine, **read))
+        before, after = (pd.read_csv(io.BytesIO(side), dtype=str, keep_default_na=False) for side in (theirs, mine))
+        change = compare_table(table.name, before, after)
         found.append(f"{table.file_name}: {change.added} row(s) added, {change.removed} removed, {change.revised} "
-                     f"changed; {first_difference(theirs.read_bytes(), mine.read_bytes(), (ref, 'this code'))}")
+                     f"changed; {first_difference(theirs, mine, (ref, 'this code'))}")
     return found
 
 

@@ -4,6 +4,7 @@ from and whether it was really published) and its Launchpad redirect, built from
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import json
 import os
@@ -22,6 +23,7 @@ import yaml
 from reports.serve import ReportHandler
 from resources.settings import REPO_ROOT
 from tests.browser.ui import free_port
+from tests.publishing import gla_published
 
 
 @pytest.fixture
@@ -93,6 +95,21 @@ def test_the_launchpad_link_follows_the_ui_s_address_when_it_is_followed(server:
         config = yaml.safe_load(urllib.parse.parse_qs(target.query)["config"][0])
         assert config["ops"]["datastore_publish"]["config"] == {"approved_by": "", "report_version": "aaaaaaaaaaaa"}
     assert requests.get(f"{server}/launchpad/not-a-version", allow_redirects=False, timeout=5).status_code == 404
+
+
+def test_an_earlier_version_s_compressed_files_open_as_the_csv_published(server: str, reports: Path) -> None:
+    """An earlier version's CSVs are kept compressed at rest; its report's links still open the CSV it published."""
+    folder = reports / "files" / "aaaaaaaaaaaa"
+    folder.mkdir(parents=True)
+    published = gla_published("phe_cases_london_england.csv")
+    (folder / "phe_cases_london_england.csv.gz").write_bytes(gzip.compress(published))
+    answer = requests.get(f"{server}/files/aaaaaaaaaaaa/phe_cases_london_england.csv", timeout=5)
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "text/csv"
+    assert answer.content == published
+    assert requests.get(f"{server}/files/aaaaaaaaaaaa/phe_healthcare.csv", timeout=5).status_code == 404
+    (folder / "phe_cases_london_england.csv.gz").write_bytes(gzip.compress(published)[:500])
+    damaged = requests.get(f"{server}/files/aaaaaaaaaaaa/phe_cases_london_england.csv", timeout=5)
+    assert damaged.status_code == 500 and "phe_cases_london_england.csv.gz cannot be decompressed" in damaged.text
 
 
 def test_a_link_recorded_with_another_port_opens_where_the_reports_are_served_now(reports: Path) -> None:

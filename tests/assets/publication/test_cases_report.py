@@ -14,6 +14,7 @@ from assets.publication.cases_report import cases_report
 from assets.publication.datastore_tables import datastore_tables
 from checks.published import fingerprint
 from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples
+from tests.publishing import PROVENANCE, kept_csvs
 from tests.samples import revised_london_file
 
 ASSETS = [*all_source_assets(), datastore_tables, cases_report]
@@ -44,6 +45,8 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     assert "| London |" in meta["headline"] and "| England |" in meta["headline"]
     first_html = first_report.read_text()
     assert "This is the first report" in first_html
+    first_folder = first_report.parent / "files" / meta["report_version"]
+    first_files = {path.name: path.read_bytes() for path in first_folder.iterdir()}
 
     httpserver.clear()
     revised = revised_london_file("2020-05-01", 100)
@@ -58,15 +61,11 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     second_html = Path(second_meta["path"]).read_text()
     # The first report is kept as it was: one file per version, never overwritten.
     assert first_report.read_text() == first_html
-    # A file the second version publishes unchanged is the first version's file under a second name (a hard link,
-    # not a copy); a file that changed is a file of its own.
+    # The second version's files as they are, the first's CSVs compressed at rest: each still the bytes it published.
     folders = [first_report.parent / "files" / v for v in (meta["report_version"], second_meta["report_version"])]
-    names = sorted(p.name for p in folders[1].iterdir())
-    unchanged = [n for n in names if (folders[0] / n).read_bytes() == (folders[1] / n).read_bytes()]
-    assert unchanged and len(unchanged) < len(names)
-    for name in names:
-        same_file = (folders[0] / name).stat().st_ino == (folders[1] / name).stat().st_ino
-        assert same_file == (name in unchanged), name
+    assert sorted(p.name for p in folders[1].iterdir()) == sorted(first_files)
+    assert {**kept_csvs(folders[0]), PROVENANCE: (folders[0] / PROVENANCE).read_bytes()} == first_files
+    assert not list(folders[0].glob("*.csv"))
     # plotly.js is stored once beside both versions, which load it from there.
     [bundle] = first_report.parent.glob("plotly-*.js")
     for html in (first_html, second_html):

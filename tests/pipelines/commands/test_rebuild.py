@@ -35,6 +35,7 @@ from tests.conftest import (
     sample_response,
     serve_all_samples,
 )
+from tests.publishing import kept_csvs
 from tests.service import copy_of_the_code
 
 # Each runs the command as an analyst does, in a fresh process (make test-fast leaves these out).
@@ -101,8 +102,7 @@ def make_rebuild(storage: Path, version: str, home: Path, cwd: Path = REPO_ROOT)
 
 
 def published_files(storage: Path, version: str) -> dict[str, bytes]:
-    folder = storage / "reports" / "files" / version
-    return {path.name: path.read_bytes() for path in folder.glob("*.csv")}
+    return kept_csvs(storage / "reports" / "files" / version)
 
 
 def test_make_rebuild_reproduces_the_first_version_byte_for_byte(two_releases, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ values come from each night's raw file, read here with the csv module."""
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import pandas as pd
 import pytest
 
 from resources.settings import REPO_ROOT
+from tests.publishing import kept_csvs
 
 pytestmark = pytest.mark.commands
 
@@ -105,9 +107,8 @@ def test_every_night_publishes_the_boroughs_its_raw_file_holds(replayed) -> None
         versions = {date.fromisoformat(row["night"]): row["report_version"] for row in csv.DictReader(handle)}
     for night in NIGHTS:
         raw = raw_london_boroughs(night)
-        published = data / "reports" / "files" / versions[night] / "phe_cases_london_boroughs.csv"
-        with published.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        published = kept_csvs(data / "reports" / "files" / versions[night])["phe_cases_london_boroughs.csv"]
+        rows = list(csv.DictReader(io.StringIO(published.decode("utf-8"), newline="")))
         first = min(day for _, day in raw)
         last = max(day for _, day in raw)
         codes = {code for code, _ in raw}
@@ -195,8 +196,8 @@ def test_the_rates_files_count_a_day_the_release_left_out_as_no_cases(replayed) 
     night = date(2020, 7, 31)  # the July downloads leave such days out; August's list them as 0
     with nights_csv.open(newline="") as handle:
         version = next(row for row in csv.DictReader(handle) if row["night"] == f"{night}")["report_version"]
-    rates = pd.read_csv(nights_csv.parent / "data" / "reports" / "files" / version /
-                        "phe_cases_rates_london_boroughs.csv", dtype={"area_code": str})
+    published = kept_csvs(nights_csv.parent / "data" / "reports" / "files" / version)
+    rates = pd.read_csv(io.BytesIO(published["phe_cases_rates_london_boroughs.csv"]), dtype={"area_code": str})
     raw = raw_london_boroughs(night)
     left_out = [(code, day) for code in {c for c, _ in raw} for day in pd.date_range(
         min(d for c, d in raw if c == code), max(d for c, d in raw if c == code)).strftime("%Y-%m-%d")
