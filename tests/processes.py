@@ -6,7 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
+
+import dagster as dg
 
 from pipelines.commands.datastore_standin import StandIn
 from resources.settings import REPO_ROOT
@@ -19,6 +24,14 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 def approve(env: dict[str, str], version: str, *extra: str) -> subprocess.CompletedProcess:
     return run(env, "pipelines.commands.approve", "--by", "Ana Analyst", "--version", version, *extra)
+
+
+@contextmanager
+def instance_at(home: Path | str) -> Iterator[dg.DagsterInstance]:
+    """The Dagster instance a command recorded its runs in, opened as the commands open it: with DAGSTER_HOME set
+    (config/dagster.yaml's event log storage reads it)."""
+    with mock.patch.dict(os.environ, {"DAGSTER_HOME": str(home)}), dg.DagsterInstance.get() as instance:
+        yield instance
 
 
 def fresh_environment(tmp_path: Path, standin: StandIn) -> dict[str, str]:

@@ -17,7 +17,7 @@ from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
 from resources.settings import REPO_ROOT
 from tests.conftest import live_environment, serve_all_samples
-from tests.processes import approve, fresh_environment, nightly, one_message, run
+from tests.processes import approve, fresh_environment, instance_at, nightly, one_message, run
 from tests.publishing import SENT, preload_gla
 
 pytestmark = pytest.mark.commands
@@ -49,7 +49,7 @@ def start_publish(env: dict[str, str], version: str, standin: StandIn, delay_s: 
 
 
 def runs(env: dict[str, str]) -> list[dg.DagsterRun]:
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+    with instance_at(env["DAGSTER_HOME"]) as instance:
         return instance.get_runs(filters=dg.RunsFilter(job_name="publish"))
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from resources.settings import REPO_ROOT
+from tests.processes import instance_at
 from tests.publishing import kept_csvs
 
 pytestmark = pytest.mark.commands
@@ -143,7 +144,7 @@ def test_every_release_is_kept_and_the_last_report_shows_a_revised_day(replayed)
 
 def test_the_nights_ran_on_the_users_instance_dated_to_the_night(replayed) -> None:
     _, nights_csv, home = replayed
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         runs = instance.get_runs(dg.RunsFilter(tags={"replay": nights_csv.parent.name}))
     nights = sorted({run.tags["replay/night"] for run in runs})
     assert nights == [f"{night}" for night in NIGHTS]
