@@ -12,6 +12,7 @@ from assets.publication.datastore_tables import datastore_tables
 from assets.sources import SOURCES
 from pipelines.automation import build_release_sensor, build_schedules, run_failure_notifier
 from pipelines.jobs import PUBLICATION, daily_sources, nightly, publish_job
+from pipelines.step_server import PRELOAD
 from resources import build_resources, settings
 
 
@@ -35,7 +36,8 @@ def build_definitions(resources: dict[str, object] | None = None) -> dg.Definiti
             # Each step's process forks from one that has already imported the project and what Dagster loads
             # when a step's process opens the instance (pipelines/preload.py), instead of starting Python afresh:
             # a sample nightly run took 45 s spawning, 16.5 s preloading the definitions alone, about 14 s now.
-            "start_method": {"forkserver": {"preload_modules": ["pipelines.preload"]}},
+            # A run's process starts that server as it loads the project (pipelines/step_server.py).
+            "start_method": {"forkserver": {"preload_modules": PRELOAD}},
             "tag_concurrency_limits": [
                 {"key": "download_host", "value": {"applyLimitPerUniqueValue": True},
                  "limit": settings.downloads_per_host()},

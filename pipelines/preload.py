@@ -19,6 +19,7 @@ PRELOADED = (
     "dagster._core.execution.api",
     "dagster._core.storage.local_compute_log_manager",
     "dagster._core.storage.sqlite_storage",
+    "pipelines.service.event_log",  # config/dagster.yaml's event log storage
     "dagster._core.workspace.context",
     "dagster._daemon.controller",
     # A run launched from the UI runs in `dagster api execute_run`, whose __main__ a child imports again.
