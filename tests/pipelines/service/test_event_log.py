@@ -2,11 +2,14 @@
 through it are what Dagster's own default storage reads from the same folder, so the UI, an older checkout or a
 config without it see every run and event; and a long-lived process keeps a bounded number of engines."""
 
+import os
 import shutil
 from pathlib import Path
 from unittest import mock
 
 import dagster as dg
+import psutil
+import sqlalchemy
 
 from pipelines.service.event_log import ENGINES_KEPT, ReusedEngineSqliteEventLogStorage
 from resources.settings import REPO_ROOT
@@ -44,10 +47,43 @@ def test_runs_are_read_back_by_dagster_s_default_storage_from_the_same_folder(tm
         assert {run.run_id for run in default.get_runs()} == set(written)
 
 
-def test_a_long_lived_process_keeps_a_few_engines(tmp_path: Path) -> None:
+def open_databases(folder: Path) -> set[str]:
+    return {Path(f.path).name for f in psutil.Process().open_files() if f.path.startswith(str(folder))
+            and f.path.endswith(".db")}
+
+
+def test_a_long_lived_process_keeps_a_few_databases_open(tmp_path: Path) -> None:
+    """The webserver reads run after run: it keeps the last few databases open, not every one it ever read."""
     storage = ReusedEngineSqliteEventLogStorage(str(tmp_path))
     for run in range(3 * ENGINES_KEPT):
-        with storage.run_connection(f"run-{run}"):
-            pass
-    assert len(storage._engines) == ENGINES_KEPT
+        with storage.run_connection(f"run-{run}") as connection:
+            connection.execute(sqlalchemy.text("SELECT count(*) FROM event_logs"))
     assert len(list((tmp_path / "history" / "runs").glob("run-*.db"))) == 3 * ENGINES_KEPT
+    kept = open_databases(tmp_path)
+    assert kept == {f"run-{run}.db" for run in range(2 * ENGINES_KEPT, 3 * ENGINES_KEPT)}
+    storage.dispose()  # as Dagster does when the instance closes
+    assert open_databases(tmp_path) == set()
+
+
+def test_a_forked_process_writes_through_its_own_connection(tmp_path: Path) -> None:
+    """A process forked while the parent holds a database open (SQLite connections must not cross a fork): the child
+    opens its own; the parent's still works and sees what the child wrote."""
+    storage = ReusedEngineSqliteEventLogStorage(str(tmp_path))
+    with storage.run_connection("shared") as connection:
+        connection.execute(sqlalchemy.text("CREATE TABLE marks (who TEXT)"))
+        connection.execute(sqlalchemy.text("INSERT INTO marks VALUES ('parent')"))
+    child = os.fork()
+    if child == 0:  # the child: write, then leave without running the parent's clean-up
+        try:
+            with storage.run_connection("shared") as connection:
+                connection.execute(sqlalchemy.text("INSERT INTO marks VALUES ('child')"))
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with storage.run_connection("shared") as connection:
+        connection.execute(sqlalchemy.text("INSERT INTO marks VALUES ('parent again')"))
+        marks = [row[0] for row in connection.execute(sqlalchemy.text("SELECT who FROM marks"))]
+    assert marks == ["parent", "child", "parent again"]
+    storage.dispose()
