@@ -14,6 +14,8 @@ Why that is safe here:
   parent's (a SQLite connection must not cross a fork). The steps' processes fork from a server that never opens
   the instance (pipelines/preload.py) anyway.
 - `wipe` (which deletes the run databases' files) and `dispose` close this process's connections first.
+- The UI follows a running run by watching its database file, which SQLite writes (from the write-ahead log) when
+  the last connection closes or a checkpoint runs: each use of a run's database ends with a passive checkpoint.
 
 The same files, in the same place, as Dagster's default storage (tests/pipelines/service/test_event_log.py reads
 them back with it). It overrides private methods (`_connect`) of the Dagster version requirements.lock pins; every
@@ -30,7 +32,11 @@ from contextlib import contextmanager
 
 import sqlalchemy as db
 from dagster._config import StringSource
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    SqliteEventLogStorage,
+)
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy.pool import QueuePool
 
@@ -83,8 +89,13 @@ class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
-            with engine.connect() as conn, conn.begin():
-                yield conn
+            with engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+                if shard != INDEX_SHARD_NAME:
+                    # The UI follows a run by watching its database file, which a write reaches only when the
+                    # write-ahead log is copied into it: done when the last connection closed, now here.
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def wipe(self) -> None:
         self._close_connections()  # before the files go

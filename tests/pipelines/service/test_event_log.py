@@ -2,14 +2,17 @@
 through it are what Dagster's own default storage reads from the same folder, so the UI, an older checkout or a
 config without it see every run and event; and a long-lived process keeps a bounded number of engines."""
 
+import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from unittest import mock
 
 import dagster as dg
 import psutil
 import sqlalchemy
+from dagster._core.events.log import EventLogEntry
 
 from pipelines.service.event_log import ENGINES_KEPT, ReusedEngineSqliteEventLogStorage
 from resources.settings import REPO_ROOT
@@ -87,3 +90,32 @@ def test_a_forked_process_writes_through_its_own_connection(tmp_path: Path) -> N
         marks = [row[0] for row in connection.execute(sqlalchemy.text("SELECT who FROM marks"))]
     assert marks == ["parent", "child", "parent again"]
     storage.dispose()
+
+
+def test_the_ui_following_a_run_sees_each_event_as_it_is_stored(tmp_path: Path) -> None:
+    """The run page follows a run by watching its database file (Dagster's watchdog): each event the run's process
+    stores reaches it while the run goes on, not when the run's connections close."""
+    run_process = ReusedEngineSqliteEventLogStorage(str(tmp_path))
+    webserver = ReusedEngineSqliteEventLogStorage(str(tmp_path))
+
+    def log(message: str) -> None:
+        run_process.store_event(EventLogEntry(None, logging.INFO, message, "followed", time.time()))
+
+    log("started")
+    seen: list[str] = []
+
+    def follow(entry: EventLogEntry, _cursor: str) -> None:
+        seen.append(entry.user_message)
+
+    webserver.watch("followed", None, follow)
+    try:
+        for message in ("fetching", "parsing", "done"):
+            log(message)
+            deadline = time.monotonic() + 15
+            while message not in seen:
+                assert time.monotonic() < deadline, f"the watcher never saw {message!r}: {seen}"
+                time.sleep(0.05)
+    finally:
+        webserver.end_watch("followed", follow)
+        webserver.dispose()
+        run_process.dispose()
