@@ -118,19 +118,26 @@ class ReportStore:
             earlier = order[:order.index(folder.name)] if folder.name in order else order
             before = next((folders / v for v in reversed(earlier) if v != newest and (folders / v).is_dir()), None)
             for plain in finished(folder, "*.csv"):
-                packed = gzip.compress(plain.read_bytes(), compresslevel=PACK_LEVEL, mtime=0)
+                try:
+                    content = plain.read_bytes()
+                except FileNotFoundError:  # compressed meanwhile by another run saving its report
+                    continue
+                packed = gzip.compress(content, compresslevel=PACK_LEVEL, mtime=0)
                 same = compressed(before / plain.name) if before is not None else None
                 if same is not None and same.is_file() and same.read_bytes() == packed:
                     _link_or_write(same, compressed(plain), packed)
                 else:
                     write_atomically(compressed(plain), packed)
-                plain.unlink()
+                plain.unlink(missing_ok=True)
 
-    def _uncompress(self, version: str) -> None:
-        """The version's CSVs as they are again: it is the newest once more (built again after a newer one)."""
-        for packed in finished(self.files_folder(version), "*.csv.gz"):
-            write_atomically(packed.with_suffix(""), gzip.decompress(packed.read_bytes()))
-            packed.unlink()
+    def _as_sent(self, version: str, files: Mapping[str, bytes]) -> None:
+        """The version's files as they are again (from the bytes it sends, not its compressed copies): it is the
+        newest once more, built again after a newer one."""
+        folder = self.files_folder(version)
+        for name, content in files.items():
+            if compressed(folder / name).exists():
+                write_atomically(folder / name, content)
+                compressed(folder / name).unlink(missing_ok=True)
 
     def history(self) -> list[dict]:
         return read_json(self.history_file, HISTORY_REMEDY, default=[])
@@ -167,7 +174,7 @@ class ReportStore:
             write_atomically(path, html)
         if files:
             write_folder_atomically(self.files_folder(version), files)
-            self._uncompress(version)
+            self._as_sent(version, files)
         write_folder_atomically(self.root / "snapshots" / version, {
             f"{name}.parquet": lambda file, table=table: table.to_parquet(file, index=False)
             for name, table in tables.items()})

@@ -60,6 +60,8 @@ def test_a_version_built_again_is_the_newest_and_kept_as_sent_again(store: Repor
     first, second = version_files(5000), version_files(6000)
     save(store, "aaaaaaaaaaaa", first)
     save(store, "bbbbbbbbbbbb", second)
+    damaged = store.files_folder("aaaaaaaaaaaa") / f"{BOROUGHS}.gz"
+    damaged.write_bytes(damaged.read_bytes()[:100])  # written again from the bytes sent, not read back
     save(store, "aaaaaaaaaaaa", first)  # the tables went back to what they were
     assert {p.name: p.read_bytes() for p in store.files_folder("aaaaaaaaaaaa").iterdir()} == first
     assert on_disk(store.files_folder("bbbbbbbbbbbb")) == second
