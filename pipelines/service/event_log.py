@@ -45,7 +45,7 @@ from sqlalchemy.pool import QueuePool
 ENGINES_KEPT = 8
 
 
-class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """`base_dir`: the instance's folder ($DAGSTER_HOME); the event logs are in its `history/runs/`, where Dagster's
     default storage keeps them."""
 
@@ -60,7 +60,7 @@ class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData,
-                          config_value: dict) -> ReusedEngineSqliteEventLogStorage:
+                          config_value: dict) -> PooledSqliteEventLogStorage:
         return cls(config_value["base_dir"], inst_data=inst_data)
 
     def _engine(self, conn_string: str) -> db.Engine:

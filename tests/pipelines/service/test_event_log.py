@@ -14,7 +14,7 @@ import psutil
 import sqlalchemy
 from dagster._core.events.log import EventLogEntry
 
-from pipelines.service.event_log import ENGINES_KEPT, ReusedEngineSqliteEventLogStorage
+from pipelines.service.event_log import ENGINES_KEPT, PooledSqliteEventLogStorage
 from resources.settings import REPO_ROOT
 
 
@@ -34,7 +34,7 @@ def test_runs_are_read_back_by_dagster_s_default_storage_from_the_same_folder(tm
     home.mkdir()
     shutil.copyfile(REPO_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
     with instance(home) as ours:
-        assert isinstance(ours.event_log_storage, ReusedEngineSqliteEventLogStorage)
+        assert isinstance(ours.event_log_storage, PooledSqliteEventLogStorage)
         results = [dg.materialize([counted], instance=ours) for _ in range(3)]
         written = {result.run_id: [e.dagster_event_type for e in ours.all_logs(result.run_id) if e.is_dagster_event]
                    for result in results}
@@ -57,7 +57,7 @@ def open_databases(folder: Path) -> set[str]:
 
 def test_a_long_lived_process_keeps_a_few_databases_open(tmp_path: Path) -> None:
     """The webserver reads run after run: it keeps the last few databases open, not every one it ever read."""
-    storage = ReusedEngineSqliteEventLogStorage(str(tmp_path))
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
     for run in range(3 * ENGINES_KEPT):
         with storage.run_connection(f"run-{run}") as connection:
             connection.execute(sqlalchemy.text("SELECT count(*) FROM event_logs"))
@@ -71,7 +71,7 @@ def test_a_long_lived_process_keeps_a_few_databases_open(tmp_path: Path) -> None
 def test_a_forked_process_writes_through_its_own_connection(tmp_path: Path) -> None:
     """A process forked while the parent holds a database open (SQLite connections must not cross a fork): the child
     opens its own; the parent's still works and sees what the child wrote."""
-    storage = ReusedEngineSqliteEventLogStorage(str(tmp_path))
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
     with storage.run_connection("shared") as connection:
         connection.execute(sqlalchemy.text("CREATE TABLE marks (who TEXT)"))
         connection.execute(sqlalchemy.text("INSERT INTO marks VALUES ('parent')"))
@@ -95,8 +95,8 @@ def test_a_forked_process_writes_through_its_own_connection(tmp_path: Path) -> N
 def test_the_ui_following_a_run_sees_each_event_as_it_is_stored(tmp_path: Path) -> None:
     """The run page follows a run by watching its database file (Dagster's watchdog): each event the run's process
     stores reaches it while the run goes on, not when the run's connections close."""
-    run_process = ReusedEngineSqliteEventLogStorage(str(tmp_path))
-    webserver = ReusedEngineSqliteEventLogStorage(str(tmp_path))
+    run_process = PooledSqliteEventLogStorage(str(tmp_path))
+    webserver = PooledSqliteEventLogStorage(str(tmp_path))
 
     def log(message: str) -> None:
         run_process.store_event(EventLogEntry(None, logging.INFO, message, "followed", time.time()))
