@@ -112,11 +112,14 @@ class ReportStore:
         # Oldest first, so the version before is compressed already when a version is (a version history no longer
         # lists first).
         rank = {version: place for place, version in enumerate(order)}
+        # The latest in history too: another run may have saved its version after this one (both stay as sent until
+        # the next save).
+        kept = {newest, *order[-1:]}
         for folder in sorted(folders.iterdir(), key=lambda folder: (rank.get(folder.name, -1), folder.name)):
-            if folder.name == newest or folder.name.startswith(TEMPORARY_PREFIX) or not folder.is_dir():
+            if folder.name in kept or folder.name.startswith(TEMPORARY_PREFIX) or not folder.is_dir():
                 continue
             earlier = order[:order.index(folder.name)] if folder.name in order else order
-            before = next((folders / v for v in reversed(earlier) if v != newest and (folders / v).is_dir()), None)
+            before = next((folders / v for v in reversed(earlier) if v not in kept and (folders / v).is_dir()), None)
             for plain in finished(folder, "*.csv"):
                 try:
                     content = plain.read_bytes()

@@ -87,3 +87,13 @@ def test_a_missing_or_damaged_file_is_said(store: ReportStore) -> None:
     damaged.write_bytes(damaged.read_bytes()[:1000])
     with pytest.raises(OSError, match=f"{damaged.name} cannot be decompressed"):
         read_published(folder, BOROUGHS)
+
+
+def test_a_run_finishing_its_save_late_leaves_the_newest_version_as_sent(store: ReportStore) -> None:
+    """Two runs save at once: B writes version d, then A saves c (the newest in history), then B compresses the
+    versions before its own. The newest, c, stays as sent for its report's links."""
+    save(store, "dddddddddddd", version_files(5000))
+    save(store, "cccccccccccc", version_files(6000))
+    store._compress_superseded("dddddddddddd")  # B's last step, after A's save
+    newest = store.files_folder("cccccccccccc")
+    assert {p.name: p.read_bytes() for p in newest.iterdir()} == version_files(6000)
