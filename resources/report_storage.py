@@ -25,6 +25,7 @@ import pandas as pd
 
 from resources.files import (
     TEMPORARY_PREFIX,
+    DamagedFile,
     compressed,
     finished,
     read_json,
@@ -46,6 +47,9 @@ def _link_or_write(source: Path, path: Path, content: bytes) -> None:
 # save 1 % more; level 1, the raw archive's, is 6 times smaller).
 PACK_LEVEL = 6
 
+PUBLISHED_COPY_REMEDY = ("a report version's published file, kept compressed; restore it from a backup, or rebuild the "
+                         "version (make rebuild) to get its files again")
+
 
 def read_published(folder: Path, name: str) -> bytes | None:
     """A published file of a version's folder, as sent: kept as it is or compressed at rest; None when neither is
@@ -60,8 +64,7 @@ def read_published(folder: Path, name: str) -> bytes | None:
     except FileNotFoundError:
         return None
     except (OSError, EOFError, zlib.error) as error:
-        raise OSError(f"{packed} cannot be decompressed ({error}): restore it from a backup, or rebuild the version "
-                      "(make rebuild) to get its files again") from None
+        raise DamagedFile(packed, f"cannot be decompressed: {error}", PUBLISHED_COPY_REMEDY) from None
 
 
 HISTORY_REMEDY = ("it lists the report versions built; restore it from a backup, or move it aside: the next run starts "
@@ -115,11 +118,10 @@ class ReportStore:
         # The latest in history too: another run may have saved its version after this one (both stay as sent until
         # the next save).
         kept = {newest, *order[-1:]}
+        before: Path | None = None  # the version compressed just before this one
         for folder in sorted(folders.iterdir(), key=lambda folder: (rank.get(folder.name, -1), folder.name)):
             if folder.name in kept or folder.name.startswith(TEMPORARY_PREFIX) or not folder.is_dir():
                 continue
-            earlier = order[:order.index(folder.name)] if folder.name in order else order
-            before = next((folders / v for v in reversed(earlier) if v not in kept and (folders / v).is_dir()), None)
             for plain in finished(folder, "*.csv"):
                 try:
                     content = plain.read_bytes()
@@ -132,6 +134,7 @@ class ReportStore:
                 else:
                     write_atomically(compressed(plain), packed)
                 plain.unlink(missing_ok=True)
+            before = folder
 
     def _as_sent(self, version: str, files: Mapping[str, bytes]) -> None:
         """The version's files as they are again (from the bytes it sends, not its compressed copies): it is the
