@@ -14,13 +14,17 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import dagster as dg
+import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from assets.ingest.factory import build_source, fetch_retry_policy
 from assets.ingest.source import Source
+from assets.publication.cases_report import cases_report
+from assets.publication.datastore_tables import datastore_tables
 from assets.sources import SOURCES
+from checks.published import fingerprint
 from pipelines.commands.datastore_standin import StandIn
 from pipelines.commands.release_server import BASE_PATHS  # where each upstream is served locally
 from pipelines.jobs import PUBLICATION
@@ -78,6 +82,45 @@ class StoredBuilds:
 @pytest.fixture(scope="session")
 def stored_builds(tmp_path_factory: pytest.TempPathFactory) -> StoredBuilds:
     return StoredBuilds(tmp_path_factory.mktemp("builds"))
+
+
+def stored_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
+    """The Datastore tables a nightly stored in `data_dir`, by name."""
+    return {p.stem: pd.read_parquet(p) for p in (data_dir / "tables" / "datastore_tables").glob("*.parquet")}
+
+
+def stored_version(data_dir: Path) -> str:
+    return fingerprint(stored_tables(data_dir))
+
+
+def _nightly_build(data_dir: Path, mode: str) -> str:
+    """What the nightly leaves in `data_dir` (tables, report, its files), run in this process: in live mode from a
+    local server of the shipped samples, in sample mode from the samples themselves. Returns the report version."""
+    def run(url: str | dict[str, str]) -> dg.ExecuteInProcessResult:
+        return dg.materialize([*all_source_assets(), datastore_tables, cases_report],
+                              resources=pipeline_resources(data_dir, url, mode=mode), raise_on_error=False)
+
+    if mode == "live":
+        with samples_server() as server:
+            result = run(upstream_urls(server))
+    else:
+        result = run("http://127.0.0.1:9/nothing-listens")
+    assert result.success, failure_text(result)
+    return stored_version(data_dir)
+
+
+@pytest.fixture
+def built(stored_builds: StoredBuilds, data_dir: Path) -> str:
+    """A live nightly run's tables and report in data_dir (the releases served by a local server); returns the
+    report version. Built once per test process and copied: what a test does with it may change it. For tests whose
+    subject is what is done with a build (publishing, approving, refusing), not the build."""
+    return stored_builds.copy("live", lambda folder: _nightly_build(folder, "live"), data_dir)
+
+
+@pytest.fixture
+def built_from_samples(stored_builds: StoredBuilds, data_dir: Path) -> str:
+    """What `make run` leaves: a sample-mode run's tables and report in data_dir; returns the report version."""
+    return stored_builds.copy("sample", lambda folder: _nightly_build(folder, "sample"), data_dir)
 
 
 def fast_http(**overrides) -> HttpClient:

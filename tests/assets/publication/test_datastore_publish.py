@@ -14,59 +14,23 @@ from assets.publication.cases_report import cases_report
 from assets.publication.datastore_publish import datastore_publish
 from assets.publication.datastore_tables import datastore_tables
 from assets.sources import RETIRED
-from checks.published import PUBLISHED, fingerprint
+from checks.published import PUBLISHED
 from pipelines.commands.approve import success_message
 from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
 from resources.datastore import DryRunDatastore, LondonDatastore, datastore_from_environment
 from tests.conftest import (
-    StoredBuilds,
     all_source_assets,
     failure_text,
     pipeline_resources,
-    samples_server,
     serve_all_samples,
-    upstream_urls,
+    stored_tables,
+    stored_version,
 )
 from tests.publishing import GLA_RESOURCES, HELD_BACK, PROVENANCE, SENT, gla_published, preload_gla
 from tests.samples import revised_london_file
 
 ASSETS = [*all_source_assets(), datastore_tables, cases_report, datastore_publish]
-
-def _live_build(data_dir: Path) -> str:
-    with samples_server() as server:
-        result = dg.materialize(ASSETS[:-1], resources=pipeline_resources(data_dir, upstream_urls(server)),
-                                raise_on_error=False)
-    assert result.success, failure_text(result)
-    return stored_version(data_dir)
-
-
-def _sample_build(data_dir: Path) -> str:
-    resources = pipeline_resources(data_dir, "http://127.0.0.1:9/nothing-listens", mode="sample")
-    result = dg.materialize(ASSETS[:-1], resources=resources, raise_on_error=False)
-    assert result.success, failure_text(result)
-    return stored_version(data_dir)
-
-
-@pytest.fixture
-def built(stored_builds: StoredBuilds, data_dir: Path) -> str:
-    """A live nightly run's tables and report in data_dir (the releases served by a local server); returns the
-    report version. Built once per test process and copied: what these tests do with it may change it."""
-    return stored_builds.copy("live", _live_build, data_dir)
-
-
-@pytest.fixture
-def built_from_samples(stored_builds: StoredBuilds, data_dir: Path) -> str:
-    """What `make run` leaves: a sample-mode run's tables and report; returns the report version."""
-    return stored_builds.copy("sample", _sample_build, data_dir)
-
-
-def stored_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
-    return {p.stem: pd.read_parquet(p) for p in (data_dir / "tables" / "datastore_tables").glob("*.parquet")}
-
-
-def stored_version(data_dir: Path) -> str:
-    return fingerprint(stored_tables(data_dir))
 
 
 def real_target(standin: StandIn, data_dir: Path, **settings) -> LondonDatastore:

@@ -111,11 +111,12 @@ def sent_rows(standin: StandIn, resource_id: str) -> int:
     return len(standin.content[(standin.dataset, resource_id)].splitlines()) - 1
 
 
-def test_a_name_left_unquoted_sends_nothing(tmp_path: Path, standin: StandIn) -> None:
+def test_a_name_left_unquoted_sends_nothing(tmp_path: Path, standin: StandIn, built_from_samples: str) -> None:
     """`make approve BY=Nina Newcomer VERSION=...` as typed: make would have published as "Nina" and then failed on
-    the goal "Newcomer"; now nothing starts, and the message says how to quote the name."""
+    the goal "Newcomer"; now nothing starts, and the message says how to quote the name. (The build approved is a
+    copy of what make run leaves: tests.conftest `built_from_samples`.)"""
     env = fresh_environment(tmp_path, standin)
-    _, version = nightly(env)
+    version = built_from_samples
     env["LDS_API_KEY"] = KEY
     dry_run = tmp_path / "dry-run"
     for command in (["BY=Nina", "Newcomer", f"VERSION={version}"],

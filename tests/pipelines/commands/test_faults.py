@@ -24,13 +24,15 @@ pytestmark = pytest.mark.commands
 
 
 @pytest.fixture
-def approved_build(tmp_path: Path, standin: StandIn, httpserver: HTTPServer) -> tuple[dict[str, str], str]:
-    """A live build from local servers, ready to approve, with the GLA's files on the stand-in and its key set."""
+def approved_build(tmp_path: Path, standin: StandIn, httpserver: HTTPServer, built: str
+                   ) -> tuple[dict[str, str], str]:
+    """A live build from local servers, ready to approve, with the GLA's files on the stand-in and its key set. The
+    build is a copy (tests.conftest `built`): these tests are about the publish, which runs in its own process."""
     env = fresh_environment(tmp_path, standin) | live_environment(serve_all_samples(httpserver))
-    _, version = nightly(env)
+    assert Path(env["PIPELINE_DATA_DIR"]).is_dir()  # the copy is where the commands look
     preload_gla(standin)
     env["LDS_API_KEY"] = KEY
-    return env, version
+    return env, built
 
 
 def start_publish(env: dict[str, str], version: str, standin: StandIn, delay_s: float = 0.5) -> subprocess.Popen:
@@ -103,12 +105,12 @@ def test_a_second_approval_names_the_publish_running_and_a_stop_ends_it_cleanly(
     assert f"published report version {version}" in third.stdout
 
 
-def test_a_report_history_cut_short_is_named_and_moving_it_aside_mends_the_next_run(tmp_path: Path,
-                                                                                   standin: StandIn) -> None:
+def test_a_report_history_cut_short_is_named_and_moving_it_aside_mends_the_next_run(
+        tmp_path: Path, standin: StandIn, built_from_samples: str) -> None:
     """history.json as a crash before atomic writes (or a full disk) left it: make run names the file and what to
     do; done, the next run works and the reports already built stay."""
     env = fresh_environment(tmp_path, standin)
-    _, version = nightly(env)
+    version = built_from_samples  # what make run leaves (a copy): the runs that follow are the subject
     history = Path(env["PIPELINE_DATA_DIR"]) / "reports" / "history.json"
     whole = history.read_bytes()
     history.write_bytes(whole[: len(whole) // 2])
