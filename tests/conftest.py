@@ -109,18 +109,24 @@ def _nightly_build(data_dir: Path, mode: str) -> str:
     return stored_version(data_dir)
 
 
+def copied_nightly(stored_builds: StoredBuilds, mode: str, to: Path) -> str:
+    """A copy at `to` of what a nightly in `mode` ("live" or "sample") leaves, built once per test process; returns
+    the report version. For tests whose subject is what is done with a build (publishing, approving, refusing, a
+    service starting on it), not the build, which other tests cover."""
+    return stored_builds.copy(mode, lambda folder: _nightly_build(folder, mode), to)
+
+
 @pytest.fixture
 def built(stored_builds: StoredBuilds, data_dir: Path) -> str:
     """A live nightly run's tables and report in data_dir (the releases served by a local server); returns the
-    report version. Built once per test process and copied: what a test does with it may change it. For tests whose
-    subject is what is done with a build (publishing, approving, refusing), not the build."""
-    return stored_builds.copy("live", lambda folder: _nightly_build(folder, "live"), data_dir)
+    report version. A copy (copied_nightly): what a test does with it may change it."""
+    return copied_nightly(stored_builds, "live", data_dir)
 
 
 @pytest.fixture
 def built_from_samples(stored_builds: StoredBuilds, data_dir: Path) -> str:
     """What `make run` leaves: a sample-mode run's tables and report in data_dir; returns the report version."""
-    return stored_builds.copy("sample", lambda folder: _nightly_build(folder, "sample"), data_dir)
+    return copied_nightly(stored_builds, "sample", data_dir)
 
 
 def fast_http(**overrides) -> HttpClient:

@@ -27,6 +27,7 @@ import requests
 from pipelines.commands.datastore_standin import STANDIN_KEY as API_KEY
 from pipelines.service.postgres import postgres_bin_dir
 from resources.settings import REPO_ROOT
+from tests.conftest import copied_nightly
 from tests.service import (
     REPOSITORY,
     Api,
@@ -78,7 +79,7 @@ def figure(text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, standin_server):
+def service(tmp_path_factory, standin_server, stored_builds):
     require_postgres()
     standin_server.reset()  # this module's tests share it from here on, as the service's runs do
     tmp = tmp_path_factory.mktemp("service")
@@ -88,13 +89,9 @@ def service(tmp_path_factory, standin_server):
         "LDS_URL": standin_server.url, "LDS_DATASET": standin_server.dataset, "LDS_API_KEY": API_KEY,
         "LDS_REHEARSAL": "1",
     }
-    # An analyst's machine that has already run `make run`: every source has a stored table, so one source's run
-    # can rebuild the tables and the report.
-    seed_home = tmp / "seed_home"
-    seed_home.mkdir()
-    seeded = subprocess.run([sys.executable, "-m", "pipelines.commands.run"], cwd=REPO_ROOT, capture_output=True,
-                            text=True, env={**os.environ, **env, "DAGSTER_HOME": str(seed_home)}, timeout=300)
-    assert seeded.returncode == 0, seeded.stdout[-2000:] + seeded.stderr[-2000:]
+    # An analyst's machine that has already run `make run` (a copy of what it leaves): every source has a stored
+    # table, so one source's run can rebuild the tables and the report.
+    copied_nightly(stored_builds, "sample", tmp / "storage")
     pg_folder = postgres_folder()
     service = Service(tmp / "home", settings=free_settings(), instance_config=fast_monitoring_config(tmp),
                       extra_env=env, postgres_root=pg_folder / "postgres")
