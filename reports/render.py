@@ -3,54 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-import pandas as pd
 import plotly.offline
 
-from checks.origin import OriginVerdict
-from checks.validation import ValidationOutcome
 from reports import wording
-from reports.analysis import CrossCheck, Headline, SourceStatus, TableChange, Warning
-from reports.approval import Approval
 from reports.charts import build_charts
-from reports.revisions import Revisions
+from reports.inputs import ReportInputs
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-@dataclass(frozen=True)
-class ReportInputs:
-    version: str
-    run_id: str
-    generated_at: str
-    mode: str
-    tables: Mapping[str, pd.DataFrame]
-    headlines: Sequence[Headline]
-    sources: Sequence[SourceStatus]
-    warnings: Sequence[Warning]
-    cross_checks: Sequence[CrossCheck]
-    changes: Sequence[TableChange]
-    previous_version: str | None
-    validations: Mapping[str, ValidationOutcome]
-    reporting_delay_days: int
-    origin: OriginVerdict  # where the data came from: the banner, and whether this version can be published
-    approval: Approval
-    files: Mapping[str, str]  # each published CSV's name and its address relative to the report
-    revisions: Sequence[Revisions] = ()  # London cases and admissions as first published and now
-    provenance_href: str | None = None  # the version's provenance.json, relative to the report
-
-    @property
-    def stale_sources(self) -> list[SourceStatus]:
-        return [source for source in self.sources if source.stale]
-
-    @property
-    def source_titles(self) -> dict[str, str]:
-        """Each source's name as the report shows it (its title), by its id."""
-        return {source.source: source.title for source in self.sources}
 
 
 def environment() -> jinja2.Environment:

@@ -18,9 +18,9 @@ from checks.validation import validate_table, without_attrs
 from reports import wording
 from reports.analysis import ReportSettings, SourceStatus, compare_tables, cross_checks, find_warnings, headlines
 from reports.approval import approval_for
+from reports.inputs import ReportInputs
 from reports.provenance import FILE_NAME as PROVENANCE
 from reports.provenance import build_manifest, manifest_bytes
-from reports.render import ReportInputs, plotly_bundle, render_report
 from reports.revisions import Revisions, revisions
 from resources.archive import ArchivedFile, RawArchive, released_on
 from resources.report_storage import ReportStorage, ReportStore
@@ -174,6 +174,10 @@ def cases_report(
     version is kept as its own file, with the CSVs a publish would send and their `provenance` (provenance.json:
     the raw files and code each file came from; `make rebuild VERSION=<version>` rebuilds it from them), and
     `all_reports` lists them all."""
+    # Imported here, not with the module: loading the definitions (the code server, make approve) then needs neither
+    # plotly nor jinja2. The UI's steps find it imported already (pipelines/preload.py).
+    from reports.render import plotly_bundle, render_report
+
     clean = {name: sources[name] for name in SOURCES}
     raw = {name: sources[f"{RAW}{name}"] for name in SOURCES}
     contents = published_bytes(datastore_tables)  # serialised once: the version, and the files kept beside it

@@ -17,7 +17,8 @@ from checks.origin import judge
 from checks.published import BOROUGH_RATES, PUBLISHED, fingerprint, validate_published
 from reports.analysis import ReportSettings, SourceStatus, Warning, compare_tables, cross_checks, headlines
 from reports.approval import approval_for
-from reports.render import ReportInputs, plotly_bundle, render_report
+from reports.inputs import ReportInputs
+from reports.render import plotly_bundle, render_report
 from tests.samples import clean_sample_tables
 
 UI = "http://127.0.0.1:3999"
