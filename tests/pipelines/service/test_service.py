@@ -44,6 +44,9 @@ from tests.service import (
 SENSOR = {**REPOSITORY, "sensorName": "release_sensor"}
 # A source's own job: fetch and clean one source, then rebuild the tables and the report (about 20 s here).
 SOURCE_JOB = "phe_cases_by_region_job"
+# How long PostgreSQL is away in the outage test: longer than Dagster's own retries of one lost database write
+# (dagster_postgres' retry_pg_connection_fn: five waits of 0.2 x (2^n - 1) s, 11.4 s give or take 1 s).
+OUTAGE_S = 15
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 pytestmark = pytest.mark.service
@@ -284,15 +287,14 @@ def test_a_run_that_loses_postgresql_never_ends_half_recorded_and_a_rerun_after_
     earlier = {r["runId"]: len(api.events(r["runId"])) for r in api.runs()}
     run_id = api.launch(SOURCE_JOB)
     api.wait_for(lambda: step_started(api, run_id), "the run to start its first step")
-    # Longer than Dagster's own retries of one lost database write (about 6 s).
     service.postgres.stop()
     stopped_at = time.monotonic()
-    time.sleep(15)
+    time.sleep(OUTAGE_S)
     service.postgres.start()
     service.postgres.wait_ready()
     run = api.wait(run_id, timeout_s=180)
-    figure(f"PostgreSQL stopped for 15 s mid-run -> run {run['status']} {time.monotonic() - stopped_at:.1f} s after "
-           "it stopped")
+    figure(f"PostgreSQL stopped for {OUTAGE_S} s mid-run -> run {run['status']} {time.monotonic() - stopped_at:.1f} s "
+           "after it stopped")
     if run["status"] == "FAILURE":
         # Where the database went away decides who reports it: the run (Dagster's "too many retries for DB
         # connection"), a step writing its events (the driver's connection error), or run monitoring afterwards.
