@@ -1,5 +1,5 @@
-"""Shared test helpers: a real HTTP server on 127.0.0.1 serving the shipped samples, and Dagster runs of one
-source against it with temporary storage."""
+"""Shared test helpers: a real HTTP server on 127.0.0.1 serving the shipped samples, Dagster runs of one source
+against it with temporary storage, and whole nightly builds made once per test process and copied per test."""
 
 from __future__ import annotations
 
