@@ -284,7 +284,7 @@ def test_make_approve_while_make_serve_runs_publishes_through_the_service(first,
 
 def test_a_run_that_loses_postgresql_never_ends_half_recorded_and_a_rerun_after_it_is_back_succeeds(
         first, service, api) -> None:
-    earlier = {r["runId"]: len(api.events(r["runId"])) for r in api.runs()}
+    earlier = {r["runId"]: api.events(r["runId"]) for r in api.runs()}
     run_id = api.launch(SOURCE_JOB)
     api.wait_for(lambda: step_started(api, run_id), "the run to start its first step")
     service.postgres.stop()
@@ -309,8 +309,12 @@ def test_a_run_that_loses_postgresql_never_ends_half_recorded_and_a_rerun_after_
         assert api.report_version(run_id) == first["version"]
     rerun = api.launch(SOURCE_JOB)
     assert api.wait(rerun)["status"] == "SUCCESS"
-    # Nothing recorded before the outage is lost: every earlier run, with every one of its events.
-    assert {run_id: len(api.events(run_id)) for run_id in earlier} == earlier
+    # Nothing recorded before the outage is lost: every earlier run keeps every one of its events, as it was. An
+    # event stored after them (by run monitoring, say) is not a loss and does not fail this.
+    now = {run_id: api.events(run_id) for run_id in earlier}
+    changed = {run_id[:8]: (len(events), len(now[run_id])) for run_id, events in earlier.items()
+               if now[run_id][:len(events)] != events}
+    assert not changed, f"earlier runs whose events were lost or changed (events before, now): {changed}"
 
 
 def test_new_code_reaches_the_ui_without_stopping_it_or_a_running_job(first, service, api, tmp_path) -> None:
