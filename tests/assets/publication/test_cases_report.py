@@ -12,8 +12,7 @@ from pytest_httpserver import HTTPServer
 
 from assets.publication.cases_report import cases_report
 from assets.publication.datastore_tables import datastore_tables
-from checks.published import fingerprint
-from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples
+from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples, stored_version
 from tests.publishing import PROVENANCE, kept_csvs
 from tests.samples import revised_london_file
 
@@ -32,8 +31,7 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
                            instance=instance, raise_on_error=False)
     assert first.success, failure_text(first)
     meta = report_metadata(first)
-    stored = {p.stem: pd.read_parquet(p) for p in (data_dir / "tables" / "datastore_tables").glob("*.parquet")}
-    assert meta["report_version"] == fingerprint(stored)
+    assert meta["report_version"] == stored_version(data_dir)
     first_report = Path(meta["path"])
     assert first_report.name == f"cases_report_{meta['report_version']}.html"
     assert meta["report_url"] == f"http://127.0.0.1:3001/{first_report.name}"

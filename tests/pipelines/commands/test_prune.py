@@ -13,18 +13,16 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 
 from assets.publication.cases_report import cases_report
 from assets.publication.datastore_publish import datastore_publish
 from assets.publication.datastore_tables import datastore_tables
-from checks.published import fingerprint
 from pipelines.commands.datastore_standin import STANDIN_KEY, StandIn
 from resources.datastore import LondonDatastore
 from resources.settings import REPO_ROOT
-from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples
+from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples, stored_version
 from tests.samples import revised_london_file
 
 pytestmark = pytest.mark.commands
@@ -37,8 +35,7 @@ def build(storage: Path, server: HTTPServer, revised: bytes | None = None) -> st
     urls = serve_all_samples(server, {"region_london.csv": revised} if revised else None)
     result = dg.materialize(ASSETS[:-1], resources=pipeline_resources(storage, urls), raise_on_error=False)
     assert result.success, failure_text(result)
-    tables = storage / "tables" / "datastore_tables"
-    return fingerprint({path.stem: pd.read_parquet(path) for path in tables.glob("*.parquet")})
+    return stored_version(storage)
 
 
 def make(storage: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
