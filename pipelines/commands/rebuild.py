@@ -142,6 +142,7 @@ def rebuild(version: str, storage: Path, out: Path) -> Rebuilt:
     tables = build_datastore_tables(clean)
     contents = published_bytes(tables)
     result = Rebuilt(version, fingerprint_bytes(contents), out, notes=_code_notes(manifest))
+    kept = store.files_folder(version)
     for entry in manifest["files"]:
         content = contents.get(entry["table"])
         if content is None:
@@ -149,10 +150,10 @@ def rebuild(version: str, storage: Path, out: Path) -> Rebuilt:
             continue
         if hashlib.sha256(content).hexdigest() == entry["sha256"]:
             continue
-        published = read_published(store.files_folder(version), entry["file"])
+        published = read_published(kept, entry["file"])
         where = (first_difference(published, content) if published is not None
                  else f"SHA-256 {hashlib.sha256(content).hexdigest()} instead of {entry['sha256']} (the version's copy "
-                      f"{store.files_folder(version) / entry['file']} is gone, so the row cannot be named)")
+                      f"{kept / entry['file']} is gone, so the row cannot be named)")
         result.differences.append(f"{entry['file']}: {where}")
     extra = set(contents) - {entry["table"] for entry in manifest["files"]}
     result.differences += [f"{PUBLISHED[name].file_name}: built now, not part of version {version}" for name in extra]
