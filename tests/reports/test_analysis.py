@@ -30,9 +30,15 @@ from tests.samples import clean_sample_tables, expected_headline
 SETTINGS = ReportSettings()
 
 
-@pytest.fixture
-def tables() -> dict[str, pd.DataFrame]:
+@pytest.fixture(scope="module")
+def sample_tables() -> dict[str, pd.DataFrame]:
     return build_datastore_tables(clean_sample_tables())
+
+
+@pytest.fixture
+def tables(sample_tables) -> dict[str, pd.DataFrame]:
+    """The tables built from the samples, a copy for each test: tests damage them."""
+    return {name: table.copy() for name, table in sample_tables.items()}
 
 
 @pytest.mark.parametrize("file", ["region_london.csv", "nation_england.csv"])
