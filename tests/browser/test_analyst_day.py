@@ -21,7 +21,7 @@ from werkzeug import Response
 from assets.sources import SOURCES
 from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
-from tests.browser.ui import DagsterUI, start_ui
+from tests.browser.ui import DagsterUI, start_ui, wait_for_run_off_its_page
 from tests.conftest import BASE_PATHS, live_environment, route_for, serve_all_samples, upstream_urls
 from tests.publishing import SENT
 
@@ -82,16 +82,16 @@ def run_id_from(page) -> str:
     return page.url.rstrip("/").split("/runs/")[1].split("?")[0]
 
 
-def test_the_analysts_day(day, upstream: HTTPServer, browser, artifacts: Path) -> None:
+def test_the_analysts_day(day, upstream: HTTPServer, new_page, artifacts: Path) -> None:
     ui, standin = day
     set_broken(upstream, True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = new_page(viewport={"width": 1400, "height": 1000})
 
     # 1. The nightly job, launched from its Launchpad.
     page.goto(f"{ui.url}/locations/london_covid/jobs/nightly/playground", wait_until="load")
     page.get_by_role("button", name="Launch Run").click()
     nightly_id = run_id_from(page)
-    nightly = wait_for_run(ui, nightly_id)
+    nightly = wait_for_run_off_its_page(page, lambda: wait_for_run(ui, nightly_id))
     page.screenshot(path=str(artifacts / "day_1_nightly_one_source_failed.png"))
     assert nightly["status"] == "FAILURE"
     clean = {name: nightly["steps"].get(name) for name in SOURCES}
@@ -100,8 +100,7 @@ def test_the_analysts_day(day, upstream: HTTPServer, browser, artifacts: Path) -
 
     # 2. The source is mended; re-run only what failed, from the run's page.
     set_broken(upstream, False)
-    page.reload(wait_until="load")
-    # The arrow beside "Re-execute all" opens the re-execution menu. Right after a reload the run page may still
+    # The arrow beside "Re-execute all" opens the re-execution menu. Right after the page loads it may still
     # re-render the button bar (the run's status arriving) and swallow a click: the analyst clicks again.
     arrow = page.get_by_role("button", name="Re-execute all (*)").locator("xpath=following::button[1]")
     menu_item = page.get_by_text("From failure", exact=True)
@@ -116,7 +115,8 @@ def test_the_analysts_day(day, upstream: HTTPServer, browser, artifacts: Path) -
     page.screenshot(path=str(artifacts / "day_2_reexecute_from_failure_menu.png"))
     menu_item.click()
     page.wait_for_url(lambda url: "/runs/" in url and nightly_id not in url, timeout=60_000)
-    rerun = wait_for_run(ui, run_id_from(page))
+    rerun_id = run_id_from(page)
+    rerun = wait_for_run_off_its_page(page, lambda: wait_for_run(ui, rerun_id))
     page.screenshot(path=str(artifacts / "day_3_failed_source_rerun.png"))
     assert rerun["status"] == "SUCCESS", rerun
     assert set(rerun["steps"]) == {f"raw__{BROKEN}", BROKEN, "datastore_tables", "cases_report"}
@@ -138,7 +138,8 @@ def test_the_analysts_day(day, upstream: HTTPServer, browser, artifacts: Path) -
     )
     page.get_by_text("Missing required config entry").wait_for(state="detached", timeout=15_000)
     page.get_by_role("button", name="Launch Run").click()
-    publish = wait_for_run(ui, run_id_from(page))
+    publish_id = run_id_from(page)
+    publish = wait_for_run_off_its_page(page, lambda: wait_for_run(ui, publish_id))
     page.screenshot(path=str(artifacts / "day_4_published.png"))
     assert publish["status"] == "SUCCESS", publish
     # Every file of a live source; the retired sources' files (only their shipped samples here) are held back.
@@ -150,12 +151,12 @@ def test_the_analysts_day(day, upstream: HTTPServer, browser, artifacts: Path) -
     assert published.startswith("yes") and "Ana Analyst" in published
 
 
-def test_per_source_job_and_group_show_what_a_rerun_rebuilds(day, browser, artifacts: Path) -> None:
+def test_per_source_job_and_group_show_what_a_rerun_rebuilds(day, new_page, artifacts: Path) -> None:
     """The two other ways to re-run one source, as the analyst sees them (screenshots for docs/analyst.md): the
     source's own job holds its two assets plus the Datastore tables and the report; its group's lineage shows
     the tables and report downstream, to select with it before "Materialize selected"."""
     ui, _ = day
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = new_page(viewport={"width": 1400, "height": 900})
     page.goto(f"{ui.url}/locations/london_covid/jobs/{BROKEN}_job", wait_until="load")
     page.get_by_text("View 4 assets").wait_for(timeout=30_000)
     page.get_by_text("then rebuild the Datastore tables and the report").wait_for(timeout=30_000)

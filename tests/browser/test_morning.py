@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 
 from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
-from tests.browser.ui import free_port, start_ui
+from tests.browser.ui import free_port, start_ui, wait_for_run_off_its_page
 from tests.conftest import live_environment, upstream_urls
 from tests.publishing import SENT, preload_gla
 
@@ -47,7 +47,7 @@ def answers_old_links(port: int, timeout_s: float = 30) -> None:
 
 
 def test_the_morning_with_the_ui_on_other_ports(tmp_path: Path, upstream: HTTPServer, standin_server: StandIn,
-                                                browser, artifacts: Path) -> None:
+                                                new_page, artifacts: Path) -> None:
     standin = standin_server.reset()
     preload_gla(standin)
     ui = start_ui(tmp_path, {**live_environment(upstream_urls(upstream)), "LDS_URL": standin.url,
@@ -63,7 +63,7 @@ def test_the_morning_with_the_ui_on_other_ports(tmp_path: Path, upstream: HTTPSe
         # make dev's report server looks for ports newly recorded in the reports' history every few seconds
         # (reports/serve.py, OldLinks): a click sooner than that finds nothing listening yet.
         answers_old_links(old)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = new_page(viewport={"width": 1400, "height": 1000})
 
         # 1. The report, from the asset's link (fixed last night with the old port).
         page.goto(f"{ui.url}/assets/cases_report", wait_until="load")
@@ -93,8 +93,7 @@ def test_the_morning_with_the_ui_on_other_ports(tmp_path: Path, upstream: HTTPSe
         # 3. The run's page, until it has published.
         report.wait_for_url("**/runs/**", timeout=60_000)
         run_id = report.url.rstrip("/").split("/runs/")[1].split("?")[0]
-        assert finished(ui.url, run_id) == "SUCCESS"
-        report.reload(wait_until="load")
+        assert wait_for_run_off_its_page(report, lambda: finished(ui.url, run_id)) == "SUCCESS"
         report.get_by_text("Finished execution of run", exact=False).first.wait_for(timeout=60_000)
         report.screenshot(path=str(artifacts / "morning_4_run_page.png"))
         assert sorted(r["title"] for r in standin.resources().values() if r["title"] in SENT) == SENT

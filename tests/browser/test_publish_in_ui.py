@@ -18,9 +18,9 @@ from tests.browser.ui import DagsterUI, nightly, open_report_from_asset_page
 pytestmark = pytest.mark.browser
 
 
-def test_analyst_approves_from_the_report_s_launchpad_link(ui: DagsterUI, standin, browser, artifacts: Path) -> None:
+def test_analyst_approves_from_the_report_s_launchpad_link(ui: DagsterUI, standin, new_page, artifacts: Path) -> None:
     version = nightly(ui)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = new_page(viewport={"width": 1400, "height": 1000})
     report = open_report_from_asset_page(page, ui, version)
 
     # The first thing on the page: the data are samples, and cannot be published.

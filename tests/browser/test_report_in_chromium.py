@@ -52,8 +52,8 @@ def report_url(report_path: Path) -> Iterator[str]:
     server.shutdown()
 
 
-def test_report_renders_in_chromium(browser, report_url: str, artifacts: Path) -> None:
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
+def test_report_renders_in_chromium(new_page, report_url: str, artifacts: Path) -> None:
+    page = new_page(viewport={"width": 1300, "height": 900})
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -84,10 +84,10 @@ def test_report_renders_in_chromium(browser, report_url: str, artifacts: Path) -
     assert errors == [], errors
 
 
-def test_a_report_opened_from_disk_draws_every_chart(browser, report_path: Path) -> None:
+def test_a_report_opened_from_disk_draws_every_chart(new_page, report_path: Path) -> None:
     """Opened as a file (an analyst double-clicks it, or it was copied with its folder), plotly.js comes from beside
     it: every chart draws, nothing is fetched from the network."""
-    page = browser.new_page()
+    page = new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     requested: list[str] = []
@@ -105,8 +105,8 @@ def _is_round_step(step: float) -> bool:
     return any(math.isclose(step / magnitude, m) for m in (1, 2, 2.5, 5, 10))
 
 
-def test_charts_read_clearly(browser, report_url: str, artifacts: Path) -> None:
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
+def test_charts_read_clearly(new_page, report_url: str, artifacts: Path) -> None:
+    page = new_page(viewport={"width": 1300, "height": 900})
     page.goto(report_url, wait_until="load")
     healthcare = page.locator('[data-testid="chart-healthcare"]')
     healthcare.locator(".main-svg").first.wait_for(state="visible", timeout=15_000)
@@ -130,10 +130,10 @@ def test_charts_read_clearly(browser, report_url: str, artifacts: Path) -> None:
     page.locator('[data-testid="chart-ons_positivity"]').screenshot(path=str(artifacts / "chart_ons.png"))
 
 
-def test_a_one_day_release_reads_in_days(browser, report_url: str, artifacts: Path) -> None:
+def test_a_one_day_release_reads_in_days(new_page, report_url: str, artifacts: Path) -> None:
     """The shipped NHS 111 sample holds one day: its axis is labelled in days, not in fractions of a second around
     midnight, and its figures are visible points."""
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page = new_page(viewport={"width": 1300, "height": 900})
     page.goto(report_url, wait_until="load")
     chart = page.locator('[data-testid="chart-nhs_111"]')
     chart.locator(".main-svg").first.wait_for(state="visible", timeout=15_000)

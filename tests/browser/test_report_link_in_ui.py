@@ -13,19 +13,19 @@ from tests.browser.ui import DagsterUI, nightly, nightly_run, open_report_from_a
 pytestmark = pytest.mark.browser
 
 
-def test_report_opens_from_the_asset_page_in_one_click(ui: DagsterUI, browser, artifacts: Path) -> None:
+def test_report_opens_from_the_asset_page_in_one_click(ui: DagsterUI, new_page, artifacts: Path) -> None:
     version = nightly(ui)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = new_page(viewport={"width": 1400, "height": 1000})
     report = open_report_from_asset_page(page, ui, version)
     page.screenshot(path=str(artifacts / "ui_cases_report_asset.png"))
     assert report.locator('[data-testid="report-version"]').inner_text().strip() == version
     report.screenshot(path=str(artifacts / "ui_opened_report.png"))
 
 
-def test_the_report_index_lists_versions_and_make_run_s_run_is_on_the_job_page(ui: DagsterUI, browser,
+def test_the_report_index_lists_versions_and_make_run_s_run_is_on_the_job_page(ui: DagsterUI, new_page,
                                                                               artifacts: Path) -> None:
     run_id, version = nightly_run(ui)
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = new_page(viewport={"width": 1400, "height": 900})
     page.goto(f"{ui.reports_url}/", wait_until="load")
     row = page.locator(f'[data-testid="version-{version}"]')
     row.wait_for(timeout=15_000)

@@ -4,13 +4,16 @@ free ports on 127.0.0.1 with a temporary DAGSTER_HOME and data directory."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 
@@ -99,6 +102,23 @@ def open_report_from_asset_page(page, ui: DagsterUI, version: str):
     report.wait_for_load_state("load")
     assert report.url == report_url
     return report
+
+
+Waited = TypeVar("Waited")
+
+
+def wait_for_run_off_its_page(page, wait: Callable[[], Waited]) -> Waited:
+    """Wait for a run (`wait` asks the GraphQL API) with the page away from the run's page, then load that page
+    once and let it show the run's end (RUN_SUCCESS, RUN_FAILURE), as an analyst coming back to it sees it.
+
+    The run's page redraws its live log and timeline while the run goes on, which kept Chromium about one core
+    busy for as long as a run took; what the tests check of a run is its outcome."""
+    run_page = page.url
+    page.goto("about:blank")
+    outcome = wait()
+    page.goto(run_page, wait_until="load")
+    page.get_by_text(re.compile(r"^RUN_(SUCCESS|FAILURE|CANCELED)$")).first.wait_for(timeout=60_000)
+    return outcome
 
 
 def nightly_run(ui: DagsterUI) -> tuple[str, str]:
