@@ -155,12 +155,14 @@ class Service:
             f"      port: {self.settings.code_server_port}\n      location_name: {CODE_LOCATION}\n")
 
     def start(self, report=print) -> float:
-        """Start every part in order and wait for each; returns the seconds it took."""
+        """Start every part and wait until each answers; returns the seconds it took. The code server starts first
+        (the webserver and the daemon load the code from it), the report server beside it, then the webserver and
+        the daemon together: each part spends seconds importing before it answers, and those overlap."""
         began = time.monotonic()
         self.prepare()
         self.start_postgres(report)
-        for name in self.parts:
-            self.start_part(name, report)
+        self.start_parts(("code server", "reports"), report)
+        self.start_parts(("webserver", "daemon"), report)
         self.wait_for_daemons()
         self.announce()
         return time.monotonic() - began
@@ -188,9 +190,18 @@ class Service:
                f"{self.settings.pg_db!r} ({where})")
 
     def start_part(self, name: str, report=print, timeout_s: float = 180) -> None:
-        part = self.parts[name]
-        part.start(self.env())
+        self.start_parts((name,), report, timeout_s)
+
+    def start_parts(self, names: tuple[str, ...], report=print, timeout_s: float = 180) -> None:
+        """Start the parts together, then wait until each answers; a part that exits or never answers is named."""
+        for name in names:
+            self.parts[name].start(self.env())
         deadline = time.monotonic() + timeout_s
+        for name in names:
+            self._wait_until_answering(name, deadline, timeout_s, report)
+
+    def _wait_until_answering(self, name: str, deadline: float, timeout_s: float, report) -> None:
+        part = self.parts[name]
         while not self._answers(name):
             if not part.running():
                 raise ServiceError(f"the {name} exited with code {part.process.returncode} while starting; the end "
