@@ -8,13 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.ui import DagsterUI, nightly, nightly_run, open_report_from_asset_page
+from tests.browser.ui import DagsterUI, nightly_run, open_report_from_asset_page
 
 pytestmark = pytest.mark.browser
 
 
-def test_report_opens_from_the_asset_page_in_one_click(ui: DagsterUI, new_page, artifacts: Path) -> None:
-    version = nightly(ui)
+@pytest.fixture(scope="module")
+def made_run(ui: DagsterUI) -> tuple[str, str]:
+    """`make run` against the UI's instance, once for this module's tests: its run id and report version."""
+    return nightly_run(ui)
+
+
+def test_report_opens_from_the_asset_page_in_one_click(ui: DagsterUI, made_run, new_page, artifacts: Path) -> None:
+    _, version = made_run
     page = new_page(viewport={"width": 1400, "height": 1000})
     report = open_report_from_asset_page(page, ui, version)
     page.screenshot(path=str(artifacts / "ui_cases_report_asset.png"))
@@ -22,9 +28,9 @@ def test_report_opens_from_the_asset_page_in_one_click(ui: DagsterUI, new_page, 
     report.screenshot(path=str(artifacts / "ui_opened_report.png"))
 
 
-def test_the_report_index_lists_versions_and_make_run_s_run_is_on_the_job_page(ui: DagsterUI, new_page,
+def test_the_report_index_lists_versions_and_make_run_s_run_is_on_the_job_page(ui: DagsterUI, made_run, new_page,
                                                                               artifacts: Path) -> None:
-    run_id, version = nightly_run(ui)
+    run_id, version = made_run
     page = new_page(viewport={"width": 1400, "height": 900})
     page.goto(f"{ui.reports_url}/", wait_until="load")
     row = page.locator(f'[data-testid="version-{version}"]')
