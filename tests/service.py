@@ -20,7 +20,7 @@ import yaml
 from pipelines.service.postgres import postgres_bin_dir
 from pipelines.service.supervisor import INSTANCE_CONFIG, Service
 from resources.settings import CODE_LOCATION, ServiceSettings
-from tests.browser.ui import free_port
+from tests.browser.ui import free_ports
 
 REPOSITORY = {"repositoryLocationName": CODE_LOCATION, "repositoryName": "__repository__"}
 FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
@@ -42,9 +42,10 @@ def postgres_folder() -> Path:
 
 
 def free_settings() -> ServiceSettings:
+    pg_port, code_server_port, dagster_port, reports_port = free_ports(4)
     return ServiceSettings(
-        pg_host=None, pg_port=free_port(), pg_username="dagster", pg_password=None, pg_db="dagster",
-        pg_os_user="postgres", code_server_port=free_port(), dagster_port=free_port(), reports_port=free_port())
+        pg_host=None, pg_port=pg_port, pg_username="dagster", pg_password=None, pg_db="dagster",
+        pg_os_user="postgres", code_server_port=code_server_port, dagster_port=dagster_port, reports_port=reports_port)
 
 
 def fast_monitoring_config(folder: Path) -> Path:

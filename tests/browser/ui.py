@@ -20,10 +20,22 @@ import requests
 from resources.settings import REPO_ROOT
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different ports, free on 127.0.0.1 now. They are held together while chosen: asked one after the
+    other, the kernel may hand out a port it has just released again, and a UI and its report server were once
+    given the same one (the webserver never answered and the test waited three minutes)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 @dataclass
@@ -60,7 +72,7 @@ def start_ui(tmp: Path, extra_env: dict[str, str] | None = None) -> DagsterUI:
     home, data_dir = tmp / "dagster_home", tmp / "storage"
     home.mkdir(parents=True)
     (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
-    port, reports_port = free_port(), free_port()
+    port, reports_port = free_ports(2)
     env = {
         **os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(data_dir), "PIPELINE_MODE": "sample",
         "REPORTS_PORT": str(reports_port), "DAGSTER_PORT": str(port), "PYTHONUNBUFFERED": "1", **(extra_env or {}),

@@ -22,7 +22,7 @@ import yaml
 
 from reports.serve import ReportHandler
 from resources.settings import REPO_ROOT
-from tests.browser.ui import free_port
+from tests.browser.ui import free_ports
 from tests.publishing import gla_published
 
 
@@ -116,7 +116,7 @@ def test_an_earlier_version_s_compressed_files_open_as_the_csv_published(server:
 def test_a_link_recorded_with_another_port_opens_where_the_reports_are_served_now(reports: Path) -> None:
     """A report built while the reports were served on one port (its link in the Dagster UI fixed then), opened
     after make dev restarted them on another: the old port answers and sends the click on."""
-    old, now = free_port(), free_port()
+    old, now = free_ports(2)
     history = json.loads((reports / "history.json").read_text())
     history[-1]["report_url"] = f"http://127.0.0.1:{old}/cases_report_aaaaaaaaaaaa.html"
     (reports / "history.json").write_text(json.dumps(history))

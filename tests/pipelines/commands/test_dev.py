@@ -4,6 +4,7 @@ process and no port held."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,7 +17,7 @@ import pytest
 import requests
 
 from resources.settings import REPO_ROOT
-from tests.browser.ui import free_port
+from tests.browser.ui import free_ports
 
 pytestmark = pytest.mark.commands
 
@@ -41,31 +42,59 @@ def ours(home: Path) -> list[psutil.Process]:
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_make_dev_in_the_background_stops_whole(stop_signal: int, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    port, reports_port = free_port(), free_port()
+    port, reports_port = free_ports(2)
     env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage"),
            "DAGSTER_PORT": str(port), "REPORTS_PORT": str(reports_port)}
     # Its own process group, as a terminal gives a foreground job (Ctrl-C reaches the whole group).
     make = subprocess.Popen(["make", "-s", "dev"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while True:
-        assert make.poll() is None, make.communicate()[0][-3000:]
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok and listening(reports_port):
-                break
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, "make dev did not start"
-        time.sleep(1)
-    assert len(ours(home)) >= 4  # make, the command, the report server, dagster dev and its parts
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert make.poll() is None, make.communicate()[0][-3000:]
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok and listening(reports_port):
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "make dev did not start"
+            time.sleep(1)
+        assert len(ours(home)) >= 4  # make, the command, the report server, dagster dev and its parts
 
-    if stop_signal == signal.SIGTERM:
-        make.send_signal(stop_signal)  # to make alone, as `kill` does
-    else:
-        os.killpg(make.pid, stop_signal)  # Ctrl-C
-    output, _ = make.communicate(timeout=90)
-    assert "make dev stopped: the Dagster UI and the report server are down." in output
-    deadline = time.monotonic() + 30
-    while (ours(home) or listening(port) or listening(reports_port)) and time.monotonic() < deadline:
-        time.sleep(0.5)
+        if stop_signal == signal.SIGTERM:
+            make.send_signal(stop_signal)  # to make alone, as `kill` does
+        else:
+            os.killpg(make.pid, stop_signal)  # Ctrl-C
+        output, _ = make.communicate(timeout=90)
+        assert "make dev stopped: the Dagster UI and the report server are down." in output
+        deadline = time.monotonic() + 30
+        while (ours(home) or listening(port) or listening(reports_port)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert ours(home) == [] and not listening(port) and not listening(reports_port)
+    except BaseException:
+        # Once the test has failed, nothing of this make dev may go on running through the rest of the suite.
+        for process in ours(home):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        raise
+
+
+def test_a_port_in_use_is_named_and_nothing_starts(tmp_path: Path) -> None:
+    """The UI's port held by another program, then the report server given the UI's port: make dev says which
+    setting to change, in one line, and starts nothing (it used to start, and the UI never answered)."""
+    home = tmp_path / "home"
+    port, reports_port = free_ports(2)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage"),
+           "DAGSTER_PORT": str(port), "REPORTS_PORT": str(reports_port)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        held = subprocess.run(["make", "-s", "dev"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert held.returncode != 0 and "Traceback" not in held.stderr
+    assert f"DAGSTER_PORT={port}: that port on 127.0.0.1 is in use by another program" in held.stderr
+    same = subprocess.run(["make", "-s", "dev"], cwd=REPO_ROOT, env={**env, "REPORTS_PORT": str(port)},
+                          capture_output=True, text=True, timeout=120)
+    assert same.returncode != 0 and "Traceback" not in same.stderr
+    assert f"REPORTS_PORT={port} is also DAGSTER_PORT" in same.stderr
     assert ours(home) == [] and not listening(port) and not listening(reports_port)
