@@ -23,19 +23,51 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+class SharedChromium:
+    """One Chromium for each run of consecutive browser tests in a test process, stopped once the next test is not
+    one of them (pytest_runtest_teardown below). While Playwright's sync API is up, its event loop counts as
+    running in the test process, and every Dagster job run in process meanwhile ended with "RuntimeWarning:
+    coroutine 'BaseEventLoop.shutdown_asyncgens' was never awaited": with the browser tests handed out first, some
+    hundred of them in a full run."""
+
+    def __init__(self) -> None:
+        self.playwright = None
+        self.browser = None
+
+    def get(self) -> object:
+        if self.browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self.playwright = sync_playwright().start()
+            self.browser = self.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                           headless=True)
+        return self.browser
+
+    def stop(self) -> None:
+        if self.browser is not None:
+            self.browser.close()
+            self.playwright.stop()
+        self.playwright = self.browser = None
+
+
+CHROMIUM_RUN = SharedChromium()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield  # the test's own fixtures (its pages) are closed first
+    if nextitem is None or nextitem.get_closest_marker("browser") is None:
+        CHROMIUM_RUN.stop()
+
+
+@pytest.fixture
+def browser() -> object:
     if not Path(CHROMIUM).exists() or not shutil.which(CHROMIUM):
         message = f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    return CHROMIUM_RUN.get()
 
 
 @pytest.fixture
