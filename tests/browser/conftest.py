@@ -39,13 +39,18 @@ class SharedChromium:
             from playwright.sync_api import sync_playwright
 
             self.playwright = sync_playwright().start()
-            self.browser = self.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                           headless=True)
+            try:
+                self.browser = self.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                               headless=True)
+            except BaseException:
+                self.stop()  # a Playwright left up would refuse the next start
+                raise
         return self.browser
 
     def stop(self) -> None:
         if self.browser is not None:
             self.browser.close()
+        if self.playwright is not None:
             self.playwright.stop()
         self.playwright = self.browser = None
 
