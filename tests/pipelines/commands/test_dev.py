@@ -39,12 +39,19 @@ def ours(home: Path) -> list[psutil.Process]:
     return found
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_make_dev_in_the_background_stops_whole(stop_signal: int, tmp_path: Path) -> None:
+def dev_environment(tmp_path: Path) -> tuple[Path, int, int, dict[str, str]]:
+    """A new Dagster home, its storage and two free ports for make dev: the home, the UI's and the reports' ports,
+    and the environment naming them."""
     home = tmp_path / "home"
     port, reports_port = free_ports(2)
     env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage"),
            "DAGSTER_PORT": str(port), "REPORTS_PORT": str(reports_port)}
+    return home, port, reports_port, env
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_make_dev_in_the_background_stops_whole(stop_signal: int, tmp_path: Path) -> None:
+    home, port, reports_port, env = dev_environment(tmp_path)
     # Its own process group, as a terminal gives a foreground job (Ctrl-C reaches the whole group).
     make = subprocess.Popen(["make", "-s", "dev"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -82,10 +89,7 @@ def test_make_dev_in_the_background_stops_whole(stop_signal: int, tmp_path: Path
 def test_a_port_in_use_is_named_and_nothing_starts(tmp_path: Path) -> None:
     """The UI's port held by another program, then the report server given the UI's port: make dev says which
     setting to change, in one line, and starts nothing (it used to start, and the UI never answered)."""
-    home = tmp_path / "home"
-    port, reports_port = free_ports(2)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage"),
-           "DAGSTER_PORT": str(port), "REPORTS_PORT": str(reports_port)}
+    home, port, reports_port, env = dev_environment(tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
