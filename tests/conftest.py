@@ -37,10 +37,10 @@ from resources.upstreams import Upstreams
 TEST_FETCH_RETRY = fetch_retry_policy(max_retries=2, delay_s=0.05)
 
 
-# The kinds of test that take longest, in the order they are handed out. With two workers and a whole file to a
-# worker (--dist loadfile --no-loadscope-reorder in pyproject.toml), the long files start first and the many quick
-# ones fill in at the end, so that both workers finish about together. xdist's own order, by number of tests per
-# file, left one worker 55 s alone at the end.
+# The kinds of test that take longest, in the order they are handed out. With a whole file to a worker
+# (--dist loadfile --no-loadscope-reorder in pyproject.toml), the long files start first and the many quick ones
+# fill in at the end, so that the workers finish about together. xdist's own order, by number of tests per file,
+# left one of two workers 55 s alone at the end.
 SLOWEST_FIRST = ("service", "browser", "commands")
 
 
