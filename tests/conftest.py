@@ -4,6 +4,7 @@ against it with temporary storage, and whole nightly builds made once per test p
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import signal
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+from xdist.scheduler import LoadFileScheduling
 
 from assets.ingest.factory import build_source, fetch_retry_policy
 from assets.ingest.source import Source
@@ -50,6 +52,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                     len(SLOWEST_FIRST))
 
     items.sort(key=kind)  # stable: each file's tests stay together, in their order
+
+
+# The browser test files that share one session-long Dagster UI (the `ui` fixture, tests/browser/conftest.py) are
+# named so; a file that uses it under another name still works, it may only start a UI of its own.
+SHARED_UI_FILES = re.compile(r"tests/browser/test_\w+_in_ui\.py")
+
+
+class FileScheduling(LoadFileScheduling):
+    """xdist's --dist loadfile, except that the files sharing the session's Dagster UI go to one worker together:
+    on two workers each started that UI (about 12 s of CPU, then about 3 s a minute idle until the run ends)."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        file = super()._split_scope(nodeid)
+        return "tests/browser (the shared Dagster UI)" if SHARED_UI_FILES.fullmatch(file) else file
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> FileScheduling | None:
+    return FileScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 @pytest.fixture(scope="session", autouse=True)
