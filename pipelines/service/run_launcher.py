@@ -28,15 +28,25 @@ def run_process_id(events: list) -> tuple[int, float] | None:
     return None
 
 
+# How much later than the run said it started a process with the run's id may seem to have begun and still be taken
+# for the run's own. A process's start time is read as the time since boot plus the boot time, and the boot time moves
+# when the clock is set or the machine stalls (a virtual machine paused and resumed): a live publish was once marked
+# failed by a 15 s stall with a margin of 1 s. Another program gets the id only after the kernel has handed out every
+# other id (32,768 of them, or 4 million), far more processes than a machine starts in a minute; a restart is
+# judged by the boot time itself.
+PID_REUSE_MARGIN_S = 60.0
+
+
 def process_health(pid: int, started_at: float) -> CheckRunHealthResult:
     """Whether the process `pid`, which said it started at `started_at` (a Unix time), still runs. A live process
-    with that id that began later is another program that was given the id after the run's process ended."""
+    with that id is another program, given the id after the run's process ended, if the machine has booted since
+    `started_at` or if it began more than PID_REUSE_MARGIN_S after it."""
     try:
         process = psutil.Process(pid)
         alive, created = process.status() != psutil.STATUS_ZOMBIE, process.create_time()
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         alive, created = False, 0.0
-    if alive and created <= started_at + 1:
+    if alive and psutil.boot_time() <= started_at and created <= started_at + PID_REUSE_MARGIN_S:
         return CheckRunHealthResult(WorkerStatus.RUNNING, f"the run's process (pid {pid}) is running")
     return CheckRunHealthResult(
         WorkerStatus.FAILED,
