@@ -16,6 +16,26 @@ from pipelines.step_server import PRELOAD
 from resources import build_resources, settings
 
 
+def launched_run_executor(kind: str) -> dg.ExecutorDefinition:
+    """How the runs Dagster launches (UI, schedules, sensors) execute: DAGSTER_EXECUTOR, `multiprocess` unless set."""
+    if kind == "in_process":
+        return dg.in_process_executor
+    # Each step in its own process (one failing source cannot take the others down), at most 4 at once on the 2-core
+    # machines we run on, and at most DOWNLOADS_PER_HOST downloads from one upstream host at a time.
+    return dg.multiprocess_executor.configured({
+        "max_concurrent": 4,
+        # Each step's process forks from one that has already imported the project and what Dagster loads when a
+        # step's process opens the instance (pipelines/preload.py), instead of starting Python afresh: a sample
+        # nightly run took 45 s spawning, 16.5 s preloading the definitions alone, about 14 s now. A run's process
+        # starts that server as it loads the project (pipelines/step_server.py).
+        "start_method": {"forkserver": {"preload_modules": PRELOAD}},
+        "tag_concurrency_limits": [
+            {"key": "download_host", "value": {"applyLimitPerUniqueValue": True},
+             "limit": settings.downloads_per_host()},
+        ],
+    })
+
+
 def build_definitions(resources: dict[str, object] | None = None) -> dg.Definitions:
     """Every source's assets and job (assets/factory.py), the tables, report and publish step, the jobs,
     schedules and sensors, and the resources (built from the settings unless given)."""
@@ -29,20 +49,7 @@ def build_definitions(resources: dict[str, object] | None = None) -> dg.Definiti
         schedules=build_schedules(settings.nightly_cron(), settings.ons_weekly_cron()),
         sensors=[build_release_sensor(source_jobs), run_failure_notifier],
         resources=resources,
-        # Each step in its own process (one failing source cannot take the others down), at most 4 at once on the
-        # 2-core machines we run on, and at most DOWNLOADS_PER_HOST downloads from one upstream host at a time.
-        executor=dg.multiprocess_executor.configured({
-            "max_concurrent": 4,
-            # Each step's process forks from one that has already imported the project and what Dagster loads
-            # when a step's process opens the instance (pipelines/preload.py), instead of starting Python afresh:
-            # a sample nightly run took 45 s spawning, 16.5 s preloading the definitions alone, about 14 s now.
-            # A run's process starts that server as it loads the project (pipelines/step_server.py).
-            "start_method": {"forkserver": {"preload_modules": PRELOAD}},
-            "tag_concurrency_limits": [
-                {"key": "download_host", "value": {"applyLimitPerUniqueValue": True},
-                 "limit": settings.downloads_per_host()},
-            ],
-        }),
+        executor=launched_run_executor(settings.dagster_executor()),
     ))
 
 

@@ -7,10 +7,10 @@ itself. Started here instead (`pipelines/__init__.py` calls `start_if_needed` wh
 it imports on the other core while the run's own process loads the project, opens the instance and plans the run;
 the executor then finds it running and uses it, exactly as it would have used one it started.
 
-Which processes: the process Dagster's code server starts for each run (`start_run_in_subprocess`), and
-`make run` with PIPELINE_EXECUTOR=multiprocess. Nothing else (the code server, the webserver, tests, a step's
-process, the fork server itself): a server there would cost a core's 2 s and memory for nothing. If Dagster renames
-what is checked, runs are as fast as before this existed, no slower.
+Which processes: the process Dagster's code server starts for each run (`start_run_in_subprocess`) unless
+DAGSTER_EXECUTOR=in_process, and `make run` with PIPELINE_EXECUTOR=multiprocess. Nothing else (the code server, the
+webserver, tests, a step's process, the fork server itself): a server there would cost a core's 2 s and memory for
+nothing. If Dagster renames what is checked, runs are as fast as before this existed, no slower.
 
 Imports only the standard library: it runs before anything else of the project is imported.
 """
@@ -32,7 +32,8 @@ def runs_steps_in_processes() -> bool:
     """Whether this process is about to run a job's steps each in a process of its own."""
     target = getattr(multiprocessing.current_process(), "_target", None)
     if getattr(target, "__name__", "") == DAGSTER_RUN_PROCESS:
-        return True
+        # resources/settings.py's DAGSTER_EXECUTOR, read here without importing it (blank means the default).
+        return os.environ.get("DAGSTER_EXECUTOR", "").strip().lower() != "in_process"
     launched_as = getattr(sys, "orig_argv", [])[1:3]
     return launched_as == ["-m", "pipelines.commands.run"] and os.environ.get("PIPELINE_EXECUTOR") == "multiprocess"
 

@@ -12,7 +12,7 @@ from pytest_httpserver import HTTPServer
 
 from pipelines.commands.datastore_standin import STANDIN_KEY
 from resources.settings import REPO_ROOT
-from tests.conftest import samples_server
+from tests.conftest import STEPS_IN_THE_RUN_PROCESS, samples_server
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -100,8 +100,8 @@ def ui(tmp_path_factory, standin_server) -> Iterator[object]:
     from tests.browser.ui import start_ui
 
     ui = start_ui(tmp_path_factory.mktemp("ui"), {
-        "LDS_URL": standin_server.url, "LDS_DATASET": standin_server.dataset, "LDS_API_KEY": STANDIN_KEY,
-        "LDS_REHEARSAL": "1",
+        **STEPS_IN_THE_RUN_PROCESS, "LDS_URL": standin_server.url, "LDS_DATASET": standin_server.dataset,
+        "LDS_API_KEY": STANDIN_KEY, "LDS_REHEARSAL": "1",
     })
     try:
         yield ui

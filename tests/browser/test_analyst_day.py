@@ -35,6 +35,7 @@ RUN_QUERY = """query Run($runId: ID!) { runOrError(runId: $runId) { __typename
 def day(tmp_path_factory, upstream: HTTPServer, standin_server: StandIn) -> Iterator[tuple[DagsterUI, StandIn]]:
     standin = standin_server.reset()
     urls = upstream_urls(upstream)
+    # The runs' executor is the product's (a process per step): this is the day as an analyst has it.
     ui = start_ui(tmp_path_factory.mktemp("day"), {
         **live_environment(urls),
         "LDS_URL": standin.url, "LDS_DATASET": standin.dataset, "LDS_API_KEY": KEY,

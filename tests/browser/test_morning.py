@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
 from tests.browser.ui import free_port, start_ui, wait_for_run_off_its_page
-from tests.conftest import live_environment, upstream_urls
+from tests.conftest import STEPS_IN_THE_RUN_PROCESS, live_environment, upstream_urls
 from tests.publishing import SENT, preload_gla
 
 pytestmark = pytest.mark.browser
@@ -50,8 +50,9 @@ def test_the_morning_with_the_ui_on_other_ports(tmp_path: Path, upstream: HTTPSe
                                                 new_page, artifacts: Path) -> None:
     standin = standin_server.reset()
     preload_gla(standin)
-    ui = start_ui(tmp_path, {**live_environment(upstream_urls(upstream)), "LDS_URL": standin.url,
-                             "LDS_DATASET": standin.dataset, "LDS_API_KEY": KEY, "REPORTS_ANSWER_OLD_LINKS": "1",
+    ui = start_ui(tmp_path, {**live_environment(upstream_urls(upstream)), **STEPS_IN_THE_RUN_PROCESS,
+                             "LDS_URL": standin.url, "LDS_DATASET": standin.dataset, "LDS_API_KEY": KEY,
+                             "REPORTS_ANSWER_OLD_LINKS": "1",
                              # The GLA's healthcare table never follows on the stand-in: say so after 5 s, not 2 min.
                              "LDS_TABLE_TIMEOUT_S": "5", "LDS_TABLE_POLL_S": "0.2"})
     try:

@@ -13,6 +13,7 @@ import pytest
 
 from assets.sources import SOURCES
 from pipelines.definitions import build_definitions
+from resources.errors import SettingError
 from resources.settings import REPO_ROOT, SETTINGS
 
 defs = build_definitions()
@@ -52,6 +53,20 @@ def test_nightly_and_one_job_per_source() -> None:
     assert {key.to_user_string() for key in single.asset_layer.executable_asset_keys} == {
         "phe_healthcare", "raw/phe_healthcare", "datastore_tables", "cases_report"
     }
+
+
+@pytest.mark.parametrize(("setting", "executor"), [("", "multiprocess"), ("in_process", "in_process"),
+                                                   ("In_Process ", "in_process")])
+def test_launched_runs_execute_as_dagster_executor_says(setting: str, executor: str, monkeypatch) -> None:
+    monkeypatch.setenv("DAGSTER_EXECUTOR", setting)
+    nightly = build_definitions().resolve_job_def("nightly")
+    assert nightly.executor_def.name == executor
+
+
+def test_an_unknown_executor_is_named_when_the_code_loads(monkeypatch) -> None:
+    monkeypatch.setenv("DAGSTER_EXECUTOR", "threads")
+    with pytest.raises(SettingError, match=r"^DAGSTER_EXECUTOR='threads' is not one of multiprocess, in_process$"):
+        build_definitions()
 
 
 @pytest.mark.commands

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 
 # Imported by reference in the spawned process below: nothing of the project at the top of this module, so the
 # project is first imported inside the run's function, as in Dagster's own run process.
@@ -25,19 +26,23 @@ def start_run_in_subprocess(answers: multiprocessing.Queue) -> None:
     answers.put(fork_server_running())
 
 
-def test_a_run_s_own_process_starts_the_fork_server_when_it_imports_the_project() -> None:
+@pytest.mark.parametrize(("executor", "starts"), [("", True), ("multiprocess", True), ("in_process", False)])
+def test_a_run_s_own_process_starts_the_fork_server_when_it_imports_the_project(executor, starts,
+                                                                                 monkeypatch) -> None:
+    """Unless its steps run in the run's own process (DAGSTER_EXECUTOR=in_process), where none would use it."""
     from dagster._grpc import impl
 
     from pipelines.step_server import DAGSTER_RUN_PROCESS
 
     # The name looked for is still Dagster's (a rename would silently lose the early start).
     assert impl.start_run_in_subprocess.__name__ == DAGSTER_RUN_PROCESS == start_run_in_subprocess.__name__
+    monkeypatch.setenv("DAGSTER_EXECUTOR", executor)
     context = multiprocessing.get_context("spawn")  # as Dagster's code server starts a run's process
     answers = context.Queue()
     process = context.Process(target=start_run_in_subprocess, args=(answers,))
     process.start()
     try:
-        assert answers.get(timeout=60) is True
+        assert answers.get(timeout=60) is starts
     finally:
         process.join(timeout=60)
     assert process.exitcode == 0

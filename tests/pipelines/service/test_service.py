@@ -2,8 +2,11 @@
 daemon and report server as separate processes, driven through Dagster's GraphQL API as the UI drives it.
 
 The tests run in order against one service (module fixture), as a day in its life: a sensor launches a run, an
-analyst approves, everything restarts, a run's process is killed, the code is upgraded, two analysts approve at
-once, the database goes away. Each prints how long detection and recovery took (`-s` shows them).
+analyst approves, everything restarts, two analysts approve at once, a run's process is killed, the database goes
+away, the code is upgraded. Each prints how long detection and recovery took (`-s` shows them). The runs execute
+every step in the run's own process (DAGSTER_EXECUTOR=in_process: less than half the CPU) until the crash and the
+outage, which are about what becomes of a run's processes and restart the code server on the product's executor, a
+process per step.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import requests
 from pipelines.commands.datastore_standin import STANDIN_KEY as API_KEY
 from pipelines.service.postgres import postgres_bin_dir
 from resources.settings import REPO_ROOT
-from tests.conftest import copied_nightly
+from tests.conftest import STEPS_IN_THE_RUN_PROCESS, copied_nightly
 from tests.service import (
     REPOSITORY,
     Api,
@@ -42,6 +45,8 @@ from tests.service import (
 )
 
 SENSOR = {**REPOSITORY, "sensorName": "release_sensor"}
+NIGHTLY_DESCRIPTION = """{ pipelineOrError(params: {repositoryLocationName: "london_covid",
+    repositoryName: "__repository__", pipelineName: "nightly"}) { ... on Pipeline { description } } }"""
 # A source's own job: fetch and clean one source, then rebuild the tables and the report (about 20 s here).
 SOURCE_JOB = "phe_cases_by_region_job"
 # How long PostgreSQL is away in the outage test: longer than Dagster's own retries of one lost database write
@@ -88,6 +93,7 @@ def service(tmp_path_factory, standin_server, stored_builds):
     tmp = tmp_path_factory.mktemp("service")
     env = {
         "PIPELINE_DATA_DIR": str(tmp / "storage"), "PIPELINE_MODE": "sample", "FETCH_STEP_RETRIES": "0",
+        **STEPS_IN_THE_RUN_PROCESS,  # until a test of the runs' processes asks for a process per step
         # The stand-in is a test Datastore: approving the sample data is a rehearsal, allowed there only.
         "LDS_URL": standin_server.url, "LDS_DATASET": standin_server.dataset, "LDS_API_KEY": API_KEY,
         "LDS_REHEARSAL": "1",
@@ -199,39 +205,20 @@ def step_started(api: Api, run_id: str, step: str | None = None) -> bool:
                for e in api.events(run_id))
 
 
-def test_a_run_lost_in_a_crash_is_marked_failed_and_completes_when_reexecuted_from_failure(
-        first, service, api) -> None:
-    tables = Path(service.extra_env["PIPELINE_DATA_DIR"]) / "tables"
-    run_id = api.launch(SOURCE_JOB)
-    api.wait_for(lambda: step_started(api, run_id), "the run's first step to start")
-    # The service crashes mid-run: the daemon, the code server and the run's process (with its step processes)
-    # all killed with SIGKILL, so nothing is left to say what happened to the run.
-    run_pid = run_process_id(api, run_id)
-    for name in ("daemon", "code server"):
-        os.killpg(service.parts[name].process.pid, signal.SIGKILL)
-        service.parts[name].process.wait(timeout=10)
-    if psutil.pid_exists(run_pid):
-        kill_tree(run_pid)
-    assert api.run(run_id)["status"] == "STARTED"
-    restarted_at = time.monotonic()
+def code_loaded(api: Api) -> str | None:
+    """The nightly job's description as the UI has it from the code server (None until it has loaded the code)."""
+    return api(NIGHTLY_DESCRIPTION)["pipelineOrError"].get("description")
+
+
+def steps_in_processes_of_their_own(service: Service, api: Api) -> None:
+    """The product's executor from here on, for the tests about what becomes of a run's processes: the code server
+    (whose environment a launched run inherits) restarted with DAGSTER_EXECUTOR=multiprocess, if it is not so."""
+    if service.extra_env.get("DAGSTER_EXECUTOR") == "multiprocess":
+        return
+    service.extra_env["DAGSTER_EXECUTOR"] = "multiprocess"
+    service.parts["code server"].stop()
     service.start_part("code server", report=lambda _: None)
-    service.start_part("daemon", report=lambda _: None)
-    service.wait_for_daemons()
-    assert api.wait(run_id, timeout_s=120)["status"] == "FAILURE"
-    figure(f"crash (daemon, code server, run killed) -> from the restart of the two, run monitoring marked the "
-           f"run failed in {time.monotonic() - restarted_at:.1f} s (polling every 2 s here, 30 s as shipped)")
-    assert any("is no longer running" in message and "Re-execute it from failure" in message
-               for message in failure_messages(api, run_id))
-    # Every stored table is whole: writes land by rename, so a killed write leaves the previous file (and at most
-    # a hidden .tmp- file, never read).
-    for table in tables.glob("[!.]*.parquet"):
-        assert len(pd.read_parquet(table)) > 0, table
-    retry = api.reexecute_from_failure(run_id)
-    started = time.monotonic()
-    assert api.wait(retry)["status"] == "SUCCESS"
-    figure(f"re-execution from failure: {time.monotonic() - started:.1f} s")
-    # Same samples, same tables: the re-executed run ends at the report version the first run made.
-    assert api.report_version(retry) == first["version"]
+    api.wait_for(lambda: code_loaded(api), "the UI to see the code again")
 
 
 def test_two_approvals_at_the_same_moment_publish_one_at_a_time(first, service, api, standin_server) -> None:
@@ -282,8 +269,46 @@ def test_make_approve_while_make_serve_runs_publishes_through_the_service(first,
     assert not (tmp_path / "local_home" / "history").exists()  # no local instance was even opened
 
 
+def test_a_run_lost_in_a_crash_is_marked_failed_and_completes_when_reexecuted_from_failure(
+        first, service, api) -> None:
+    steps_in_processes_of_their_own(service, api)
+    tables = Path(service.extra_env["PIPELINE_DATA_DIR"]) / "tables"
+    run_id = api.launch(SOURCE_JOB)
+    api.wait_for(lambda: step_started(api, run_id), "the run's first step to start")
+    # The service crashes mid-run: the daemon, the code server and the run's process (with its step processes)
+    # all killed with SIGKILL, so nothing is left to say what happened to the run.
+    run_pid = run_process_id(api, run_id)
+    for name in ("daemon", "code server"):
+        os.killpg(service.parts[name].process.pid, signal.SIGKILL)
+        service.parts[name].process.wait(timeout=10)
+    if psutil.pid_exists(run_pid):
+        kill_tree(run_pid)
+    assert api.run(run_id)["status"] == "STARTED"
+    restarted_at = time.monotonic()
+    service.start_part("code server", report=lambda _: None)
+    service.start_part("daemon", report=lambda _: None)
+    service.wait_for_daemons()
+    assert api.wait(run_id, timeout_s=120)["status"] == "FAILURE"
+    figure(f"crash (daemon, code server, run killed) -> from the restart of the two, run monitoring marked the "
+           f"run failed in {time.monotonic() - restarted_at:.1f} s (polling every 2 s here, 30 s as shipped)")
+    messages = failure_messages(api, run_id)
+    assert any("is no longer running" in message and "Re-execute it from failure" in message for message in messages)
+    assert any(m.startswith("Executing steps using multiprocess executor") for m in messages)  # a process per step
+    # Every stored table is whole: writes land by rename, so a killed write leaves the previous file (and at most
+    # a hidden .tmp- file, never read).
+    for table in tables.glob("[!.]*.parquet"):
+        assert len(pd.read_parquet(table)) > 0, table
+    retry = api.reexecute_from_failure(run_id)
+    started = time.monotonic()
+    assert api.wait(retry)["status"] == "SUCCESS"
+    figure(f"re-execution from failure: {time.monotonic() - started:.1f} s")
+    # Same samples, same tables: the re-executed run ends at the report version the first run made.
+    assert api.report_version(retry) == first["version"]
+
+
 def test_a_run_that_loses_postgresql_never_ends_half_recorded_and_a_rerun_after_it_is_back_succeeds(
         first, service, api) -> None:
+    steps_in_processes_of_their_own(service, api)
     earlier = {r["runId"]: api.events(r["runId"]) for r in api.runs()}
     run_id = api.launch(SOURCE_JOB)
     api.wait_for(lambda: step_started(api, run_id), "the run to start its first step")
@@ -319,8 +344,6 @@ def test_a_run_that_loses_postgresql_never_ends_half_recorded_and_a_rerun_after_
 
 def test_new_code_reaches_the_ui_without_stopping_it_or_a_running_job(first, service, api, tmp_path) -> None:
     webserver_pid = service.parts["webserver"].process.pid
-    description = """{ pipelineOrError(params: {repositoryLocationName: "london_covid",
-        repositoryName: "__repository__", pipelineName: "nightly"}) { ... on Pipeline { description } } }"""
     checkout = copy_of_the_code(tmp_path / "checkout")
     code_server = service.parts["code server"]
     # Last on this service: the code server is left on the checkout (the module's service stops after it).
@@ -328,8 +351,9 @@ def test_new_code_reaches_the_ui_without_stopping_it_or_a_running_job(first, ser
     code_server.stop()
     code_server.cwd = checkout
     service.extra_env["PYTHONPATH"] = str(checkout)
+    service.extra_env.update(STEPS_IN_THE_RUN_PROCESS)  # not a test of the steps' processes
     service.start_part("code server", report=lambda _: None)
-    api.wait_for(lambda: api(description)["pipelineOrError"].get("description"), "the UI to see the code again")
+    api.wait_for(lambda: code_loaded(api), "the UI to see the code again")
     running = api.launch(SOURCE_JOB)
     api.wait(running, until=("STARTED", "SUCCESS", "FAILURE", "CANCELED"))
     # Upgrade: the checkout changes, then the UI's "Reload" on the code location.
@@ -337,7 +361,7 @@ def test_new_code_reaches_the_ui_without_stopping_it_or_a_running_job(first, ser
     jobs.write_text(jobs.read_text().replace("Never publishes.", "Never publishes. Upgraded."))
     reloaded_at = time.monotonic()
     api("""mutation { reloadRepositoryLocation(repositoryLocationName: "london_covid") { __typename } }""")
-    api.wait_for(lambda: "Upgraded." in (api(description)["pipelineOrError"].get("description") or ""),
+    api.wait_for(lambda: "Upgraded." in (code_loaded(api) or ""),
                  "the UI to serve the new code")
     figure(f"code reload -> new code in the UI: {time.monotonic() - reloaded_at:.1f} s")
     assert service.parts["webserver"].process.pid == webserver_pid and service.parts["webserver"].running()
