@@ -6,7 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from xml.sax.saxutils import unescape
 
 from assets.ingest.source import RawFile, Source
 from resources.settings import samples_dir
@@ -87,3 +91,21 @@ def expected_headline(file: str, reporting_delay_days: int) -> dict:
     return {"complete_day": complete, "cases_on_day": cases[complete], "seven_day_total": week,
             "previous_seven_day_total": before, "change": week - before,
             "seven_day_rate": round(week / sample_populations()[code] * 100_000, 1), "area_code": code}
+
+
+def workbook_with_sheets(content: bytes, keep: Callable[[str], bool]) -> bytes:
+    """An .xlsx whose table of sheets (xl/workbook.xml) lists only the sheets `keep` accepts, every other part
+    unchanged: a reader sees no other sheet, and those it sees hold the published cells. openpyxl takes 5-10 s to
+    load and save the real ONS workbook for its 8 MB historic-series sheet; this takes milliseconds."""
+    def listed(sheet: re.Match) -> str:
+        return sheet[0] if keep(unescape(sheet[1], {"&quot;": '"'})) else ""
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as book, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as copy:
+        for item in book.infolist():
+            data = book.read(item)
+            if item.filename == "xl/workbook.xml":
+                data = re.sub(r'<sheet name="([^"]*)"[^>]*/>', listed, data.decode("utf-8")).encode("utf-8")
+            copy.writestr(item, data)
+    return out.getvalue()

@@ -21,14 +21,17 @@ from checks.validation import validate_table
 from data.rebuild import reference_values
 from resources.errors import ParseError
 from resources.settings import REPO_ROOT
-from tests.samples import sample_files, sample_path
+from tests.samples import sample_files, sample_path, workbook_with_sheets
 
 REBUILT_2023 = REPO_ROOT / "data" / "reference" / "ons" / "covid19infectionsurveydatasets20230113england_REBUILT.xlsx"
 
 
 @pytest.fixture(scope="module")
 def real() -> openpyxl.Workbook:
-    return openpyxl.load_workbook(sample_path("ons_infection_survey", SAMPLE), data_only=True)
+    """The shipped workbook as openpyxl reads it, with the sheets these tests read cells of."""
+    read = {"Cover sheet", "1a", "1e", "1f"}
+    content = workbook_with_sheets(sample_path("ons_infection_survey", SAMPLE).read_bytes(), read.__contains__)
+    return openpyxl.load_workbook(io.BytesIO(content), data_only=True)
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +43,8 @@ def table() -> pd.DataFrame:
 def small_real() -> bytes:
     """The real workbook without the sheets no test edits, so that editing it takes a second, not ten (the
     historic-series sheet alone has 4,700 rows). Every sheet kept is as published."""
-    book = openpyxl.load_workbook(sample_path("ons_infection_survey", SAMPLE))
-    for name in book.sheetnames:
-        if name not in ("Cover sheet", "Contents", "UK summary - positivity", "1a", "1e", "1f"):
-            book.remove(book[name])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    kept = {"Cover sheet", "Contents", "UK summary - positivity", "1a", "1e", "1f"}
+    return workbook_with_sheets(sample_path("ons_infection_survey", SAMPLE).read_bytes(), kept.__contains__)
 
 
 def edited(workbook: Path | bytes, edit: Callable[[openpyxl.Workbook], None]) -> dict[str, RawFile]:
@@ -113,8 +111,8 @@ def test_london_s_row_of_the_regional_table_and_the_release_date(real, table) ->
 def test_the_historic_series_sheet_is_never_read_as_the_current_release(table, small_real) -> None:
     london = rows_of(table, "E12000007", "modelled_daily")
     assert london.index.min() == pd.Timestamp("2022-06-26")  # 1m would reach back to 2020
-    only_historic = edited(sample_path("ons_infection_survey", SAMPLE), lambda book: book.remove(book["1f"]))
-    parsed = parse_infection_survey(only_historic)
+    without_1f = workbook_with_sheets(sample_path("ons_infection_survey", SAMPLE).read_bytes(), "1f".__ne__)
+    parsed = parse_infection_survey({"workbook": RawFile(SAMPLE, without_1f)})
     assert rows_of(parsed, "E12000007", "modelled_daily").empty
     assert any("no regional modelled daily table with London" in note for note in parsed.attrs["notes"])
 
