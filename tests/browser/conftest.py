@@ -92,11 +92,13 @@ def new_page(browser) -> Iterator[Callable[..., object]]:
         context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui(tmp_path_factory, standin_server) -> Iterator[object]:
     """`dagster dev` and the report server, set up as an analyst's machine in sample mode, with the Datastore
     stand-in as a test Datastore (LDS_REHEARSAL=1): approvals of the sample data are rehearsals. The files that use
-    it are named test_*_in_ui.py, so that one worker runs them all and starts it once (tests/conftest.py)."""
+    it are named test_*_in_ui.py, so that one worker runs them all and starts it once (tests/conftest.py). It stops
+    when that worker's last browser test is done, not at the end of the session: idle, a UI costs about 3 s of CPU a
+    minute (webserver, daemon, code server)."""
     from tests.browser.ui import start_ui
 
     ui = start_ui(tmp_path_factory.mktemp("ui"), {
