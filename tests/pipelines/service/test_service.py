@@ -142,8 +142,11 @@ def first(service, api, standin_server) -> dict:
             "uploads": [r.title for r in standin_server.uploads()]}
 
 
-def test_a_sensor_run_builds_the_report_and_an_approval_over_graphql_publishes_it(first, service) -> None:
+def test_a_sensor_run_builds_the_report_and_an_approval_over_graphql_publishes_it(first, service, api) -> None:
     assert first["run"]["jobName"] == SOURCE_JOB and first["run"]["status"] == "SUCCESS"
+    # The code server's DAGSTER_EXECUTOR reached the run's process: its steps ran in it.
+    assert any((e.get("message") or "").startswith("Executing steps in process")
+               for e in api.events(first["run"]["runId"]))
     report = requests.get(f"{service.reports_url}/cases_report_{first['version']}.html", timeout=10)
     assert report.ok and first["version"] in report.text
     assert first["approval"]["status"] == "SUCCESS"
