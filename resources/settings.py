@@ -118,6 +118,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("FETCH_STEP_RETRIES", 2, "Times a failed download step is retried later by Dagster's `RetryPolicy`."),
     Setting("FETCH_STEP_RETRY_DELAY_S", 60.0, "First wait before a step retry (exponential, with jitter)."),
     Setting("DOWNLOADS_PER_HOST", 2, "Most simultaneous downloads from one upstream host within a run."),
+    Setting("DAGSTER_EXECUTOR", "multiprocess", "How the runs Dagster launches (the UI, schedules, sensors) "
+            "execute: `multiprocess`, each step in a process of its own, so a step that crashes its process fails "
+            "alone; or `in_process`, every step in the run's own process (a sample nightly: about 7 s of CPU "
+            "against 18 s, but a step that crashes the process fails the whole run). Read when the code location "
+            "loads."),
     # Publishing to the London Datastore. LDS_API_KEY is never read into a value here: the publish resource holds
     # a reference to it (dg.EnvVar), resolved when the publish step runs.
     Setting("LDS_API_KEY", None, "London Datastore API key, read only when the publish job runs. Never printed.",
@@ -153,11 +158,6 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     # The benchmark's (bench/run.py); an analyst never needs them.
     Setting("PIPELINE_SAMPLES_DIR", None, "The releases sample mode serves (the benchmark points it at its larger "
             "generated ones).", shown="`./data/samples`"),
-    Setting("DAGSTER_EXECUTOR", "multiprocess", "How the runs Dagster launches (the UI, schedules, sensors) "
-            "execute: `multiprocess`, each step in a process of its own, so a step that crashes its process fails "
-            "alone; or `in_process`, every step in the run's own process (a sample nightly: about 7 s of CPU "
-            "against 18 s, but a step that crashes the process fails the whole run). Read when the code location "
-            "loads."),
     Setting("PIPELINE_EXECUTOR", "in_process", "How `make run` executes the nightly job: `in_process`, or "
             "`multiprocess` as the schedule and the UI do (the benchmark compares them)."),
     Setting("PIPELINE_RUN_STATS", None, "A file `make run` writes its wall time and steps' compute time to, as JSON "
