@@ -38,9 +38,9 @@ from resources.upstreams import Upstreams
 # Step retries keep their number but not their minute-long wait.
 TEST_FETCH_RETRY = fetch_retry_policy(max_retries=2, delay_s=0.05)
 # For a Dagster UI or service whose test is not about the runs' processes: its runs execute every step in the run's
-# own process (DAGSTER_EXECUTOR). A sample nightly then costs about 7 s of CPU instead of 18 s, and the suite runs a
-# few dozen runs through UIs. The product's default, a process per step, is what the analyst's day in the browser
-# and the service's crash and outage tests run.
+# own process (DAGSTER_EXECUTOR): no fork server and no process per step, some 3-5 s of CPU less for a short run (a
+# sample nightly: about 7 s instead of 18 s). The product's default, a process per step, is what the analyst's day
+# in the browser and the service's crash and outage tests run.
 STEPS_IN_THE_RUN_PROCESS = {"DAGSTER_EXECUTOR": "in_process"}
 
 
