@@ -59,14 +59,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=kind)  # stable: each file's tests stay together, in their order
 
 
-# The browser test files that share one session-long Dagster UI (the `ui` fixture, tests/browser/conftest.py) are
+# The browser test files that share one Dagster UI (the package-scoped `ui` fixture, tests/browser/conftest.py) are
 # named so; a file that uses it under another name still works, it may only start a UI of its own.
 SHARED_UI_FILES = re.compile(r"tests/browser/test_\w+_in_ui\.py")
 
 
 class FileScheduling(LoadFileScheduling):
-    """xdist's --dist loadfile, except that the files sharing the session's Dagster UI go to one worker together:
-    on two workers each started that UI (about 12 s of CPU, then about 3 s a minute idle until the run ends)."""
+    """xdist's --dist loadfile, except that the files sharing the `ui` fixture's Dagster UI go to one worker
+    together: on two workers each started that UI (about 12 s of CPU, then about 3 s a minute while it idled)."""
 
     def _split_scope(self, nodeid: str) -> str:
         file = super()._split_scope(nodeid)

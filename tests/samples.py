@@ -96,7 +96,7 @@ def expected_headline(file: str, reporting_delay_days: int) -> dict:
 def workbook_with_sheets(content: bytes, keep: Callable[[str], bool]) -> bytes:
     """An .xlsx whose table of sheets (xl/workbook.xml) lists only the sheets `keep` accepts, every other part
     unchanged: a reader sees no other sheet, and those it sees hold the published cells. openpyxl takes 5-10 s to
-    load and save the real ONS workbook for its 8 MB historic-series sheet; this takes milliseconds."""
+    load and save the real ONS workbook for its 8 MB historic-series sheet; this, well under a second."""
     def listed(sheet: re.Match) -> str:
         return sheet[0] if keep(unescape(sheet[1], {"&quot;": '"'})) else ""
 
