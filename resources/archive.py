@@ -12,7 +12,9 @@ Layout under the data directory (default `storage/`, git-ignored):
                                                                   their release date (never the latest)
 
 Identical bytes are stored once (content addressing): an unchanged release adds no new entry. Each sidecar records
-the upstream API the file came from (`api`), which is how the clean asset picks the parser for it.
+the upstream API the file came from (`api`), which is how the clean asset picks the parser for it. A stored copy that
+no longer reads back as its bytes (cut short, overwritten) is replaced when those bytes are archived again; the fetch
+asks for them whole when it finds the latest copy damaged (`damage`).
 
 The bytes are kept compressed at rest (gzip: CSV and JSON shrink 5-10 times; a year of nightly London downloads
 would otherwise take about 2 GB); an entry's `path`, `sha256` and `bytes` are those of the file as served, and
@@ -151,11 +153,13 @@ class RawArchive(dg.ConfigurableResource):
         now = datetime.now(UTC)
         previous = self.latest(source, request)
         if (as_latest and previous is not None and previous.sha256 == digest and previous.api == api
-                and previous.origin == origin and self.stored_at(previous.path) is not None):
+                and previous.origin == origin and self._holds(previous.path, result.content)):
             return replace(previous, changed=False)
         relative = Path("raw") / source / (folder or now.strftime("%Y-%m-%d")) / f"{digest[:16]}_{request}{extension}"
         target = self.root / relative
-        if self.stored_at(str(relative)) is None:
+        # A copy of these bytes that no longer reads back as them (cut short, overwritten) is replaced by them: the
+        # same bytes as its sidecar records, so the archive is mended rather than changed.
+        if not self._holds(str(relative), result.content):
             # mtime=0: the same bytes compress to the same file, whenever they are archived.
             write_atomically(compressed(target), gzip.compress(result.content, compresslevel=1, mtime=0))
         entry = ArchivedFile(
@@ -178,17 +182,38 @@ class RawArchive(dg.ConfigurableResource):
                 return candidate
         return None
 
-    def read(self, entry: ArchivedFile) -> bytes:
-        """The archived bytes as served, checked against the recorded sha256 so a damaged archive is noticed."""
-        stored = self.stored_at(entry.path)
+    def _unpacked(self, path: str) -> tuple[Path, bytes]:
+        """Where `path`'s bytes are stored and the bytes as served; raises if they are missing or cannot be
+        decompressed."""
+        stored = self.stored_at(path)
         if stored is None:
-            raise FileNotFoundError(f"archived file {entry.path} is missing from the archive")
+            raise FileNotFoundError(f"archived file {path} is missing from the archive")
         try:
-            packed = stored == compressed(self.root / entry.path)  # not a served file that ends in .gz itself
-            content = gzip.decompress(stored.read_bytes()) if packed else stored.read_bytes()
+            packed = stored == compressed(self.root / path)  # not a served file that ends in .gz itself
+            return stored, gzip.decompress(stored.read_bytes()) if packed else stored.read_bytes()
         except (OSError, EOFError, zlib.error) as error:
             raise UnreadableArchiveFileError(f"archived file {stored} cannot be decompressed ({error}); the archive "
                                               "is damaged") from None
+
+    def _holds(self, path: str, content: bytes) -> bool:
+        """Whether the archive has `path` stored whole, reading back as `content`."""
+        try:
+            return self._unpacked(path)[1] == content
+        except OSError:
+            return False
+
+    def read(self, entry: ArchivedFile) -> bytes:
+        """The archived bytes as served, checked against the recorded sha256 so a damaged archive is noticed."""
+        stored, content = self._unpacked(entry.path)
         if hashlib.sha256(content).hexdigest() != entry.sha256:
             raise OSError(f"archived file {stored} does not match its recorded sha256; the archive is damaged")
         return content
+
+    def damage(self, entry: ArchivedFile) -> str | None:
+        """What is wrong with an entry's stored copy (missing, cut short, not the bytes recorded), or None when it
+        reads back as served."""
+        try:
+            self.read(entry)
+        except OSError as error:
+            return str(error)
+        return None

@@ -35,7 +35,7 @@ class CleanRelease:
 def parse_archived(source: Source, variant: Variant, entries: list[ArchivedFile], archive: RawArchive
                    ) -> pd.DataFrame:
     """Parse archived files into the clean table, turning parser errors into errors that name source and file."""
-    files = {e.request: RawFile(e.file_name, archive.read(e)) for e in entries}
+    files = {e.request: RawFile(e.file_name, read_archived(source, e, archive)) for e in entries}
     by_name = {e.file_name: e for e in entries}
     try:
         return variant.parse(files)
@@ -43,6 +43,17 @@ def parse_archived(source: Source, variant: Variant, entries: list[ArchivedFile]
         entry = by_name.get(exc.file)
         where = f"{exc.file} (archived at {entry.path}, from {entry.url})" if entry else exc.file
         raise SourceError(source.name, where, exc.problem) from exc
+
+
+def read_archived(source: Source, entry: ArchivedFile, archive: RawArchive) -> bytes:
+    """An archived file's bytes as served; a missing or damaged copy is a SourceError naming the source, the file and
+    how it is mended."""
+    try:
+        return archive.read(entry)
+    except OSError as error:
+        raise SourceError(source.name, f"{entry.file_name} (from {entry.url})", (
+            f"{error}. The source's next fetch in live or sample mode downloads it again and replaces the copy; "
+            "a replay cannot, it reads only the archive")) from None
 
 
 def clean_release(source: Source, entries: list[ArchivedFile], archive: RawArchive,

@@ -127,6 +127,8 @@ def fetch_or_fail(source: Source, variant: Variant, mode: str, base_url: str, ht
             on_file=lambda e: log.info(f"{source.name}: {e.file_name} {e.bytes:,} bytes "
                                        f"({'new' if e.changed else 'unchanged'}) from {e.url}"),
             on_missing=lambda request, error: missing.append(f"{request.url}: {error.problem}"),
+            on_damaged=lambda entry, damage: log.warning(
+                f"{source.name}: {damage}: downloading {entry.file_name} again in full to replace it"),
         )
     except FetchError as error:
         if error.status is not None and error.status not in RETRYABLE_STATUSES:

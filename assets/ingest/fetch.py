@@ -38,6 +38,7 @@ def _fetch_chain(
     session: requests.Session,
     on_file: Callable[[ArchivedFile], None],
     on_missing: Callable[[SourceRequest, FetchError], None],
+    on_damaged: Callable[[ArchivedFile, str], None],
     sample: bool,
 ) -> list[ArchivedFile]:
     """One request and whatever it links to (the next page, the files a page lists), in order."""
@@ -50,6 +51,11 @@ def _fetch_chain(
             raise SourceError(source.name, request.url, f"more than {MAX_PAGES_PER_CHAIN} pages; stopping")
         seen.add(request.url)
         previous = archive.latest(source.name, request.name)
+        if previous is not None and (damage := archive.damage(previous)) is not None:
+            # Asked without validators, the upstream sends the file whole: the same bytes replace the damaged copy
+            # (archive.store), other bytes are a new release as any other.
+            on_damaged(previous, damage)
+            previous = None
         try:
             asked = conditional_headers(previous.headers if previous else {})
             result = http.get(session, source.name, request.url, asked)
@@ -83,10 +89,12 @@ def fetch_source(
     base_url: str,
     on_file: Callable[[ArchivedFile], None] = lambda entry: None,
     on_missing: Callable[[SourceRequest, FetchError], None] = lambda request, error: None,
+    on_damaged: Callable[[ArchivedFile, str], None] = lambda entry, damage: None,
 ) -> list[ArchivedFile]:
     """Download every file of `variant`, archive each before anything parses it, and return the archive entries.
 
-    Unchanged files (304, or identical bytes) reuse their archive entry. `mode="replay"` uses the latest archived
+    Unchanged files (304, or identical bytes) reuse their archive entry; a latest entry whose stored copy is damaged
+    is reported to `on_damaged` and downloaded whole again. `mode="replay"` uses the latest archived
     files without touching the network; `mode="sample"` serves the shipped samples through the same client.
     Independent chains of requests run `variant.parallel_requests` at a time on one session.
     """
@@ -101,7 +109,8 @@ def fetch_source(
     session = source_session(source, http, mode, base_url)
 
     def chain(first: SourceRequest) -> list[ArchivedFile]:
-        return _fetch_chain(source, variant, first, http, archive, session, on_file, on_missing, mode == "sample")
+        return _fetch_chain(source, variant, first, http, archive, session, on_file, on_missing, on_damaged,
+                            mode == "sample")
 
     try:
         if workers == 1:

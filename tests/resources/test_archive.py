@@ -69,6 +69,25 @@ def test_read_notices_a_damaged_file(tmp_path: Path) -> None:
         archive.read(entry)
 
 
+def test_the_same_bytes_stored_again_replace_a_damaged_copy_and_keep_its_sidecar(tmp_path: Path) -> None:
+    archive = RawArchive(data_dir=str(tmp_path))
+    first = archive.store("phe_healthcare", "nhs_region_london", ".csv", result(b"x,y\n1,2\n"), api="phe")
+    archive.promote("phe_healthcare", [first])
+    stored = tmp_path / f"{first.path}.gz"
+    sidecar = stored.with_name(stored.name.removesuffix(".gz") + ".json")
+    recorded = sidecar.read_bytes()
+    stored.write_bytes(stored.read_bytes()[:12])
+    assert "cannot be decompressed" in archive.damage(first)
+    again = archive.store("phe_healthcare", "nhs_region_london", ".csv", result(b"x,y\n1,2\n"), api="phe")
+    assert gzip.decompress(stored.read_bytes()) == b"x,y\n1,2\n" and archive.damage(first) is None
+    assert again.path == first.path and sidecar.read_bytes() == recorded  # mended, not archived anew
+    # A past release kept again (make backfill) mends its copy the same way.
+    stored.write_bytes(gzip.compress(b"other bytes"))
+    archive.store("phe_healthcare", "nhs_region_london", ".csv", result(b"x,y\n1,2\n"), api="phe",
+                  as_latest=False, folder=Path(first.path).parent.name)
+    assert archive.read(first) == b"x,y\n1,2\n"
+
+
 def test_an_archive_written_before_compression_still_reads(tmp_path: Path) -> None:
     """A file archived as it came (before compression at rest) is read, checked and not archived again."""
     archive = RawArchive(data_dir=str(tmp_path))

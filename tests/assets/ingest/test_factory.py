@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from assets.ingest.factory import SCHEMA_CHECK
 from assets.sources import SOURCES
+from pipelines.commands.outcomes import step_failures
 from resources.archive import RawArchive
 from resources.settings import UPSTREAMS
 from tests.conftest import base_url, failure_text, fast_http, route_for, run_source, serve_samples
@@ -132,6 +135,45 @@ def test_unchanged_source_answers_304_and_adds_no_archive_entry(httpserver: HTTP
     assert sorted((data_dir / "raw").rglob("*")) == files_before
     raw_event = next(e for e in second.get_asset_materialization_events() if "raw" in e.asset_key.path)
     assert raw_event.materialization.metadata["changed"].value is False
+
+
+def test_a_damaged_archived_copy_is_downloaded_again_whole_and_replaced(httpserver: HTTPServer, data_dir: Path) -> None:
+    """A stored copy cut short (a disk fault, a careless hand) would fail every night after it, the server answering
+    304 to its validators; the fetch notices, asks for the file whole, and the same bytes replace the copy."""
+    url = serve_samples(httpserver, REGION)
+    assert run_source(REGION, data_dir, url).success
+    archive = RawArchive(data_dir=str(data_dir))
+    damaged = archive.latest("phe_cases_by_region", "region_london")
+    stored = data_dir / f"{damaged.path}.gz"
+    stored.write_bytes(stored.read_bytes()[:100])
+    httpserver.clear()
+    url = serve_samples(httpserver, REGION)
+    with dg.DagsterInstance.ephemeral() as instance:
+        second = run_source(REGION, data_dir, url, instance=instance)
+        assert second.success, failure_text(second)
+        warnings = [e.user_message for e in instance.all_logs(second.run_id) if e.level == logging.WARNING]
+    asked = {route_for(request.url)[1]: (request.headers.get("If-None-Match"), response.status_code)
+             for request, response in httpserver.log}
+    assert [(etag is None, status) for query, (etag, status) in asked.items() if "E12000007" in query] == [(True, 200)]
+    assert [(etag is None, status) for query, (etag, status) in asked.items() if "E92000001" in query] == [(False, 304)]
+    assert gzip.decompress(stored.read_bytes()) == sample_path("phe_cases_by_region", "region_london.csv").read_bytes()
+    [warning] = [w for w in warnings if "damaged" in w]
+    assert warning.startswith("phe_cases_by_region: ") and damaged.file_name in warning and str(stored) in warning
+
+
+def test_a_damaged_copy_replayed_fails_the_source_in_one_line_naming_the_file(httpserver: HTTPServer,
+                                                                              data_dir: Path) -> None:
+    assert run_source(REGION, data_dir, serve_samples(httpserver, REGION)).success
+    damaged = RawArchive(data_dir=str(data_dir)).latest("phe_cases_by_region", "region_london")
+    (data_dir / f"{damaged.path}.gz").write_bytes(b"not gzip")
+    before = (data_dir / "tables" / "phe_cases_by_region.parquet").read_bytes()
+    result = run_source(REGION, data_dir, "http://127.0.0.1:9/nothing-listens", mode="replay")
+    assert not result.success
+    [(step, message)] = step_failures(result)
+    assert step == "phe_cases_by_region"
+    assert message.startswith(f"[phe_cases_by_region] {damaged.file_name} (from {damaged.url}): ")
+    assert "cannot be decompressed" in message and "replay cannot" in message
+    assert (data_dir / "tables" / "phe_cases_by_region.parquet").read_bytes() == before
 
 
 def test_replay_rebuilds_from_the_archive_without_the_network(httpserver: HTTPServer, data_dir: Path) -> None:
