@@ -21,7 +21,7 @@ help:
 	@echo "make rebuild VERSION=<report_version>  rebuild a version from the raw archive and check every byte (OUT=<dir>)"
 	@echo "make backfill  load past real releases (FOLDER=<dir>, default data/releases) into the archive and vintages"
 	@echo "make replay    live past nights again (RELEASES=<dir> FROM= TO=; AGAINST=<git ref> to diff; SERVICE=1)"
-	@echo "make prune     remove old unpublished versions and raw files nothing needs (DRY_RUN=1 lists; KEEP_DAYS=)"
+	@echo "make prune     remove old unpublished versions, raw files and Dagster runs nothing needs (DRY_RUN=1 lists; KEEP_DAYS=)"
 	@echo "make bench     benchmark at three scales (prints a table, writes bench-results.json)"
 	@echo "make parse SOURCE=<name> FILE=<path or URL>  read one file through a source's parser (API=<format>)"
 	@echo "make validate  load and check the Dagster definitions"

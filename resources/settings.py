@@ -113,8 +113,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("HTTP_DEADLINE_S", 300.0, "Longest a download may take in all, its retries included: a server that "
             "stalls or sends a trickle is given up on with the URL and the time spent named (the step may then be "
             "retried later, `FETCH_STEP_RETRIES`)."),
-    Setting("PRUNE_KEEP_DAYS", 30, "`make prune` keeps every report version built and every raw file archived in "
-            "this many last days, whatever else it removes (published versions and what they need are always kept)."),
+    Setting("PRUNE_KEEP_DAYS", 30, "`make prune` keeps every report version built, every raw file archived and "
+            "every Dagster run started in this many last days, whatever else it removes (published versions and what "
+            "they need, and the runs holding each asset's latest result, are always kept)."),
     Setting("FETCH_STEP_RETRIES", 2, "Times a failed download step is retried later by Dagster's `RetryPolicy`."),
     Setting("FETCH_STEP_RETRY_DELAY_S", 60.0, "First wait before a step retry (exponential, with jitter)."),
     Setting("DOWNLOADS_PER_HOST", 2, "Most simultaneous downloads from one upstream host within a run."),

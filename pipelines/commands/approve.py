@@ -23,7 +23,7 @@ from pipelines.commands.outcomes import interrupted, step_failures
 from pipelines.commands.stale_runs import close_dead_runs, describe, process_tags, publish_running
 from pipelines.definitions import build_definitions
 from pipelines.jobs import IN_PROCESS_RUN_TAGS
-from pipelines.service.supervisor import running_service
+from pipelines.service.supervisor import join_running_service
 from resources import settings
 from resources.settings import data_dir, service_home
 
@@ -82,11 +82,8 @@ def main(argv: list[str] | None = None) -> int:
               "make approve ... DRY_RUN=<folder>. Nothing was sent.", file=sys.stderr)
         return 2
 
-    if (service := running_service(service_home(), data_dir())) is not None:
-        # make serve runs on these data: publish in its instance (PostgreSQL), so the approval and the publish are in
-        # its history and its UI like a Launchpad approval, not in a local instance nobody else sees.
-        environment, ui_url = service
-        os.environ.update(environment)
+    if (ui_url := join_running_service(service_home(), data_dir())) is not None:
+        # The approval and the publish are in the service's history and UI, like a Launchpad approval.
         print(f"note: make serve is running: this publish runs in its instance (its UI: {ui_url})")
 
     run_config = {

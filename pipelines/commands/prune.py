@@ -17,23 +17,36 @@ older than the window that nothing above names (with their sidecars), rebuilds o
 leftovers (`.tmp-*`) older than a day. A version built before provenance manifests existed names no raw files: while
 one is kept, no raw file is removed (said in one line).
 
+Dagster's run history (the instance DAGSTER_HOME names, or a running `make serve`'s on the same data) is pruned
+with the same window: finished runs created before it go, with their events and, on the local SQLite instance, their
+event log files, except the runs that hold an asset's latest materialization or an asset check's latest evaluation
+(what the UI's asset pages show as the current state). Runs still queued or going are never touched. The publish
+audit and each version's provenance, not Dagster's history, are the record of what was published.
+
 `--dry-run` lists the same and removes nothing. The last line is `prune: removed N paths, X MB` (or `would remove`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
 from pipelines.commands import exit_with
+from pipelines.definitions import build_definitions
+from pipelines.service.supervisor import join_running_service
 from reports.serve import publications
 from resources.files import compressed, read_json
 from resources.report_storage import ReportStore
-from resources.settings import data_dir, number
+from resources.settings import data_dir, number, service_home
 
 MANIFEST_REMEDY = "a version's provenance manifest; restore it from a backup, or rebuild the version first"
 
@@ -123,6 +136,79 @@ def raw_to_remove(storage: Path, store: ReportStore, plan: PrunePlan, cutoff: da
     return removed
 
 
+FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+
+
+@dataclass(frozen=True)
+class OldRun:
+    run_id: str
+    job_name: str
+    created: datetime
+    database: Path | None  # its event log's own database, where the instance keeps one per run (SQLite)
+    bytes: int  # the database's size with its write-ahead log, when it was listed
+
+    def files(self) -> list[Path]:
+        if self.database is None:
+            return []
+        return [self.database, *(self.database.with_name(self.database.name + end) for end in ("-wal", "-shm"))]
+
+
+def current_runs(instance: dg.DagsterInstance, check_keys: Sequence[dg.AssetCheckKey]) -> set[str]:
+    """The runs whose events are the current state the UI shows: each asset's latest materialization and each asset
+    check's latest evaluation."""
+    latest = instance.get_latest_materialization_events(instance.get_asset_keys())
+    checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+    return {event.run_id for event in latest.values() if event} | {record.run_id for record in checks.values()}
+
+
+def old_runs(instance: dg.DagsterInstance, before: datetime, keep: set[str]) -> list[OldRun]:
+    """Finished runs created before `before`, oldest first, leaving out those in `keep`."""
+    records = instance.get_run_records(dg.RunsFilter(statuses=list(FINISHED), created_before=before), ascending=True)
+    events = instance.event_log_storage
+    runs = []
+    for record in records:
+        run = record.dagster_run
+        if run.run_id in keep:
+            continue
+        database = Path(events.path_for_shard(run.run_id)) if isinstance(events, SqliteEventLogStorage) else None
+        listed = OldRun(run.run_id, run.job_name, record.create_timestamp, database, 0)
+        runs.append(replace(listed, bytes=sum(size(path) for path in listed.files())))
+    return runs
+
+
+def delete_runs(instance: dg.DagsterInstance, runs: Sequence[OldRun]) -> None:
+    for run in runs:
+        instance.delete_run(run.run_id)
+        # Dagster deletes the run's rows but leaves its SQLite database, which does not shrink by itself.
+        for path in run.files():
+            path.unlink(missing_ok=True)
+
+
+def prune_runs(keep_days: int, dry_run: bool) -> list[str]:
+    """Dagster's run history older than the window (see the module's docstring): what went, one line each, and a
+    summary line; nothing when DAGSTER_HOME is not set."""
+    notes = []
+    if (ui_url := join_running_service(service_home(), data_dir())) is not None:
+        notes.append(f"note: make serve is running on these data: its run history is pruned (its UI: {ui_url})")
+    elif not os.environ.get("DAGSTER_HOME"):
+        return ["note: DAGSTER_HOME is not set, so Dagster's run history was left as it is"]
+    check_keys = list(build_definitions().resolve_asset_graph().asset_check_keys)
+    verb = "would remove" if dry_run else "removed"
+    with dg.DagsterInstance.get() as instance:
+        kept = current_runs(instance, check_keys)
+        runs = old_runs(instance, datetime.now(UTC) - timedelta(days=keep_days), kept)
+        files = isinstance(instance.event_log_storage, SqliteEventLogStorage)
+        if not dry_run:
+            delete_runs(instance, runs)
+    lines = [f"  {verb} run {run.run_id} ({run.job_name}, {run.created:%Y-%m-%d %H:%M} UTC)" for run in runs]
+    held = f"; kept {len(kept)} holding an asset's or a check's latest result" if kept else ""
+    plural = {"run": "run" if len(runs) == 1 else "runs", "day": "day" if keep_days == 1 else "days"}
+    freed = (f"{sum(run.bytes for run in runs) / 1e6:.1f} MB of event logs" if files
+             else "their events deleted from the instance's database, which reuses the space")
+    return [*notes, *lines, f"Dagster history: {verb} {len(runs)} finished {plural['run']} older than {keep_days} "
+                    f"{plural['day']}, {freed}{held}"]
+
+
 def remove(plan: PrunePlan) -> None:
     for path in plan.paths:
         if path.is_dir():
@@ -137,8 +223,8 @@ def remove(plan: PrunePlan) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep-days", type=int, default=None,
-                        help="keep every version built and every raw file archived in this many last days "
-                             "(default PRUNE_KEEP_DAYS)")
+                        help="keep every version built, raw file archived and Dagster run started in this many "
+                             "last days (default PRUNE_KEEP_DAYS)")
     parser.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
     args = parser.parse_args(argv)
     keep_days = int(number("PRUNE_KEEP_DAYS")) if args.keep_days is None else args.keep_days
@@ -161,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {verb} {path.relative_to(storage)}")
     if not args.dry_run:
         remove(plan)
+    for line in prune_runs(keep_days, args.dry_run):
+        print(line)
     print(f"prune: {verb} {len(plan.paths)} {'path' if len(plan.paths) == 1 else 'paths'}, {total / 1e6:.1f} MB")
     return 0
 

@@ -13,7 +13,8 @@ Why that is safe here:
 - The engines are kept per process id: a forked process builds its own and never uses, closes or evicts its
   parent's (a SQLite connection must not cross a fork). The steps' processes fork from a server that never opens
   the instance (pipelines/preload.py) anyway.
-- `wipe` (which deletes the run databases' files) and `dispose` close this process's connections first.
+- `wipe` (which deletes the run databases' files) and `dispose` close this process's connections first;
+  `delete_events` closes the deleted run's (`make prune` then removes its files).
 - The UI follows a running run by watching its database file, which SQLite writes (from the write-ahead log) when
   the last connection closes or a checkpoint runs: each use of a run's database ends with a passive checkpoint.
 
@@ -96,6 +97,14 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     # The UI follows a run by watching its database file, which a write reaches only when the
                     # write-ahead log is copied into it: done when the last connection closed, now here.
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def delete_events(self, run_id: str) -> None:
+        super().delete_events(run_id)
+        # Let go of the run's database, as Dagster's own class does after every use: `make prune` removes its files.
+        with self._engines_lock:
+            engine = self._engines.get(os.getpid(), OrderedDict()).pop(self.conn_string_for_shard(run_id), None)
+        if engine is not None:
+            engine.dispose()
 
     def wipe(self) -> None:
         self._close_connections()  # before the files go

@@ -289,6 +289,17 @@ def running_service(home: Path, data_folder: Path) -> tuple[dict[str, str], str]
             "DAGSTER_PG_DB": pg["db"]}, record["ui_url"]
 
 
+def join_running_service(home: Path, data_folder: Path) -> str | None:
+    """When `make serve` runs from `home` on `data_folder`, point this process's Dagster instance at the service's
+    (its PostgreSQL) and return its UI's address, so what a command does is in the service's history and UI rather
+    than a local instance nobody else sees; else None, leaving the environment as it is."""
+    if (service := running_service(home, data_folder)) is None:
+        return None
+    environment, ui_url = service
+    os.environ.update(environment)
+    return ui_url
+
+
 def code_server_serving(port: int) -> bool:
     """gRPC's standard health check, which Dagster's code server answers once the code is loaded."""
     import grpc

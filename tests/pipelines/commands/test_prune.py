@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,21 @@ from pytest_httpserver import HTTPServer
 from assets.publication.cases_report import cases_report
 from assets.publication.datastore_publish import datastore_publish
 from assets.publication.datastore_tables import datastore_tables
+from assets.sources import SOURCES
+from pipelines.commands import prune
 from pipelines.commands.datastore_standin import STANDIN_KEY, StandIn
 from resources.datastore import LondonDatastore
 from resources.settings import REPO_ROOT
-from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples, stored_version
-from tests.samples import revised_london_file
+from tests.conftest import (
+    all_source_assets,
+    failure_text,
+    pipeline_resources,
+    run_source,
+    serve_all_samples,
+    serve_samples,
+    stored_version,
+)
+from tests.samples import csv_bytes, revised_london_file, sample_rows
 
 pytestmark = pytest.mark.commands
 
@@ -114,3 +125,53 @@ def test_a_setting_it_cannot_use_is_one_line_naming_it(tmp_path: Path) -> None:
     verbose = subprocess.run([sys.executable, "-m", "pipelines.commands.prune"], cwd=REPO_ROOT,
                              env={**env, "VERBOSE": "1"}, capture_output=True, text=True, timeout=120)
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+
+
+def test_dagster_s_old_runs_go_with_their_event_logs_but_not_the_current_state_or_a_live_run(
+        httpserver: HTTPServer, data_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """A year of nightlies is about 0.4 GB of Dagster's history, which Dagster never trims: prune removes finished
+    runs older than the window, except those whose results the asset pages show as current."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(data_dir))
+    region, healthcare = SOURCES["phe_cases_by_region"], SOURCES["phe_healthcare"]
+    rows = sample_rows("phe_cases_by_region", "region_london.csv")
+    rows[4]["newCasesBySpecimenDate"] = "-12"
+    with dg.DagsterInstance.get() as instance:
+        only_healthcare = run_source(healthcare, data_dir, serve_samples(httpserver, healthcare), instance=instance)
+        superseded = run_source(region, data_dir, serve_samples(httpserver, region), instance=instance)
+        httpserver.clear()
+        negative = serve_samples(httpserver, region, {"region_london.csv": csv_bytes(rows)})
+        refused = run_source(region, data_dir, negative, instance=instance)
+        httpserver.clear()
+        current = run_source(region, data_dir, serve_samples(httpserver, region), instance=instance)
+        live = instance.add_run(dg.DagsterRun(job_name="nightly", run_id="0" * 8 + "-live-run",
+                                              status=dg.DagsterRunStatus.STARTED))
+    assert (only_healthcare.success, superseded.success, refused.success, current.success) == (True, True, False, True)
+    gone = {result.run_id for result in (superseded, refused)}
+    # Dagster's SQLite storage keeps each run's events in history/runs/<run id>.db under DAGSTER_HOME.
+    databases = {run_id: home / "history" / "runs" / f"{run_id}.db" for run_id in gone}
+    freed = sum(path.stat().st_size for path in databases.values())
+
+    assert prune.main(["--keep-days", "1"]) == 0  # every run is within a day
+    assert "Dagster history: removed 0 finished runs older than 1 day," in capsys.readouterr().out
+    assert prune.main(["--keep-days", "0", "--dry-run"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"would remove run {run_id} (__ephemeral_asset_job__, " in listed for run_id in gone)
+    assert all(path.exists() for path in databases.values())
+
+    assert prune.main(["--keep-days", "0"]) == 0
+    said = capsys.readouterr().out
+    assert sorted(line.split()[2] for line in said.splitlines() if line.startswith("  removed run ")) == sorted(gone)
+    assert (f"Dagster history: removed 2 finished runs older than 0 days, {freed / 1e6:.1f} MB of event logs"
+            in said)
+    assert not any(path.exists() for path in databases.values())
+    with dg.DagsterInstance.get() as instance:
+        left = {record.dagster_run.run_id for record in instance.get_run_records()}
+        assert left == {only_healthcare.run_id, current.run_id, live.run_id}
+        latest = instance.get_latest_materialization_event(dg.AssetKey("phe_cases_by_region"))
+        assert latest is not None and latest.run_id == current.run_id
+    assert prune.main(["--keep-days", "0"]) == 0
+    assert "Dagster history: removed 0 finished runs" in capsys.readouterr().out

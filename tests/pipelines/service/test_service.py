@@ -371,6 +371,30 @@ def test_new_code_reaches_the_ui_without_stopping_it_or_a_running_job(first, ser
     assert api.wait(running)["status"] == "SUCCESS"  # the run in progress finished on the code it started with
 
 
+def test_make_prune_while_make_serve_runs_trims_its_history_but_not_what_the_asset_pages_show(
+        first, service, api, tmp_path) -> None:
+    """Dagster never trims its run history; `make prune` at the service's terminal trims the service's (PostgreSQL),
+    keeping each asset's latest materialization's run, and opens no local instance."""
+    nodes = api("""{ assetNodes { assetMaterializations(limit: 1) { runId } } }""")["assetNodes"]
+    current = {node["assetMaterializations"][0]["runId"] for node in nodes if node["assetMaterializations"]}
+    before = {run["runId"]: run["status"] for run in api.runs()}
+    (tmp_path / "local_home").mkdir()
+    (tmp_path / "local_home" / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
+    env = {**os.environ, **service.extra_env, "SERVICE_HOME": str(service.home),
+           "DAGSTER_HOME": str(tmp_path / "local_home")}
+    pruned = subprocess.run([sys.executable, "-m", "pipelines.commands.prune", "--keep-days", "0"], cwd=REPO_ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert pruned.returncode == 0, pruned.stdout[-2000:] + pruned.stderr[-2000:]
+    assert (f"note: make serve is running on these data: its run history is pruned (its UI: {service.ui_url})"
+            in pruned.stdout)
+    removed = {line.split()[2] for line in pruned.stdout.splitlines() if line.startswith("  removed run ")}
+    after = {run["runId"] for run in api.runs()}
+    assert removed and after == set(before) - removed
+    assert current <= after and {before[run_id] for run_id in removed} <= {"SUCCESS", "FAILURE", "CANCELED"}
+    assert "their events deleted from the instance's database, which reuses the space" in pruned.stdout
+    assert not (tmp_path / "local_home" / "history").exists()
+
+
 def test_make_serve_starts_everything_and_sigterm_to_make_stops_everything(tmp_path) -> None:
     require_postgres()
     settings = free_settings()
