@@ -192,6 +192,9 @@ def prune_runs(keep_days: int, dry_run: bool) -> list[str]:
         notes.append(f"note: make serve is running on these data: its run history is pruned (its UI: {ui_url})")
     elif not os.environ.get("DAGSTER_HOME"):
         return ["note: DAGSTER_HOME is not set, so Dagster's run history was left as it is"]
+    elif not Path(os.environ["DAGSTER_HOME"]).is_dir():
+        return [f"note: DAGSTER_HOME={os.environ['DAGSTER_HOME']} is not a folder, so no Dagster run history was "
+                "pruned"]
     check_keys = list(build_definitions().resolve_asset_graph().asset_check_keys)
     verb = "would remove" if dry_run else "removed"
     with dg.DagsterInstance.get() as instance:

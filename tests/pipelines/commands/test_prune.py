@@ -175,3 +175,7 @@ def test_dagster_s_old_runs_go_with_their_event_logs_but_not_the_current_state_o
         assert latest is not None and latest.run_id == current.run_id
     assert prune.main(["--keep-days", "0"]) == 0
     assert "Dagster history: removed 0 finished runs" in capsys.readouterr().out
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "no such home"))
+    assert prune.main(["--keep-days", "0"]) == 0
+    assert f"note: DAGSTER_HOME={tmp_path / 'no such home'} is not a folder, so no Dagster run history was pruned" in (
+        capsys.readouterr().out)
