@@ -18,10 +18,11 @@ leftovers (`.tmp-*`) older than a day. A version built before provenance manifes
 one is kept, no raw file is removed (said in one line).
 
 Dagster's run history (the instance DAGSTER_HOME names, or a running `make serve`'s on the same data) is pruned
-with the same window: finished runs created before it go, with their events and, on the local SQLite instance, their
-event log files, except the runs that hold an asset's latest materialization or an asset check's latest evaluation
-(what the UI's asset pages show as the current state). Runs still queued or going are never touched. The publish
-audit and each version's provenance, not Dagster's history, are the record of what was published.
+with the same window: finished runs created before it go, with their events, their steps' captured output and, on
+the local SQLite instance, their event log files, except the runs that hold an asset's latest materialization or an
+asset check's latest evaluation (what the UI's asset pages show as the current state). Runs still queued or going
+are never touched. The publish audit and each version's provenance, not Dagster's history, are the record of what
+was published.
 
 `--dry-run` lists the same and removes nothing. The last line is `prune: removed N paths, X MB` (or `would remove`).
 """
@@ -39,6 +40,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 
 from pipelines.commands import exit_with
 from pipelines.definitions import build_definitions
@@ -145,7 +147,8 @@ class OldRun:
     job_name: str
     created: datetime
     database: Path | None  # its event log's own database, where the instance keeps one per run (SQLite)
-    bytes: int  # the database's size with its write-ahead log, when it was listed
+    step_logs: Path | None  # the folder of its steps' captured stdout and stderr, where kept on this disk
+    bytes: int  # of both, when it was listed
 
     def files(self) -> list[Path]:
         if self.database is None:
@@ -171,17 +174,27 @@ def old_runs(instance: dg.DagsterInstance, before: datetime, keep: set[str]) -> 
         if run.run_id in keep:
             continue
         database = Path(events.path_for_shard(run.run_id)) if isinstance(events, SqliteEventLogStorage) else None
-        listed = OldRun(run.run_id, run.job_name, record.create_timestamp, database, 0)
-        runs.append(replace(listed, bytes=sum(size(path) for path in listed.files())))
+        listed = OldRun(run.run_id, run.job_name, record.create_timestamp, database, step_logs(instance, run.run_id), 0)
+        runs.append(replace(listed, bytes=sum(size(path) for path in (*listed.files(), listed.step_logs) if path)))
     return runs
+
+
+def step_logs(instance: dg.DagsterInstance, run_id: str) -> Path | None:
+    """Where the run's steps' stdout and stderr are, when Dagster keeps them in files here (its default)."""
+    manager = instance.compute_log_manager
+    if not isinstance(manager, LocalComputeLogManager):
+        return None
+    return Path(manager.get_captured_local_path([run_id, "any step"], "out")).parent
 
 
 def delete_runs(instance: dg.DagsterInstance, runs: Sequence[OldRun]) -> None:
     for run in runs:
         instance.delete_run(run.run_id)
-        # Dagster deletes the run's rows but leaves its SQLite database, which does not shrink by itself.
+        # Dagster deletes the run's rows but leaves its SQLite database, which does not shrink by itself, and its
+        # steps' captured output.
         for path in run.files():
             path.unlink(missing_ok=True)
+        instance.compute_log_manager.delete_logs(prefix=[run.run_id])
 
 
 def prune_runs(keep_days: int, dry_run: bool) -> list[str]:
@@ -206,8 +219,9 @@ def prune_runs(keep_days: int, dry_run: bool) -> list[str]:
     lines = [f"  {verb} run {run.run_id} ({run.job_name}, {run.created:%Y-%m-%d %H:%M} UTC)" for run in runs]
     held = f"; kept {len(kept)} holding an asset's or a check's latest result" if kept else ""
     plural = {"run": "run" if len(runs) == 1 else "runs", "day": "day" if keep_days == 1 else "days"}
-    freed = (f"{sum(run.bytes for run in runs) / 1e6:.1f} MB of event logs" if files
-             else "their events deleted from the instance's database, which reuses the space")
+    freed = f"{sum(run.bytes for run in runs) / 1e6:.1f} MB of " + (
+        "event and step logs" if files else "step logs; their events deleted from the instance's database, which "
+                                            "reuses the space")
     return [*notes, *lines, f"Dagster history: {verb} {len(runs)} finished {plural['run']} older than {keep_days} "
                     f"{plural['day']}, {freed}{held}"]
 

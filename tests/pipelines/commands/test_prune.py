@@ -151,9 +151,13 @@ def test_dagster_s_old_runs_go_with_their_event_logs_but_not_the_current_state_o
                                               status=dg.DagsterRunStatus.STARTED))
     assert (only_healthcare.success, superseded.success, refused.success, current.success) == (True, True, False, True)
     gone = {result.run_id for result in (superseded, refused)}
-    # Dagster's SQLite storage keeps each run's events in history/runs/<run id>.db under DAGSTER_HOME.
+    # Dagster's SQLite storage keeps each run's events in history/runs/<run id>.db under DAGSTER_HOME, and its
+    # steps' captured output in storage/<run id>/.
     databases = {run_id: home / "history" / "runs" / f"{run_id}.db" for run_id in gone}
-    freed = sum(path.stat().st_size for path in databases.values())
+    step_logs = {run_id: home / "storage" / run_id for run_id in gone}
+    assert all(folder.is_dir() for folder in step_logs.values())
+    captured = [path for folder in step_logs.values() for path in folder.rglob("*") if path.is_file()]
+    freed = sum(path.stat().st_size for path in [*databases.values(), *captured])
 
     assert prune.main(["--keep-days", "1"]) == 0  # every run is within a day
     assert "Dagster history: removed 0 finished runs older than 1 day," in capsys.readouterr().out
@@ -165,9 +169,10 @@ def test_dagster_s_old_runs_go_with_their_event_logs_but_not_the_current_state_o
     assert prune.main(["--keep-days", "0"]) == 0
     said = capsys.readouterr().out
     assert sorted(line.split()[2] for line in said.splitlines() if line.startswith("  removed run ")) == sorted(gone)
-    assert (f"Dagster history: removed 2 finished runs older than 0 days, {freed / 1e6:.1f} MB of event logs"
-            in said)
-    assert not any(path.exists() for path in databases.values())
+    assert (f"Dagster history: removed 2 finished runs older than 0 days, {freed / 1e6:.1f} MB of event and step "
+            "logs" in said)
+    assert not any(path.exists() for path in [*databases.values(), *step_logs.values()])
+    assert (home / "storage" / current.run_id).is_dir()
     with dg.DagsterInstance.get() as instance:
         left = {record.dagster_run.run_id for record in instance.get_run_records()}
         assert left == {only_healthcare.run_id, current.run_id, live.run_id}
