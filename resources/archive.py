@@ -153,15 +153,12 @@ class RawArchive(dg.ConfigurableResource):
         now = datetime.now(UTC)
         previous = self.latest(source, request)
         if (as_latest and previous is not None and previous.sha256 == digest and previous.api == api
-                and previous.origin == origin and self._holds(previous.path, result.content)):
+                and previous.origin == origin):
+            self._keep(previous.path, result.content)
             return replace(previous, changed=False)
         relative = Path("raw") / source / (folder or now.strftime("%Y-%m-%d")) / f"{digest[:16]}_{request}{extension}"
         target = self.root / relative
-        # A copy of these bytes that no longer reads back as them (cut short, overwritten) is replaced by them: the
-        # same bytes as its sidecar records, so the archive is mended rather than changed.
-        if not self._holds(str(relative), result.content):
-            # mtime=0: the same bytes compress to the same file, whenever they are archived.
-            write_atomically(compressed(target), gzip.compress(result.content, compresslevel=1, mtime=0))
+        self._keep(str(relative), result.content)
         entry = ArchivedFile(
             source=source, request=request, url=result.url, path=str(relative), sha256=digest,
             bytes=len(result.content), status=result.status, fetched_at=now.isoformat(timespec="seconds"),
@@ -194,6 +191,14 @@ class RawArchive(dg.ConfigurableResource):
         except (OSError, EOFError, zlib.error) as error:
             raise UnreadableArchiveFileError(f"archived file {stored} cannot be decompressed ({error}); the archive "
                                               "is damaged") from None
+
+    def _keep(self, path: str, content: bytes) -> None:
+        """Store `content` at `path` unless a whole copy of it is there. A copy that no longer reads back as it (cut
+        short, overwritten) is replaced by the same bytes its sidecar records: the archive is mended, not changed, and
+        whatever names the path (a version's provenance) finds it whole again."""
+        if not self._holds(path, content):
+            # mtime=0: the same bytes compress to the same file, whenever they are archived.
+            write_atomically(compressed(self.root / path), gzip.compress(content, compresslevel=1, mtime=0))
 
     def _holds(self, path: str, content: bytes) -> bool:
         """Whether the archive has `path` stored whole, reading back as `content`."""

@@ -80,12 +80,26 @@ def test_the_same_bytes_stored_again_replace_a_damaged_copy_and_keep_its_sidecar
     assert "cannot be decompressed" in archive.damage(first)
     again = archive.store("phe_healthcare", "nhs_region_london", ".csv", result(b"x,y\n1,2\n"), api="phe")
     assert gzip.decompress(stored.read_bytes()) == b"x,y\n1,2\n" and archive.damage(first) is None
-    assert again.path == first.path and sidecar.read_bytes() == recorded  # mended, not archived anew
+    assert (again.path, again.changed) == (first.path, False) and sidecar.read_bytes() == recorded  # mended in place
     # A past release kept again (make backfill) mends its copy the same way.
     stored.write_bytes(gzip.compress(b"other bytes"))
     archive.store("phe_healthcare", "nhs_region_london", ".csv", result(b"x,y\n1,2\n"), api="phe",
                   as_latest=False, folder=Path(first.path).parent.name)
     assert archive.read(first) == b"x,y\n1,2\n"
+
+
+def test_a_damaged_latest_copy_archived_on_an_earlier_day_is_mended_where_it_is(tmp_path: Path) -> None:
+    """The path a published version's provenance names is the one made whole again, not a new copy under today."""
+    archive = RawArchive(data_dir=str(tmp_path))
+    earlier = archive.store("nhs_111", "page", ".html", result(b"<html>a</html>"), api="nhs111", as_latest=False,
+                            folder="2020-04-01")
+    archive.promote("nhs_111", [earlier])
+    stored = tmp_path / f"{earlier.path}.gz"
+    stored.write_bytes(b"")
+    again = archive.store("nhs_111", "page", ".html", result(b"<html>a</html>"), api="nhs111")
+    assert (again.path, again.changed) == (earlier.path, False)
+    assert gzip.decompress(stored.read_bytes()) == b"<html>a</html>"
+    assert [p.parent.name for p in (tmp_path / "raw" / "nhs_111").rglob("*.html.gz")] == ["2020-04-01"]
 
 
 def test_an_archive_written_before_compression_still_reads(tmp_path: Path) -> None:
