@@ -29,6 +29,7 @@ from assets.sources.nhs_111 import SAMPLE_FILES
 from checks.geography import LONDON_PHE_UTLA_CODES
 from checks.lookups import ccg_lookup
 from data.rebuild.build_samples import write_ons_workbook
+from resources.files import disk_bytes
 from resources.settings import REPO_ROOT
 
 SHIPPED = REPO_ROOT / "data" / "samples"
@@ -191,5 +192,5 @@ def generate(scale: str, out: Path, seed: int = 2026) -> Path:
 if __name__ == "__main__":
     for name in sys.argv[1:] or SCALES:
         folder = generate(name, REPO_ROOT / "storage" / "bench" / name)
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        size = disk_bytes(folder)
         print(f"{name}: {folder} ({size / 1e6:.1f} MB)")

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from assets.sources import SOURCES
 from bench.generate import SCALES, generate
+from resources.files import disk_bytes
 from resources.settings import REPO_ROOT
 
 RESULTS = REPO_ROOT / "bench-results.json"
@@ -65,7 +66,7 @@ def nightly_once(samples: Path, workdir: Path, extra_env: dict[str, str] | None 
 def stored_mb(storage: Path) -> dict[str, float]:
     """What a nightly left on disk, by folder: the raw archive, the current tables, the vintages of this release."""
     def size(folder: str) -> float:
-        return sum(p.stat().st_size for p in (storage / folder).rglob("*") if p.is_file()) / 1e6
+        return disk_bytes(storage / folder) / 1e6
 
     def sizes(pattern: str) -> float:
         return sum(p.stat().st_size for p in (storage / "reports").glob(pattern)) / 1e6
@@ -270,7 +271,7 @@ def main() -> int:
     folders: dict[str, Path] = {}
     for scale in SCALES:
         samples = folders[scale] = generate(scale, REPO_ROOT / "storage" / "bench" / scale)
-        size = sum(p.stat().st_size for p in samples.rglob("*") if p.is_file()) / 1e6
+        size = disk_bytes(samples) / 1e6
         print(f"[{scale}] {size:.1f} MB of releases: nightly runs ...", flush=True)
         results["scales"][scale] = {"input_mb": size, "nightly": bench_nightly(scale, samples)}
     largest = REPO_ROOT / "storage" / "bench" / "england_4y"

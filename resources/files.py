@@ -78,6 +78,18 @@ def compressed(path: Path) -> Path:
     return path.with_name(path.name + ".gz")
 
 
+def disk_bytes(path: Path) -> int:
+    """What a file or a folder takes on disk (0 when missing): a file kept under several names (hard links, as
+    report versions share their unchanged CSVs) counts once."""
+    if path.is_file():
+        return path.stat().st_size
+    if not path.is_dir():
+        return 0
+    sizes = {(stat.st_dev, stat.st_ino): stat.st_size
+             for stat in (file.stat() for file in path.rglob("*") if file.is_file())}
+    return sum(sizes.values())
+
+
 def finished(folder: Path, pattern: str) -> list[Path]:
     """The files in `folder` matching `pattern`, sorted, leaving out writes in progress (or cut short by a crash)."""
     return sorted(path for path in folder.glob(pattern) if not path.name.startswith(TEMPORARY_PREFIX))

@@ -34,7 +34,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -46,7 +46,7 @@ from pipelines.commands import exit_with
 from pipelines.definitions import build_definitions
 from pipelines.service.supervisor import join_running_service
 from reports.serve import publications
-from resources.files import compressed, read_json
+from resources.files import compressed, disk_bytes, read_json
 from resources.report_storage import ReportStore
 from resources.settings import data_dir, number, service_home
 
@@ -62,13 +62,7 @@ class PrunePlan:
 
     @property
     def bytes(self) -> int:
-        return sum(size(path) for path in self.paths)
-
-
-def size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size if path.exists() else 0
+        return sum(disk_bytes(path) for path in self.paths)
 
 
 def published_versions(storage: Path) -> set[str]:
@@ -150,11 +144,6 @@ class OldRun:
     step_logs: Path | None  # the folder of its steps' captured stdout and stderr, where kept on this disk
     bytes: int  # of both, when it was listed
 
-    def files(self) -> list[Path]:
-        if self.database is None:
-            return []
-        return [self.database, *(self.database.with_name(self.database.name + end) for end in ("-wal", "-shm"))]
-
 
 def current_runs(instance: dg.DagsterInstance, check_keys: Sequence[dg.AssetCheckKey]) -> set[str]:
     """The runs whose events are the current state the UI shows: each asset's latest materialization and each asset
@@ -174,9 +163,18 @@ def old_runs(instance: dg.DagsterInstance, before: datetime, keep: set[str]) -> 
         if run.run_id in keep:
             continue
         database = Path(events.path_for_shard(run.run_id)) if isinstance(events, SqliteEventLogStorage) else None
-        listed = OldRun(run.run_id, run.job_name, record.create_timestamp, database, step_logs(instance, run.run_id), 0)
-        runs.append(replace(listed, bytes=sum(size(path) for path in (*listed.files(), listed.step_logs) if path)))
+        logs = step_logs(instance, run.run_id)
+        held = [*database_files(database), *([logs] if logs else [])]
+        runs.append(OldRun(run.run_id, run.job_name, record.create_timestamp, database, logs,
+                           sum(disk_bytes(path) for path in held)))
     return runs
+
+
+def database_files(database: Path | None) -> list[Path]:
+    """A run's SQLite database with its write-ahead log and shared-memory files (none without a database)."""
+    if database is None:
+        return []
+    return [database, *(database.with_name(database.name + end) for end in ("-wal", "-shm"))]
 
 
 def step_logs(instance: dg.DagsterInstance, run_id: str) -> Path | None:
@@ -192,7 +190,7 @@ def delete_runs(instance: dg.DagsterInstance, runs: Sequence[OldRun]) -> None:
         instance.delete_run(run.run_id)
         # Dagster deletes the run's rows but leaves its SQLite database, which does not shrink by itself, and its
         # steps' captured output.
-        for path in run.files():
+        for path in database_files(run.database):
             path.unlink(missing_ok=True)
         instance.compute_log_manager.delete_logs(prefix=[run.run_id])
 

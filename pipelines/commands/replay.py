@@ -53,6 +53,7 @@ from pipelines.service.postgres import Postgres
 from reports.analysis import compare_table
 from resources import build_resources, settings
 from resources.datastore import LondonDatastore
+from resources.files import disk_bytes
 from resources.report_storage import read_published
 from resources.upstreams import Upstreams
 
@@ -101,15 +102,6 @@ def nights(held: Mapping[str, list[date]], first: date | None, last: date | None
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def folder_bytes(folder: Path) -> int:
-    """What the folder takes on disk: a file kept under several names (hard links) counts once."""
-    if not folder.exists():
-        return 0
-    sizes = {(stat.st_dev, stat.st_ino): stat.st_size
-             for stat in (path.stat() for path in folder.rglob("*") if path.is_file())}
-    return sum(sizes.values())
-
-
 # --- the instance the runs are recorded on -------------------------------------------------------------------------
 
 
@@ -128,7 +120,7 @@ def user_instance(service: bool) -> Iterator[Instance]:
         if not home:
             raise SystemExit("replay: DAGSTER_HOME is not set (make replay sets it to .dagster_home)")
         with dg.DagsterInstance.get() as instance:
-            yield Instance(instance, lambda: folder_bytes(Path(home)))
+            yield Instance(instance, lambda: disk_bytes(Path(home)))
         return
     postgres = Postgres(settings.service_settings(), settings.data_dir() / "postgres")
     try:
@@ -185,7 +177,7 @@ class Pipeline:
         if report is not None:
             night.report_version, night.warnings = report["report_version"], report["warnings"]
             self.approve(definitions, night, tags)
-        night.sizes = {store: folder_bytes(self.data / store) for store in STORES}
+        night.sizes = {store: disk_bytes(self.data / store) for store in STORES}
         night.sizes["dagster"] = self.instance.measure()
 
     def approve(self, definitions: dg.Definitions, night: Night, tags: dict[str, str]) -> None:
