@@ -33,6 +33,7 @@ import argparse
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -62,7 +63,21 @@ class PrunePlan:
 
     @property
     def bytes(self) -> int:
-        return sum(disk_bytes(path) for path in self.paths)
+        return freed_bytes(self.paths)
+
+
+def freed_bytes(paths: Sequence[Path]) -> int:
+    """What removing `paths` (files and folders) frees: a file counts once, and only when every name it has goes with
+    them (a report CSV a kept version shares by hard link frees nothing)."""
+    names: Counter[tuple[int, int]] = Counter()
+    stats: dict[tuple[int, int], os.stat_result] = {}
+    for path in paths:
+        for file in (path.rglob("*") if path.is_dir() else [path]):
+            if file.is_file():
+                stat = file.stat()
+                names[stat.st_dev, stat.st_ino] += 1
+                stats[stat.st_dev, stat.st_ino] = stat
+    return sum(stat.st_size for key, stat in stats.items() if names[key] >= stat.st_nlink)
 
 
 def published_versions(storage: Path) -> set[str]:

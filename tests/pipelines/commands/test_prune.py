@@ -55,6 +55,11 @@ def make(storage: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "-s", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
+def disk_usage(folder: Path) -> int:
+    """The folder's bytes as `du` counts them (each file once, whatever its number of names)."""
+    return int(subprocess.run(["du", "-sb", str(folder)], capture_output=True, text=True, check=True).stdout.split()[0])
+
+
 def archived_london_files(storage: Path) -> dict[str, Path]:
     """The archived London cases files by the SHA-256 of their bytes as served."""
     return {hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest(): p
@@ -88,8 +93,11 @@ def test_prune_keeps_what_published_and_newest_versions_need_and_names_what_it_r
     assert f"would remove versions never published: {never_published}" in listed.stdout
     assert (reports / f"cases_report_{never_published}.html").exists()  # a dry run removes nothing
 
+    taken = disk_usage(data_dir)
     pruned = make(data_dir, tmp_path / "home", "prune", "KEEP_DAYS=0")
     assert pruned.returncode == 0, pruned.stderr
+    freed = (taken - disk_usage(data_dir)) / 1e6
+    assert pruned.stdout.strip().endswith(f" paths, {freed:.1f} MB") and freed > 0
     assert f"published {published}" in pruned.stdout and f"the newest {newest}" in pruned.stdout
     assert f"removed versions never published: {never_published}" in pruned.stdout
     for gone in (reports / f"cases_report_{never_published}.html", reports / "files" / never_published,
