@@ -390,7 +390,8 @@ def test_make_prune_while_make_serve_runs_trims_its_history_but_not_what_the_ass
             in pruned.stdout)
     removed = {line.split()[2] for line in pruned.stdout.splitlines() if line.startswith("  removed run ")}
     after = {run["runId"] for run in api.runs()}
-    assert removed and after == set(before) - removed
+    # Each removed run is gone and every other is still there (a run the schedule starts meanwhile may be added).
+    assert removed and removed.isdisjoint(after) and set(before) - removed <= after
     assert current <= after and {before[run_id] for run_id in removed} <= {"SUCCESS", "FAILURE", "CANCELED"}
     assert " MB of step logs; their events deleted from the instance's database, which reuses the space" in (
         pruned.stdout)
