@@ -201,18 +201,21 @@ def step_logs(instance: dg.DagsterInstance, run_id: str) -> Path | None:
 
 
 def delete_runs(instance: dg.DagsterInstance, runs: Sequence[OldRun]) -> None:
+    """Delete each run with its events, its SQLite database and its steps' captured output (Dagster's delete_run
+    leaves both files). The files go first, so a prune stopped midway leaves a run the next prune finds again rather
+    than files no run names; the database goes again after, as deleting the events opens (creates) it anew."""
     for run in runs:
-        instance.delete_run(run.run_id)
-        # Dagster deletes the run's rows but leaves its SQLite database, which does not shrink by itself, and its
-        # steps' captured output.
         for path in database_files(run.database):
             path.unlink(missing_ok=True)
         instance.compute_log_manager.delete_logs(prefix=[run.run_id])
+        instance.delete_run(run.run_id)
+        for path in database_files(run.database):
+            path.unlink(missing_ok=True)
 
 
 def prune_runs(keep_days: int, dry_run: bool) -> list[str]:
     """Dagster's run history older than the window (see the module's docstring): what went, one line each, and a
-    summary line; nothing when DAGSTER_HOME is not set."""
+    summary line; a note instead when there is no instance to prune."""
     notes = []
     if (ui_url := join_running_service(service_home(), data_dir())) is not None:
         notes.append(f"note: make serve is running on these data: its run history is pruned (its UI: {ui_url})")
