@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from assets.ingest.factory import clean_key
@@ -154,15 +155,16 @@ def gla_admissions_age(admissions: pd.DataFrame) -> pd.DataFrame:
 
 def _rolling_7day(frame: pd.DataFrame, column: str, by: str | None) -> pd.Series:
     """Sum over the 7 calendar days ending on each row's date; empty unless all 7 days are present."""
-    def window(group: pd.DataFrame) -> pd.Series:
-        series = group.set_index("date")[column].astype("float64")
-        sums = series.rolling("7D", min_periods=7).sum()
-        spans = series.index.to_series().diff(6).dt.days  # 6 when the last 7 rows are 7 consecutive days
-        sums[spans != 6] = float("nan")
-        return pd.Series(sums.to_numpy(), index=group.index)
-
-    groups = [frame] if by is None else [g for _, g in frame.groupby(by, sort=False)]
-    return pd.concat([window(g.sort_values("date")) for g in groups]).reindex(frame.index).round().astype("Int64")
+    keys = ["date"] if by is None else [by, "date"]
+    ordered = frame[[*keys, column]].dropna(subset=keys).sort_values(keys, kind="stable")
+    ordered[column] = ordered[column].astype("float64")
+    # All areas in one pass, not a loop of areas; grouped, an area's windows never reach into the next. The sums come
+    # in the rows' order (each area's rows together, areas A-Z), so they are placed back by position.
+    grouped = ordered.groupby(by, sort=False) if by else ordered
+    sums = grouped.rolling("7D", on="date", min_periods=7)[column].sum().to_numpy(copy=True)
+    spans = (grouped["date"].diff(6) if by else ordered["date"].diff(6)).dt.days.to_numpy()
+    sums[spans != 6] = float("nan")  # 6 when the last 7 rows are 7 consecutive days
+    return pd.Series(sums, index=ordered.index).reindex(frame.index).round().astype("Int64")
 
 
 def _per_100k(values: pd.Series, area_codes: pd.Series) -> pd.Series:
@@ -174,15 +176,21 @@ def with_days_without_cases(clean: pd.DataFrame) -> pd.DataFrame:
     """Each area's cases with the days its release left out between the area's first and last day: a day missing
     from a cases-by-specimen-date series had no cases (the 2020 downloads left such days out), so its count is 0 and
     its running total the day before's. Without them the 7-day sums of the days around would be empty."""
-    parts = []
-    for _, area in clean.groupby("area_code", sort=False):
-        days = pd.date_range(area["date"].min(), area["date"].max(), freq="D", name="date")
-        full = area.set_index("date").reindex(days)
-        full["new_cases"] = full["new_cases"].fillna(0).astype("Int64")
-        full[["area_code", "area_name"]] = full[["area_code", "area_name"]].ffill()
-        full["cumulative_cases"] = full["cumulative_cases"].ffill().astype("Int64")
-        parts.append(full.reset_index())
-    return pd.concat(parts, ignore_index=True) if parts else clean
+    if clean.empty:
+        return clean
+    # Every area's days from its first to its last, built for all areas at once (areas in the order they come).
+    spans = clean.groupby("area_code", sort=False)["date"].agg(["min", "max"])
+    lengths = ((spans["max"] - spans["min"]).dt.days + 1).to_numpy()
+    day = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    days = pd.MultiIndex.from_arrays(
+        [np.repeat(spans.index.to_numpy(), lengths),
+         np.repeat(spans["min"].to_numpy(), lengths) + day * np.timedelta64(1, "D")], names=["area_code", "date"])
+    full = clean.set_index(["area_code", "date"]).reindex(days).reset_index()
+    full["new_cases"] = full["new_cases"].fillna(0).astype("Int64")
+    by_area = full.groupby("area_code", sort=False)
+    full["area_name"] = by_area["area_name"].ffill()
+    full["cumulative_cases"] = by_area["cumulative_cases"].ffill().astype("Int64")
+    return full
 
 
 def cases_rates_table(name: str, clean: pd.DataFrame) -> pd.DataFrame:
