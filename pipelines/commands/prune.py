@@ -268,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     by_reason: dict[str, list[str]] = {}
     for version, why in plan.kept_versions.items():
         by_reason.setdefault(why, []).append(version)
-    print(f"prune {storage}, keeping {keep_days} days: kept versions "
-          + "; ".join(f"{why} {', '.join(versions)}" for why, versions in by_reason.items()))
+    kept = "; ".join(f"{why} {', '.join(versions)}" for why, versions in by_reason.items())
+    print(f"prune {storage}, keeping {keep_days} days: kept versions {kept or '(none: no report version is stored)'}")
     for note in plan.notes:
         print(f"note: {note}")
     verb = "would remove" if args.dry_run else "removed"
