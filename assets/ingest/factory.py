@@ -128,7 +128,7 @@ def fetch_or_fail(source: Source, variant: Variant, mode: str, base_url: str, ht
                                        f"({'new' if e.changed else 'unchanged'}) from {e.url}"),
             on_missing=lambda request, error: missing.append(f"{request.url}: {error.problem}"),
             on_damaged=lambda entry, damage: log.warning(
-                f"{source.name}: {damage}: downloading {entry.file_name} again in full to replace it"),
+                f"{source.name}: {damage}: downloading {entry.file_name} again in full (the same bytes mend the copy)"),
         )
     except FetchError as error:
         if error.status is not None and error.status not in RETRYABLE_STATUSES:
