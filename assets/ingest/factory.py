@@ -16,6 +16,7 @@ from assets.ingest.source import Source, Status, Variant
 from checks.validation import ValidationOutcome
 from resources.archive import ArchivedFile, RawArchive
 from resources.errors import FetchError, SourceError
+from resources.files import DamagedFile
 from resources.http import RETRYABLE_STATUSES, HttpClient
 from resources.upstreams import Upstreams
 from resources.vintages import VintageStore
@@ -177,12 +178,16 @@ def raw_asset(source: Source, fetch_retry: dg.RetryPolicy) -> dg.AssetsDefinitio
     def fetched(
         context: dg.AssetExecutionContext, http: HttpClient, archive: RawArchive, upstreams: Upstreams
     ) -> dg.Output[list[dict]]:
-        mode, variant, note = what_to_fetch(source, upstreams, archive)
-        if note:
-            context.log.warning(f"{source.name}: {note}")
-        base_url = upstreams.base_url(variant.api)
-        context.log.info(f"{source.name}: fetching from the {variant.format_name} in {mode} mode: {base_url}")
-        entries, missing = fetch_or_fail(source, variant, mode, base_url, http, archive, context.log)
+        try:
+            mode, variant, note = what_to_fetch(source, upstreams, archive)
+            if note:
+                context.log.warning(f"{source.name}: {note}")
+            base_url = upstreams.base_url(variant.api)
+            context.log.info(f"{source.name}: fetching from the {variant.format_name} in {mode} mode: {base_url}")
+            entries, missing = fetch_or_fail(source, variant, mode, base_url, http, archive, context.log)
+        except DamagedFile as error:
+            # The archive's record of the last good release, damaged on this disk: a retry would read the same bytes.
+            raise dg.Failure(f"[{source.name}] {error}", allow_retries=False) from error
         return dg.Output([e.to_dict() for e in entries],
                          metadata=raw_metadata(source, entries, mode, note, missing, archive))
 

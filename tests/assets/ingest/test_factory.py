@@ -176,6 +176,30 @@ def test_a_damaged_copy_replayed_fails_the_source_in_one_line_naming_the_file(ht
     assert (data_dir / "tables" / "phe_cases_by_region.parquet").read_bytes() == before
 
 
+def test_a_damaged_record_of_the_last_release_fails_at_once_in_one_line(httpserver: HTTPServer,
+                                                                         data_dir: Path) -> None:
+    """The archive's record of a source's last good release (`raw/<source>/latest/<file>.json`) damaged on this
+    disk: a step retry would read the same bytes (it used to wait through both, minutes, then fail with a
+    traceback), so the step fails at once, in one line naming the source, the file and what to do."""
+    url = serve_samples(httpserver, REGION)
+    assert run_source(REGION, data_dir, url).success
+    record = data_dir / "raw" / "phe_cases_by_region" / "latest" / "region_london.json"
+    record.write_text('{"path": "raw/phe_cases_by_region/cut sho')
+    before = (data_dir / "tables" / "phe_cases_by_region.parquet").read_bytes()
+    result = run_source(REGION, data_dir, url)
+    assert not result.success
+    [(step, message)] = step_failures(result)
+    assert step == "raw__phe_cases_by_region"
+    assert message.startswith(f"[phe_cases_by_region] {record} could not be read (Unterminated string")
+    assert message.endswith("delete it: the next run downloads the source's files again (the archived files "
+                            "themselves are untouched)")
+    raw_step = [e.event_type_value for e in result.all_events if e.step_key == "raw__phe_cases_by_region"]
+    assert "STEP_UP_FOR_RETRY" not in raw_step
+    assert (data_dir / "tables" / "phe_cases_by_region.parquet").read_bytes() == before
+    record.unlink()  # as the message says: the next run fetches the source again
+    assert run_source(REGION, data_dir, url).success
+
+
 def test_replay_rebuilds_from_the_archive_without_the_network(httpserver: HTTPServer, data_dir: Path) -> None:
     assert run_source(REGION, data_dir, serve_samples(httpserver, REGION)).success
     (data_dir / "tables" / "phe_cases_by_region.parquet").unlink()
