@@ -11,6 +11,7 @@ from assets.publication.datastore_publish import datastore_publish
 from assets.publication.datastore_tables import datastore_tables
 from assets.sources import SOURCES
 from pipelines.automation import build_release_sensor, build_schedules, run_failure_notifier
+from pipelines.console import console
 from pipelines.jobs import PUBLICATION, daily_sources, nightly, publish_job
 from pipelines.step_server import PRELOAD
 from resources import build_resources, settings
@@ -50,6 +51,7 @@ def build_definitions(resources: dict[str, object] | None = None) -> dg.Definiti
         sensors=[build_release_sensor(source_jobs), run_failure_notifier],
         resources=resources,
         executor=launched_run_executor(settings.dagster_executor()),
+        loggers={"console": console},
     ))
 
 

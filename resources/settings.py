@@ -139,7 +139,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("LDS_TABLE_TIMEOUT_S", 120.0, "After a publish, how long to keep reading the files' API tables back "
             "before reporting one that did not follow."),
     Setting("LDS_TABLE_POLL_S", 10.0, "How often they are read in that time."),
-    Setting("VERBOSE", None, "`1`: `make approve` also prints Dagster's step log and any stack trace."),
+    Setting("VERBOSE", None, "`1`: stack traces where a command otherwise says what failed in one line: `make run` "
+            "prints each failed step's, `make approve` Dagster's step log with them, `make parse` a parser's, and "
+            "any command a setting's error's."),
     # `make serve` (pipelines/service/). DAGSTER_PG_* are also what the service's instance config
     # (config/dagster-service.yaml) reads, so every Dagster process finds the same database.
     Setting("SERVICE_HOME", None, "`make serve`'s Dagster home: its `dagster.yaml` (from "

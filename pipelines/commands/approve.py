@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     run_config = {
         "ops": {"datastore_publish": {"config": {"approved_by": args.by, "report_version": args.version}}},
         # The step log is the UI's to show; here it would bury the one message that matters.
-        "loggers": {"console": {"config": {"log_level": "INFO" if args.verbose else "CRITICAL"}}},
+        "loggers": {"console": {"config": {"log_level": "INFO" if args.verbose else "CRITICAL",
+                                           "stack_traces": args.verbose}}},
     }
     try:
         job = build_definitions().resolve_job_def("publish")

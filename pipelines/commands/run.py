@@ -85,7 +85,7 @@ def step_compute_seconds(result) -> float:
 
 def main() -> int:
     # Step starts, warnings and failures; Dagster's per-event DEBUG chatter stays in the UI's run log.
-    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO", "stack_traces": settings.verbose()}}}}
     # In one process by default: for a run this size, one process per step would cost more than the steps.
     executor = settings.text("PIPELINE_EXECUTOR")
     started = time.perf_counter()

@@ -119,6 +119,11 @@ def test_a_report_history_cut_short_is_named_and_moving_it_aside_mends_the_next_
     assert damaged.returncode == 1
     [line] = [line for line in damaged.stdout.splitlines() if line.startswith("FAILED cases_report")]
     assert f"{history} could not be read (" in line and "move it aside: the next run starts a new list" in line
+    # Dagster's log above it tells the failure by its message, without the stack traces (VERBOSE=1 adds them).
+    said = damaged.stdout + damaged.stderr
+    assert f"DamagedFile: {history} could not be read (" in damaged.stderr
+    assert "(VERBOSE=1 shows the stack trace here; the run's page in the Dagster UI has it)" in damaged.stderr
+    assert "Stack Trace" not in said and 'File "' not in said and "Traceback" not in said
 
     history.rename(history.with_name("history.json.damaged"))
     _, again = nightly(env)

@@ -1,0 +1,61 @@
+"""The console log of a run started from a terminal (`make run`; `make approve` with VERBOSE=1): Dagster's own, except
+that a failure is told by its message and not its stack trace unless the run config asks for them (`stack_traces`,
+VERBOSE=1). The project's errors are one line naming the source, the file and the problem; the stack traces of
+Dagster and the project's code around them (about 30 lines a failure, and again with the run's failure) buried that
+line. The run's page in the UI keeps every stack trace. Runs launched from the UI, which name no logger in their run
+config, keep Dagster's default console log in the service's terminal."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import dagster as dg
+
+STACK_TRACE = "Stack Trace:"
+ASK = "(VERBOSE=1 shows the stack trace here; the run's page in the Dagster UI has it)"
+
+
+def without_stack_traces(message: str) -> str:
+    """A Dagster log message without its stack traces: each `Stack Trace:` heading and the indented frames under it
+    go; the error's type and message, and the causes Dagster lists after it ("The above exception was caused by
+    ..."), stay. A message that had a stack trace ends with how to see it."""
+    kept: list[str] = []
+    in_trace = False
+    for line in message.split("\n"):
+        if line == STACK_TRACE:
+            in_trace = True
+        elif not (in_trace and line.startswith(" ")):
+            in_trace = False
+            kept.append(line)
+    if len(kept) == len(message.split("\n")):
+        return message
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).rstrip() + "\n" + ASK
+
+
+class WithoutStackTraces(logging.Filter):
+    """Takes the stack traces out of every message its handler prints (without_stack_traces)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if STACK_TRACE in message:
+            record.msg, record.args = without_stack_traces(message), ()
+        return True
+
+
+@dg.logger(
+    config_schema={
+        "log_level": dg.Field(str, is_required=False, default_value="INFO", description="The logger's threshold."),
+        "name": dg.Field(str, is_required=False, default_value="dagster", description="The logger's name."),
+        "stack_traces": dg.Field(bool, is_required=False, default_value=False,
+                                 description="Print a failure's stack trace (VERBOSE=1), not only its message."),
+    },
+    description="Dagster's colored console log, a failure's stack trace only when asked for (the UI always has it).",
+)
+def console(init_context: dg.InitLoggerContext) -> logging.Logger:
+    # Dagster's own console logger reads the level and name it shares with this one.
+    logger = dg.colored_console_logger.logger_fn(init_context)
+    if not init_context.logger_config["stack_traces"]:
+        for handler in logger.handlers:
+            handler.addFilter(WithoutStackTraces())
+    return logger
