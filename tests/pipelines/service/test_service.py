@@ -86,6 +86,20 @@ def figure(text: str) -> None:
         handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
 
 
+def stop_schedules(api: Api) -> None:
+    """Turn the service's schedules off, as an analyst can in the UI: this module's tests compare the runs before and
+    after what they do, and the suite may run across a schedule's minute (the nightly at 21:30 London time, the ONS
+    job on Fridays at 22:00). The schedules themselves are tested in tests/pipelines/test_automation.py."""
+    found = api("""query($r: RepositorySelector!) { schedulesOrError(repositorySelector: $r) {
+        ... on Schedules { results { id scheduleState { status } } } } }""", r=REPOSITORY)["schedulesOrError"]
+    schedules = found["results"]
+    assert schedules and all(s["scheduleState"]["status"] == "RUNNING" for s in schedules)  # on by default
+    for schedule in schedules:
+        stopped = api("""mutation($id: String!) { stopRunningSchedule(id: $id) { __typename
+            ... on ScheduleStateResult { scheduleState { status } } } }""", id=schedule["id"])["stopRunningSchedule"]
+        assert stopped["scheduleState"]["status"] == "STOPPED", stopped
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, standin_server, stored_builds):
     require_postgres()
@@ -106,6 +120,7 @@ def service(tmp_path_factory, standin_server, stored_builds):
                       extra_env=env, postgres_root=pg_folder / "postgres")
     try:
         figure(f"service start (PostgreSQL initialised on the way): {service.start(report=lambda _: None):.1f} s")
+        stop_schedules(Api(service.ui_url))
         yield service
     finally:
         service.stop(report=lambda _: None)
@@ -267,10 +282,8 @@ def test_make_approve_while_make_serve_runs_publishes_through_the_service(first,
     assert approved.returncode == 0, approved.stdout[-2000:] + approved.stderr[-2000:]
     assert f"note: make serve is running: this publish runs in its instance (its UI: {service.ui_url})" in (
         approved.stdout)
-    # One publish run more. Only publish runs are counted: a schedule (daily_sources at 21:30 London time, the ONS
-    # job on Fridays) may start a run meanwhile when the suite runs across that minute.
-    [new] = [run for run in api.runs() if run["runId"] not in before and run["jobName"] == "publish"]
-    assert new["status"] == "SUCCESS"
+    [new] = [run for run in api.runs() if run["runId"] not in before]  # the schedules are off (stop_schedules)
+    assert new["jobName"] == "publish" and new["status"] == "SUCCESS"
     assert not (tmp_path / "local_home" / "history").exists()  # no local instance was even opened
 
 
@@ -392,7 +405,7 @@ def test_make_prune_while_make_serve_runs_trims_its_history_but_not_what_the_ass
             in pruned.stdout)
     removed = {line.split()[2] for line in pruned.stdout.splitlines() if line.startswith("  removed run ")}
     after = {run["runId"] for run in api.runs()}
-    # Each removed run is gone and every other is still there (a run the schedule starts meanwhile may be added).
+    # Each removed run is gone and every other is still there.
     assert removed and removed.isdisjoint(after) and set(before) - removed <= after
     assert current <= after and {before[run_id] for run_id in removed} <= {"SUCCESS", "FAILURE", "CANCELED"}
     assert " MB of step logs; their events deleted from the instance's database, which reuses the space" in (
