@@ -14,7 +14,7 @@ from assets.ingest.fetch import source_session
 from assets.ingest.source import Source
 from assets.sources import SOURCES
 from assets.sources.ons_infection_survey import SOURCE as ONS
-from resources.errors import FetchError
+from resources.errors import FetchError, SettingError
 from resources.http import HttpClient, conditional_headers
 from resources.settings import dagster_ui_url, failure_webhook_url
 from resources.upstreams import Upstreams
@@ -25,25 +25,24 @@ TIMEZONE = "Europe/London"
 def build_schedules(daily_cron: str, ons_cron: str) -> list[dg.ScheduleDefinition]:
     """The nightly and weekly schedules, at the times the settings give (NIGHTLY_CRON, ONS_WEEKLY_CRON)."""
     return [
-        dg.ScheduleDefinition(
-            name="daily_sources_nightly",
-            job_name="daily_sources",
-            cron_schedule=daily_cron,
-            execution_timezone=TIMEZONE,
-            default_status=dg.DefaultScheduleStatus.RUNNING,
-            description=f"Nightly ({daily_cron!r}, London time; NIGHTLY_CRON): every source but the weekly "
-            "ONS survey, then the Datastore tables and report.",
-        ),
-        dg.ScheduleDefinition(
-            name="ons_weekly",
-            job_name=job_name(ONS),
-            cron_schedule=ons_cron,
-            execution_timezone=TIMEZONE,
-            default_status=dg.DefaultScheduleStatus.RUNNING,
-            description=f"Weekly ({ons_cron!r}, London time; ONS_WEEKLY_CRON): the ONS Infection Survey workbook, "
-            "then the tables and report.",
-        ),
+        _schedule("daily_sources_nightly", "daily_sources", daily_cron, "NIGHTLY_CRON",
+                  "Nightly ({cron!r}, London time; NIGHTLY_CRON): every source but the weekly ONS survey, then the "
+                  "Datastore tables and report."),
+        _schedule("ons_weekly", job_name(ONS), ons_cron, "ONS_WEEKLY_CRON",
+                  "Weekly ({cron!r}, London time; ONS_WEEKLY_CRON): the ONS Infection Survey workbook, then the "
+                  "tables and report."),
     ]
+
+
+def _schedule(name: str, job: str, cron: str, setting: str, description: str) -> dg.ScheduleDefinition:
+    try:
+        return dg.ScheduleDefinition(name=name, job_name=job, cron_schedule=cron, execution_timezone=TIMEZONE,
+                                     default_status=dg.DefaultScheduleStatus.RUNNING,
+                                     description=description.format(cron=cron))
+    except dg.DagsterInvalidDefinitionError as error:
+        # Dagster judges the expression; the setting it came from is what to change, named in one line.
+        raise SettingError(f"{setting}={cron!r} is not a cron expression Dagster accepts (five fields: minute, hour, "
+                           "day of month, month, day of week; e.g. '30 21 * * *')") from error
 
 
 def _probe_marker(source: Source, http: HttpClient, upstreams: Upstreams, seen: dict) -> tuple[str | None, dict]:

@@ -16,6 +16,7 @@ from assets.sources import SOURCES
 from pipelines.automation import run_failure_notifier
 from pipelines.definitions import build_definitions
 from pipelines.jobs import DAILY_SOURCES
+from resources.errors import SettingError
 from resources.settings import UPSTREAMS
 from resources.upstreams import Upstreams
 from tests.conftest import failure_text, run_source, serve_all_samples, serve_samples
@@ -45,6 +46,14 @@ def test_schedule_times_come_from_the_settings(monkeypatch) -> None:
     assert rebuilt.resolve_schedule_def("daily_sources_nightly").cron_schedule == "15 23 * * *"
     assert rebuilt.resolve_schedule_def("ons_weekly").cron_schedule == "0 9 * * 1"
     assert "NIGHTLY_CRON" in rebuilt.resolve_schedule_def("daily_sources_nightly").description
+
+
+@pytest.mark.parametrize(("setting", "value"), [("NIGHTLY_CRON", "nightly"), ("ONS_WEEKLY_CRON", "0 22 * *")])
+def test_a_schedule_time_that_is_not_cron_names_its_setting(setting: str, value: str, monkeypatch) -> None:
+    monkeypatch.setenv(setting, value)
+    with pytest.raises(SettingError) as raised:
+        build_definitions()
+    assert str(raised.value).startswith(f"{setting}={value!r} is not a cron expression Dagster accepts")
 
 
 def test_the_daily_job_holds_the_daily_sources_and_rebuilds_the_report() -> None:
