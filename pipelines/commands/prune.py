@@ -213,18 +213,35 @@ def delete_runs(instance: dg.DagsterInstance, runs: Sequence[OldRun]) -> None:
             path.unlink(missing_ok=True)
 
 
-def prune_runs(keep_days: int, dry_run: bool) -> list[str]:
-    """Dagster's run history older than the window (see the module's docstring): what went, one line each, and a
-    summary line; a note instead when there is no instance to prune."""
+@dataclass(frozen=True)
+class History:
+    """The Dagster run history a prune trims: notes on whose it is, and the asset checks whose latest evaluations
+    keep their runs (None: there is no history to prune, and the notes say why)."""
+
+    notes: list[str]
+    check_keys: list[dg.AssetCheckKey] | None
+
+
+def history_to_prune() -> History:
+    """Whose run history to prune: the running `make serve`'s on these data, else DAGSTER_HOME's. The definitions are
+    loaded here, before anything is removed, so a setting they cannot use stops the whole prune, not half of it."""
     notes = []
     if (ui_url := join_running_service(service_home(), data_dir())) is not None:
         notes.append(f"note: make serve is running on these data: its run history is pruned (its UI: {ui_url})")
     elif not os.environ.get("DAGSTER_HOME"):
-        return ["note: DAGSTER_HOME is not set, so Dagster's run history was left as it is"]
+        return History(["note: DAGSTER_HOME is not set, so Dagster's run history was left as it is"], None)
     elif not Path(os.environ["DAGSTER_HOME"]).is_dir():
-        return [f"note: DAGSTER_HOME={os.environ['DAGSTER_HOME']} is not a folder, so no Dagster run history was "
-                "pruned"]
-    check_keys = list(build_definitions().resolve_asset_graph().asset_check_keys)
+        return History([f"note: DAGSTER_HOME={os.environ['DAGSTER_HOME']} is not a folder, so no Dagster run "
+                        "history was pruned"], None)
+    return History(notes, list(build_definitions().resolve_asset_graph().asset_check_keys))
+
+
+def prune_runs(keep_days: int, dry_run: bool, history: History) -> list[str]:
+    """`history`'s runs older than the window (see the module's docstring): what went, one line each, and a summary
+    line; the notes alone when there is no history to prune."""
+    notes, check_keys = history.notes, history.check_keys
+    if check_keys is None:
+        return notes
     verb = "would remove" if dry_run else "removed"
     with dg.DagsterInstance.get() as instance:
         kept = current_runs(instance, check_keys)
@@ -264,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     if keep_days < 0:
         parser.error("--keep-days cannot be negative")
     storage = data_dir()
+    history = history_to_prune()
     plan = plan_prune(storage, keep_days, datetime.now(UTC).date())
     by_reason: dict[str, list[str]] = {}
     for version, why in plan.kept_versions.items():
@@ -280,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {verb} {path.relative_to(storage)}")
     if not args.dry_run:
         remove(plan)
-    for line in prune_runs(keep_days, args.dry_run):
+    for line in prune_runs(keep_days, args.dry_run, history):
         print(line)
     print(f"prune: {verb} {len(plan.paths)} {'path' if len(plan.paths) == 1 else 'paths'}, {total / 1e6:.1f} MB")
     return 0

@@ -133,6 +133,17 @@ def test_a_setting_it_cannot_use_is_one_line_naming_it(tmp_path: Path) -> None:
     verbose = subprocess.run([sys.executable, "-m", "pipelines.commands.prune"], cwd=REPO_ROOT,
                              env={**env, "VERBOSE": "1"}, capture_output=True, text=True, timeout=120)
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+    # A setting the definitions read (prune loads them to keep the runs of the asset checks' latest results) stops
+    # it before anything is pruned or said, not halfway (it used to print its storage part first, then a traceback).
+    (tmp_path / "home").mkdir()
+    env = {**env, "PRUNE_KEEP_DAYS": "0", "NIGHTLY_CRON": "nightly"}
+    cron = subprocess.run([sys.executable, "-m", "pipelines.commands.prune"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert cron.returncode == 1 and cron.stdout == ""
+    assert cron.stderr.strip().splitlines() == [
+        "NIGHTLY_CRON='nightly' is not a cron expression Dagster accepts (five fields: minute, hour, day of month, "
+        "month, day of week; e.g. '30 21 * * *'): fix the setting (docs/operations.md, \"Settings\") and run the "
+        "command again."]
 
 
 def test_dagster_s_old_runs_go_with_their_event_logs_but_not_the_current_state_or_a_live_run(
