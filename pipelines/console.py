@@ -20,15 +20,16 @@ def without_stack_traces(message: str) -> str:
     """A Dagster log message without its stack traces: each `Stack Trace:` heading and the indented frames under it
     go; the error's type and message, and the causes Dagster lists after it ("The above exception was caused by
     ..."), stay. A message that had a stack trace ends with how to see it."""
+    lines = message.split("\n")
     kept: list[str] = []
     in_trace = False
-    for line in message.split("\n"):
+    for line in lines:
         if line == STACK_TRACE:
             in_trace = True
         elif not (in_trace and line.startswith(" ")):
             in_trace = False
             kept.append(line)
-    if len(kept) == len(message.split("\n")):
+    if len(kept) == len(lines):
         return message
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).rstrip() + "\n" + ASK
 
