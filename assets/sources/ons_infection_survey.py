@@ -92,7 +92,10 @@ def normalise(value: object) -> str:
     (`confidence/ credible`), each line trimmed, lower case."""
     if value is None:
         return ""
-    text = str(value).replace("\xa0", " ").replace("\r\n", "\n").replace("\r", "\n")
+    if not isinstance(value, str):
+        # A number or a date: its text has no spaces to collapse, line breaks or slashes (most cells searched).
+        return str(value).casefold()
+    text = value.replace("\xa0", " ").replace("\r\n", "\n").replace("\r", "\n")
     lines = [" ".join(line.split()) for line in text.split("\n")]
     return re.sub(r"\s*/\s*", "/", "\n".join(line for line in lines if line)).casefold()
 
