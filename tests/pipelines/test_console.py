@@ -1,8 +1,6 @@
 """The console log of a run started from a terminal (`make run`): a failed step is told by its one-line error, its
 stack trace only when asked for (VERBOSE=1 sets `stack_traces`)."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from pipelines.console import console
