@@ -162,7 +162,7 @@ def _rolling_7day(frame: pd.DataFrame, column: str, by: str | None) -> pd.Series
     # in the rows' order (each area's rows together, areas A-Z), so they are placed back by position.
     grouped = ordered.groupby(by, sort=False) if by else ordered
     sums = grouped.rolling("7D", on="date", min_periods=7)[column].sum().to_numpy(copy=True)
-    spans = (grouped["date"].diff(6) if by else ordered["date"].diff(6)).dt.days.to_numpy()
+    spans = grouped["date"].diff(6).dt.days.to_numpy()
     sums[spans != 6] = float("nan")  # 6 when the last 7 rows are 7 consecutive days
     return pd.Series(sums, index=ordered.index).reindex(frame.index).round().astype("Int64")
 
