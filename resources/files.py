@@ -9,6 +9,7 @@ folder of files is staged the same way and renamed into place whole.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -106,6 +107,17 @@ def append_line(path: Path, line: str) -> None:
             if handle.read(1) != b"\n":
                 handle.write(b"\n")
         handle.write(line.rstrip("\n").encode("utf-8") + b"\n")
+
+
+# This machine's storage refusing a file: no permission, a file where a folder should be, a read-only or full disk.
+STORAGE_REFUSALS = frozenset({errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EROFS, errno.ENOSPC,
+                              errno.EDQUOT})
+
+
+def storage_refused(error: BaseException) -> bool:
+    """Whether `error` is the storage refusing one of its files (STORAGE_REFUSALS), which a retry in a minute does not
+    mend, unlike a download's errors (requests' name no file)."""
+    return isinstance(error, OSError) and error.filename is not None and error.errno in STORAGE_REFUSALS
 
 
 class DamagedFile(OSError):

@@ -235,8 +235,13 @@ def as_of() -> str:
 
 
 def data_dir() -> Path:
-    """Where raw downloads and stored tables live (git-ignored)."""
-    return Path(text("PIPELINE_DATA_DIR") or REPO_ROOT / "storage").resolve()
+    """Where raw downloads and stored tables live (git-ignored); refused when it is, or is inside, a file."""
+    folder = Path(text("PIPELINE_DATA_DIR") or REPO_ROOT / "storage").resolve()
+    # Caught here, not at the first write: that write fails only after the fetches' retries, minutes later.
+    existing = next(place for place in (folder, *folder.parents) if place.exists())
+    if not existing.is_dir():
+        raise SettingError(f"PIPELINE_DATA_DIR={str(folder)!r} is not a folder: {existing} is a file")
+    return folder
 
 
 def samples_dir() -> Path:

@@ -16,7 +16,7 @@ from assets.ingest.source import Source, Status, Variant
 from checks.validation import ValidationOutcome
 from resources.archive import ArchivedFile, RawArchive
 from resources.errors import FetchError, SourceError
-from resources.files import DamagedFile
+from resources.files import DamagedFile, storage_refused
 from resources.http import RETRYABLE_STATUSES, HttpClient
 from resources.upstreams import Upstreams
 from resources.vintages import VintageStore
@@ -188,6 +188,12 @@ def raw_asset(source: Source, fetch_retry: dg.RetryPolicy) -> dg.AssetsDefinitio
         except DamagedFile as error:
             # The archive's record of the last good release, damaged on this disk: a retry would read the same bytes.
             raise dg.Failure(f"[{source.name}] {error}", allow_retries=False) from error
+        except OSError as error:
+            if not storage_refused(error):
+                raise
+            raise dg.Failure(f"[{source.name}] the storage refused {error.filename} ({error.strerror}): "
+                             f"PIPELINE_DATA_DIR ({archive.root}) must be a folder this account can write, with "
+                             "room; a retry would meet the same refusal", allow_retries=False) from error
         return dg.Output([e.to_dict() for e in entries],
                          metadata=raw_metadata(source, entries, mode, note, missing, archive))
 

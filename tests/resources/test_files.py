@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 
-from resources.files import DamagedFile, append_line, read_json, read_json_lines, read_parquet, write_atomically
+from resources.files import (
+    DamagedFile,
+    append_line,
+    read_json,
+    read_json_lines,
+    read_parquet,
+    storage_refused,
+    write_atomically,
+)
 
 
 def test_a_json_file_cut_short_is_named_with_what_to_do(tmp_path: Path) -> None:
@@ -42,3 +51,15 @@ def test_a_damaged_table_is_named(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(DamagedFile, match=r"nhs_111.parquet could not be read \(.*\): re-run the source"):
         read_parquet(path, "re-run the source")
+
+
+def test_a_refused_write_is_told_apart_from_a_failed_download(tmp_path: Path) -> None:
+    """The raw step fails at once on the first (no retry writes where the disk refuses) and retries the second."""
+    file = tmp_path / "raw"
+    file.write_text("a file where a folder should be")
+    with pytest.raises(OSError) as refused:
+        write_atomically(file / "2026-12-07" / "region_london.csv", b"date,cases\n")
+    assert storage_refused(refused.value)
+    with pytest.raises(requests.ConnectionError) as unreachable:
+        requests.get("http://127.0.0.1:9/nothing-listens", timeout=5)
+    assert isinstance(unreachable.value, OSError) and not storage_refused(unreachable.value)

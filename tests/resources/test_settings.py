@@ -10,6 +10,7 @@ import pytest
 
 from pipelines.commands.docs import OPERATIONS, with_settings_table
 from resources import settings
+from resources.errors import SettingError
 from resources.settings import REPO_ROOT, SETTINGS
 
 # How code names a setting: through the settings module, the environment, or Dagster's EnvVar; and the variables
@@ -45,6 +46,18 @@ def test_nothing_reads_a_variable_the_settings_do_not_declare() -> None:
     assert len(read) > 20  # the scan finds the reads it is meant to find
     undeclared = {name: sorted(where) for name, where in read.items() if name not in SETTINGS}
     assert not undeclared, f"read but not declared in resources/settings.py SETTINGS: {undeclared}"
+
+
+def test_a_data_folder_that_is_a_file_is_refused_naming_the_setting(monkeypatch, tmp_path: Path) -> None:
+    """Every write there would fail, the fetches' only after their retries (minutes): refused before anything runs."""
+    file = tmp_path / "storage.txt"
+    file.write_text("not a folder")
+    for setting in (file, file / "inside"):
+        monkeypatch.setenv("PIPELINE_DATA_DIR", str(setting))
+        with pytest.raises(SettingError, match=rf"^PIPELINE_DATA_DIR='{setting}' is not a folder: {file} is a file$"):
+            settings.data_dir()
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "new" / "storage"))  # made by the first run
+    assert settings.data_dir() == tmp_path / "new" / "storage"
 
 
 def test_a_blank_setting_means_its_default_and_a_bad_number_names_the_variable(monkeypatch, tmp_path: Path) -> None:

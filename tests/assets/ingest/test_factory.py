@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -198,6 +199,28 @@ def test_a_damaged_record_of_the_last_release_fails_at_once_in_one_line(httpserv
     assert (data_dir / "tables" / "phe_cases_by_region.parquet").read_bytes() == before
     record.unlink()  # as the message says: the next run fetches the source again
     assert run_source(REGION, data_dir, url).success
+
+
+def test_storage_that_refuses_a_write_fails_the_source_at_once_naming_the_place(httpserver: HTTPServer,
+                                                                                 data_dir: Path) -> None:
+    """A file where the archive needs a folder (as a read-only, full or someone else's disk does, it refuses the
+    write): a step retry meets the same refusal (it used to wait through both, minutes, then fail naming no
+    setting), so the step fails at once naming the path and PIPELINE_DATA_DIR."""
+    url = serve_samples(httpserver, REGION)
+    assert run_source(REGION, data_dir, url).success
+    before = (data_dir / "tables" / "phe_cases_by_region.parquet").read_bytes()
+    archived = data_dir / "raw" / "phe_cases_by_region"
+    shutil.rmtree(archived)
+    archived.write_text("a file where the archive keeps the source's folder")
+    result = run_source(REGION, data_dir, url)
+    assert not result.success
+    [(step, message)] = step_failures(result)
+    assert step == "raw__phe_cases_by_region"
+    assert message.startswith(f"[phe_cases_by_region] the storage refused {archived}/")
+    assert "(Not a directory)" in message and f"PIPELINE_DATA_DIR ({data_dir}) must be a folder" in message
+    raw_step = [e.event_type_value for e in result.all_events if e.step_key == "raw__phe_cases_by_region"]
+    assert "STEP_UP_FOR_RETRY" not in raw_step
+    assert (data_dir / "tables" / "phe_cases_by_region.parquet").read_bytes() == before
 
 
 def test_replay_rebuilds_from_the_archive_without_the_network(httpserver: HTTPServer, data_dir: Path) -> None:
