@@ -16,6 +16,7 @@ from pathlib import Path
 import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3.response import HTTPResponse
 
 CONTENT_TYPES = {
     ".csv": "text/csv; charset=utf-8",
@@ -42,7 +43,9 @@ class SampleReplayAdapter(BaseAdapter):
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         path = self.routes.get(request.url)
         if path is None or not path.exists():
-            body = f"No shipped sample answers {request.url}".encode()
+            # The file first: the HTTP client quotes the start of an error's body.
+            missing = "" if path is None else f"{path} is missing (PIPELINE_SAMPLES_DIR): "
+            body = f"{missing}no shipped sample answers {request.url}".encode()
             return self._response(request, 404, body, {"Content-Type": "text/plain"})
         content = path.read_bytes()
         etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
@@ -62,7 +65,8 @@ class SampleReplayAdapter(BaseAdapter):
         response.status_code = status
         response.reason = {200: "OK", 304: "Not Modified", 404: "Not Found"}[status]
         response.headers = CaseInsensitiveDict(headers)
-        response.raw = io.BytesIO(body)
+        # What requests' own adapter hands on (its error path reads it as urllib3's response), not a bare BytesIO.
+        response.raw = HTTPResponse(body=io.BytesIO(body), headers=headers, status=status, preload_content=False)
         response.url = request.url
         response.request = request
         return response

@@ -46,6 +46,25 @@ def test_each_source_lands_in_sample_mode_without_a_server(name: str, data_dir: 
     assert result.success, failure_text(result)
 
 
+def test_sample_mode_with_a_sample_missing_fails_at_once_naming_the_file(data_dir: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    """A samples folder without a source's file: the shipped-sample server answers 404 naming the missing file,
+    so the step fails at once in one line (it failed with a TypeError from its error path, after both retries)."""
+    shutil.copytree(sample_path("phe_cases_by_region", "region_london.csv").parent, tmp_path / "samples" /
+                    "phe_cases_by_region")
+    monkeypatch.setenv("PIPELINE_SAMPLES_DIR", str(tmp_path / "samples"))
+    missing = tmp_path / "samples" / "phe_cases_by_region" / "region_london.csv"
+    missing.unlink()
+    result = run_source(REGION, data_dir, UPSTREAMS["phe"].default_url, mode="sample")
+    assert not result.success
+    [(step, message)] = step_failures(result)
+    assert step == "raw__phe_cases_by_region"
+    assert message.startswith("[phe_cases_by_region] https://") and "(HTTP 404)" in message
+    assert f"{missing} is missing (PIPELINE_SAMPLES_DIR)" in message and "\n" not in message
+    raw_step = [e.event_type_value for e in result.all_events if e.step_key == "raw__phe_cases_by_region"]
+    assert "STEP_UP_FOR_RETRY" not in raw_step
+
+
 def london_rows() -> list[dict[str, str]]:
     return sample_rows("phe_cases_by_region", "region_london.csv")
 
