@@ -244,6 +244,19 @@ def data_dir() -> Path:
     return folder
 
 
+def dagster_home() -> Path:
+    """Dagster's instance folder, which the commands open; refused, naming the setting, when it is unset or not a
+    folder (Dagster's own refusal is a traceback)."""
+    home = text("DAGSTER_HOME")
+    if not home:
+        raise SettingError("DAGSTER_HOME is not set: the make targets set it to .dagster_home (with "
+                           "config/dagster.yaml); outside make, set it to Dagster's instance folder")
+    if not Path(home).is_dir():
+        raise SettingError(f"DAGSTER_HOME={home!r} is not a folder: make creates its default, .dagster_home, with "
+                           "config/dagster.yaml; create this one the same way")
+    return Path(home)
+
+
 def samples_dir() -> Path:
     """The shipped releases sample mode serves."""
     return Path(text("PIPELINE_SAMPLES_DIR") or REPO_ROOT / "data" / "samples").resolve()

@@ -6,8 +6,10 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+import dagster as dg
+
 from resources.errors import SettingError
-from resources.settings import verbose
+from resources.settings import dagster_home, verbose
 
 
 def _setting_in_one_line(kind: type[BaseException], error: BaseException, trace: object) -> None:
@@ -35,3 +37,11 @@ def exit_with(main: Callable[[], int]) -> NoReturn:
     finally:
         gc.freeze()
     sys.exit(status)
+
+
+def open_instance() -> dg.DagsterInstance:
+    """DAGSTER_HOME's Dagster instance (the UI's); a DAGSTER_HOME that is unset or not a folder is refused in one line
+    naming it, before Dagster's traceback."""
+    dagster_home()
+    return dg.DagsterInstance.get()
+

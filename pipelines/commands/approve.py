@@ -18,7 +18,7 @@ import sys
 
 import dagster as dg
 
-from pipelines.commands import exit_with
+from pipelines.commands import exit_with, open_instance
 from pipelines.commands.outcomes import interrupted, step_failures
 from pipelines.commands.stale_runs import close_dead_runs, describe, process_tags, publish_running
 from pipelines.definitions import build_definitions
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"publish refused before starting: {error}. Nothing was sent.", file=sys.stderr)
         return 1
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         for line in close_dead_runs(instance, "make approve"):
             print(f"note: {line}")
         if (running := publish_running(instance)) is not None:

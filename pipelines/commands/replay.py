@@ -42,7 +42,7 @@ import pandas as pd
 
 from assets.sources import SOURCES
 from checks.published import PUBLISHED
-from pipelines.commands import exit_with
+from pipelines.commands import exit_with, open_instance
 from pipelines.commands.datastore_standin import StandIn
 from pipelines.commands.outcomes import step_failures
 from pipelines.commands.rebuild import first_difference
@@ -116,11 +116,8 @@ def user_instance(service: bool) -> Iterator[Instance]:
     """Your Dagster instance: DAGSTER_HOME's (SQLite), or with `service` the one `make serve` runs on PostgreSQL
     (it must be running: the database is its)."""
     if not service:
-        home = settings.text("DAGSTER_HOME")
-        if not home:
-            raise SystemExit("replay: DAGSTER_HOME is not set (make replay sets it to .dagster_home)")
-        with dg.DagsterInstance.get() as instance:
-            yield Instance(instance, lambda: disk_bytes(Path(home)))
+        with open_instance() as instance:
+            yield Instance(instance, lambda: disk_bytes(settings.dagster_home()))
         return
     postgres = Postgres(settings.service_settings(), settings.data_dir() / "postgres")
     try:
@@ -376,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.against and subprocess.run(["git", "-C", str(settings.REPO_ROOT), "rev-parse", "--verify", "--quiet",
                                         f"{args.against}^{{commit}}"], capture_output=True).returncode != 0:
         parser.error(f"AGAINST={args.against} is not a commit of this repository")
+    if not args.service:
+        settings.dagster_home()  # refused in one line before the replay's folder is made
     out = (args.out or settings.data_dir() / "replay" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")).resolve()
     if out.exists():
         parser.error(f"{out} exists: a replay writes into a new folder")

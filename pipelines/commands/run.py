@@ -15,7 +15,7 @@ import pandas as pd
 import requests
 
 from assets.sources import SOURCES
-from pipelines.commands import exit_with
+from pipelines.commands import exit_with, open_instance
 from pipelines.commands.outcomes import step_failures
 from pipelines.commands.stale_runs import close_dead_runs, process_tags
 from pipelines.definitions import build_definitions
@@ -90,7 +90,7 @@ def main() -> int:
     executor = settings.text("PIPELINE_EXECUTOR")
     started = time.perf_counter()
     tags = {**IN_PROCESS_RUN_TAGS, **process_tags()}
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         for line in close_dead_runs(instance, "make run"):
             print(f"note: {line}")
         if executor == "multiprocess":

@@ -72,3 +72,14 @@ def test_a_blank_setting_means_its_default_and_a_bad_number_names_the_variable(m
     monkeypatch.setenv("PIPELINE_MODE", "production")
     with pytest.raises(ValueError, match="PIPELINE_MODE='production' is not one of sample, live, replay"):
         settings.pipeline_mode()
+
+
+def test_dagster_home_unset_or_not_a_folder_is_refused_naming_it(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with pytest.raises(SettingError, match=r"^DAGSTER_HOME is not set: the make targets set it to \.dagster_home"):
+        settings.dagster_home()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "absent"))
+    with pytest.raises(SettingError, match=r"^DAGSTER_HOME='.*absent' is not a folder"):
+        settings.dagster_home()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    assert settings.dagster_home() == tmp_path

@@ -46,3 +46,20 @@ def test_nightly_run_on_samples_leaves_tables_archive_and_report(tmp_path: Path)
     assert report.exists() and report.parent == storage / "reports" and version in report.name
     published = {p.stem for p in (storage / "tables" / "datastore_tables").glob("*.parquet")}
     assert published == set(PUBLISHED)
+
+
+@pytest.mark.parametrize("wrong", ["a file", "no folder"])
+def test_a_dagster_home_that_is_not_a_folder_is_named_in_one_line(tmp_path: Path, wrong: str) -> None:
+    """Dagster's own refusal is a 15-line traceback naming Windows' syntax for setting it; the storage is untouched."""
+    home = tmp_path / "dagster_home"
+    if wrong == "a file":
+        home.write_text("not a folder")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage")}
+    env.pop("VERBOSE", None)
+    completed = subprocess.run([sys.executable, "-m", "pipelines.commands.run"], cwd=REPO_ROOT, env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 1
+    assert completed.stderr.splitlines() == [
+        f"DAGSTER_HOME='{home}' is not a folder: make creates its default, .dagster_home, with config/dagster.yaml; "
+        "create this one the same way: fix the setting (docs/operations.md, \"Settings\") and run the command again."]
+    assert not (tmp_path / "storage").exists()
