@@ -234,14 +234,18 @@ def as_of() -> str:
     return value
 
 
+def _folder(name: str, folder: Path) -> Path:
+    """`folder`, the setting `name`'s, refused when it is, or is inside, a file. Caught when the setting is read, not
+    at the first write there, which can come minutes later (after a fetch's retries) and names no setting."""
+    existing = next(place for place in (folder, *folder.resolve().parents) if place.exists())
+    if not existing.is_dir():
+        raise SettingError(f"{name}={str(folder)!r} is not a folder: {existing} is a file")
+    return folder
+
+
 def data_dir() -> Path:
     """Where raw downloads and stored tables live (git-ignored); refused when it is, or is inside, a file."""
-    folder = Path(text("PIPELINE_DATA_DIR") or REPO_ROOT / "storage").resolve()
-    # Caught here, not at the first write: that write fails only after the fetches' retries, minutes later.
-    existing = next(place for place in (folder, *folder.parents) if place.exists())
-    if not existing.is_dir():
-        raise SettingError(f"PIPELINE_DATA_DIR={str(folder)!r} is not a folder: {existing} is a file")
-    return folder
+    return _folder("PIPELINE_DATA_DIR", Path(text("PIPELINE_DATA_DIR") or REPO_ROOT / "storage").resolve())
 
 
 def dagster_home() -> Path:
@@ -323,7 +327,8 @@ def lds_dataset() -> str:
 
 
 def lds_dry_run_dir() -> str | None:
-    return text("LDS_DRY_RUN_DIR")
+    folder = text("LDS_DRY_RUN_DIR")
+    return str(_folder("LDS_DRY_RUN_DIR", Path(folder))) if folder else None
 
 
 def lds_rehearsal() -> bool:

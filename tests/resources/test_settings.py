@@ -48,16 +48,19 @@ def test_nothing_reads_a_variable_the_settings_do_not_declare() -> None:
     assert not undeclared, f"read but not declared in resources/settings.py SETTINGS: {undeclared}"
 
 
-def test_a_data_folder_that_is_a_file_is_refused_naming_the_setting(monkeypatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["PIPELINE_DATA_DIR", "LDS_DRY_RUN_DIR"])
+def test_a_folder_setting_that_is_a_file_is_refused_naming_the_setting(monkeypatch, tmp_path: Path,
+                                                                         name: str) -> None:
     """Every write there would fail, the fetches' only after their retries (minutes): refused before anything runs."""
+    read = {"PIPELINE_DATA_DIR": settings.data_dir, "LDS_DRY_RUN_DIR": settings.lds_dry_run_dir}[name]
     file = tmp_path / "storage.txt"
     file.write_text("not a folder")
     for setting in (file, file / "inside"):
-        monkeypatch.setenv("PIPELINE_DATA_DIR", str(setting))
-        with pytest.raises(SettingError, match=rf"^PIPELINE_DATA_DIR='{setting}' is not a folder: {file} is a file$"):
-            settings.data_dir()
-    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "new" / "storage"))  # made by the first run
-    assert settings.data_dir() == tmp_path / "new" / "storage"
+        monkeypatch.setenv(name, str(setting))
+        with pytest.raises(SettingError, match=rf"^{name}='{setting}' is not a folder: {file} is a file$"):
+            read()
+    monkeypatch.setenv(name, str(tmp_path / "new" / "storage"))  # made by the first write
+    assert Path(read()) == tmp_path / "new" / "storage"
 
 
 def test_a_blank_setting_means_its_default_and_a_bad_number_names_the_variable(monkeypatch, tmp_path: Path) -> None:
