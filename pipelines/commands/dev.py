@@ -82,6 +82,9 @@ def check_ports(ports: dict[str, int]) -> None:
 
 
 def main() -> int:
+    # What the parts read first, checked once here: wrong, it is one line naming it, not a traceback from each part.
+    settings.data_dir()
+    settings.dagster_home()
     port = settings.number("DAGSTER_PORT")
     check_ports({"DAGSTER_PORT": port, "REPORTS_PORT": settings.number("REPORTS_PORT")})
     dagster = str(Path(sys.executable).with_name("dagster"))

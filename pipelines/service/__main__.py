@@ -1,7 +1,7 @@
-"""`python -m pipelines.service`: what `make serve` runs (supervisor.py)."""
+"""`python -m pipelines.service`: what `make serve` runs (supervisor.py), with the commands' one-line errors for a
+setting it cannot use."""
 
-import sys
-
+from pipelines.commands import exit_with
 from pipelines.service.supervisor import main
 
-sys.exit(main())
+exit_with(main)

@@ -87,8 +87,9 @@ def test_make_dev_in_the_background_stops_whole(stop_signal: int, tmp_path: Path
 
 
 def test_a_port_in_use_is_named_and_nothing_starts(tmp_path: Path) -> None:
-    """The UI's port held by another program, then the report server given the UI's port: make dev says which
-    setting to change, in one line, and starts nothing (it used to start, and the UI never answered)."""
+    """The UI's port held by another program, then the report server given the UI's port, then a data folder that is
+    a file: make dev says which setting to change, in one line, and starts nothing (it used to start, and the UI never
+    answered)."""
     home, port, reports_port, env = dev_environment(tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
@@ -101,4 +102,11 @@ def test_a_port_in_use_is_named_and_nothing_starts(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert same.returncode != 0 and "Traceback" not in same.stderr
     assert f"REPORTS_PORT={port} is also DAGSTER_PORT" in same.stderr
+    # A data folder that is a file: each part used to fail with its own traceback.
+    storage = tmp_path / "a file"
+    storage.write_text("not a folder")
+    filed = subprocess.run(["make", "-s", "dev"], cwd=REPO_ROOT, env={**env, "PIPELINE_DATA_DIR": str(storage)},
+                           capture_output=True, text=True, timeout=120)
+    assert filed.returncode != 0 and "Traceback" not in filed.stderr
+    assert f"PIPELINE_DATA_DIR='{storage}' is not a folder" in filed.stderr
     assert ours(home) == [] and not listening(port) and not listening(reports_port)

@@ -468,3 +468,17 @@ def test_a_part_that_cannot_start_is_named_with_its_log_and_the_rest_is_stopped(
         assert_closed(settings.code_server_port, settings.pg_port)
     finally:
         shutil.rmtree(pg_folder, ignore_errors=True)
+
+
+def test_a_data_folder_that_is_a_file_stops_make_serve_in_one_line_before_anything_starts(tmp_path) -> None:
+    settings = free_settings()
+    storage = tmp_path / "storage"
+    storage.write_text("not a folder")
+    done = subprocess.run([sys.executable, "-m", "pipelines.service", "--home", str(tmp_path / "home")],
+                          cwd=REPO_ROOT, env=service_env(settings, storage), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"PIPELINE_DATA_DIR='{storage}' is not a folder: {storage} is a file: fix the "
+                                        "setting (docs/operations.md, \"Settings\") and run the command again."]
+    assert not (tmp_path / "home").exists()
+    assert_closed(settings.dagster_port, settings.reports_port, settings.code_server_port, settings.pg_port)
