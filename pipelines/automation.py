@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 
 import dagster as dg
 
-from assets.ingest.factory import job_name
+from assets.ingest.factory import job_name, keeps_last_release
 from assets.ingest.fetch import source_session
 from assets.ingest.source import Source
 from assets.sources import SOURCES
@@ -93,8 +93,13 @@ def look_for_releases(context: dg.SensorEvaluationContext, upstreams: Upstreams)
     cursor = json.loads(context.cursor) if context.cursor else {}
     # One quick attempt per source: the sensor asks again in 15 minutes anyway.
     http = HttpClient(max_attempts=1, connect_timeout_s=10, read_timeout_s=30)
-    requests, unchanged, problems, first_seen = [], [], [], []
+    requests, unchanged, problems, first_seen, retired = [], [], [], [], []
     for name, source in SOURCES.items():
+        if keeps_last_release(source, upstreams):
+            # Its run would keep the last release whatever the API said, and the API is gone: asking it every 15
+            # minutes would only warn, for ever.
+            retired.append(name)
+            continue
         try:
             marker, remembered = _probe_marker(source, http, upstreams, cursor.get(name, {}))
         except FetchError as error:
@@ -122,6 +127,8 @@ def look_for_releases(context: dg.SensorEvaluationContext, upstreams: Upstreams)
         parts.append(f"recorded the current release of {', '.join(first_seen)}")
     if problems:
         parts.append(f"could not check {'; '.join(problems)}")
+    if retired:
+        parts.append(f"not asked (retired, nothing publishes them: their last release is kept): {', '.join(retired)}")
     context.update_cursor(new_cursor)
     return dg.SkipReason("; ".join(parts) or "no sources")
 

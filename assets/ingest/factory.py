@@ -107,11 +107,16 @@ def build_source(source: Source, *, fetch_retry: dg.RetryPolicy, rebuild: dg.Ass
 # --- raw/<source>: download and archive --------------------------------------------------------------------------
 
 
+def keeps_last_release(source: Source, upstreams: Upstreams) -> bool:
+    """Whether a run keeps the source's last release rather than fetching it: in live mode, a retired source (nothing
+    live replaced it); replaying a past night (`as_of`), it is fetched, as it was live then."""
+    return upstreams.mode == "live" and source.status is Status.RETIRED and not upstreams.as_of
+
+
 def what_to_fetch(source: Source, upstreams: Upstreams, archive: RawArchive) -> tuple[str, Variant, str]:
-    """The mode and variant this run fetches the source in, and a note when that is not simply as published: in
-    live mode a retired source (nothing live replaced it) keeps its last archived release, or the shipped one;
-    replaying a past night (`as_of`), it is fetched, as it was live then."""
-    if upstreams.mode == "live" and source.status is Status.RETIRED and not upstreams.as_of:
+    """The mode and variant this run fetches the source in, and a note when that is not simply as published: a
+    source whose last release is kept (keeps_last_release) keeps its last archived release, or the shipped one."""
+    if keeps_last_release(source, upstreams):
         mode = "replay" if archive.latest_for_source(source.name) else "sample"
         return mode, source.sample, retired_note(source, "last archived" if mode == "replay" else "shipped sample")
     return upstreams.mode, source.for_mode(upstreams.mode, upstreams.cases_api), ""

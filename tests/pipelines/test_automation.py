@@ -22,6 +22,8 @@ from resources.upstreams import Upstreams
 from tests.conftest import failure_text, run_source, serve_all_samples, serve_samples
 
 LONDON = ZoneInfo("Europe/London")
+# The sources whose API went and nothing replaced (docs/analyst.md: cases by age, by age and sex, admissions by age).
+RETIRED_SOURCES = {"phe_cases_by_age", "phe_cases_by_age_sex", "phe_admissions_by_age"}
 defs = build_definitions()
 release_sensor = defs.resolve_sensor_def("release_sensor")
 
@@ -86,7 +88,8 @@ def test_release_sensor_runs_a_source_once_per_new_release(httpserver: HTTPServe
 
     requests, reason, cursor = evaluate(cursor, upstreams)
     assert requests == [] and "no new release for phe_cases_by_region" in reason
-    assert [response.status_code for _, response in httpserver.log[-len(SOURCES):]] == [304] * len(SOURCES)
+    asked = len(SOURCES) - len(RETIRED_SOURCES)
+    assert [response.status_code for _, response in httpserver.log[-asked:]] == [304] * asked
 
     # A new release of one source: different bytes, so a new ETag.
     httpserver.clear()
@@ -106,6 +109,22 @@ def test_release_sensor_skips_with_a_reason_when_the_server_is_down() -> None:
     requests, reason, _ = evaluate(None, live(dict.fromkeys(UPSTREAMS, down)))
     assert requests == []
     assert "could not check" in reason and "phe_cases_by_region" in reason and "connection failed" in reason
+
+
+def test_release_sensor_leaves_the_retired_sources_alone_in_live_mode(httpserver: HTTPServer) -> None:
+    """Their runs keep the last release whatever the PHE API said, and that API is gone: asking it every 15 minutes
+    would only warn, for ever. Replaying a past night, they are asked as they were live then."""
+    upstreams = live(serve_all_samples(httpserver))
+    requests, reason, cursor = evaluate(None, upstreams)
+    asked = {request.full_path for request, _ in httpserver.log}
+    assert requests == [] and set(json.loads(cursor)) == set(SOURCES) - RETIRED_SOURCES
+    assert reason.endswith(f"not asked (retired, nothing publishes them: their last release is kept): "
+                           f"{', '.join(name for name in SOURCES if name in RETIRED_SOURCES)}")
+    assert not any("Age" in path or "maleCases" in path for path in asked)  # the retired sources' metrics
+    httpserver.clear_log()
+    _, reason, cursor = evaluate(None, Upstreams(mode="live", cases_api="phe", urls=upstreams.urls,
+                                              as_of="2020-11-20"))
+    assert set(json.loads(cursor)) == set(SOURCES) and "not asked" not in reason
 
 
 def test_release_sensor_is_off_by_default() -> None:
