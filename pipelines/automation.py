@@ -162,4 +162,6 @@ def run_failure_notifier(context: dg.RunFailureSensorContext) -> None:
     if url := failure_webhook_url():
         http = HttpClient(max_attempts=3, backoff_base_s=1.0, connect_timeout_s=10, read_timeout_s=30)
         with http.session() as session:
-            http.request(session, "failure_webhook", "POST", url, json=summary)
+            # The address of a Slack or Teams webhook is its secret: never in a log line or the tick's error.
+            http.request(session, "failure_webhook", "POST", url, json=summary,
+                         shown_url="FAILURE_WEBHOOK_URL (its address, a secret, is not shown)")

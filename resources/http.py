@@ -6,10 +6,11 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import dagster as dg
 import requests
@@ -133,10 +134,31 @@ class HttpClient(dg.ConfigurableResource):
         *,
         headers: Mapping[str, str] | None = None,
         retry: bool = True,
+        shown_url: str | None = None,
         **body: object,
     ) -> HttpResult:
         """Send one request (`body`: requests' data/files/json arguments, as bytes so a retry resends them).
-        `retry=False` makes a single attempt, for requests that must not be repeated blindly."""
+        `retry=False` makes a single attempt, for requests that must not be repeated blindly. `shown_url` stands for
+        the URL (and its path) in every error and log line, for an address that is itself a secret (a chat
+        webhook's holds its token)."""
+        if shown_url is None:
+            return self._request(session, source, method, url, headers, retry, str, body)
+
+        def masked(text: str) -> str:
+            address = urlsplit(url)
+            for secret in (url, address.path + (f"?{address.query}" if address.query else ""), address.path):
+                text = text.replace(secret, shown_url) if len(secret) > 1 else text
+            return text
+
+        try:
+            return self._request(session, source, method, url, headers, retry, masked, body)
+        except FetchError as error:
+            # from None: the original error, with the address in it, would be shown as its cause.
+            raise FetchError(error.source, shown_url, masked(error.problem), error.status) from None
+
+    def _request(self, session: requests.Session, source: str, method: str, url: str,
+                 headers: Mapping[str, str] | None, retry: bool, masked: Callable[[str], str],
+                 body: Mapping[str, object]) -> HttpResult:
         attempts = self.max_attempts if retry else 1
         started = time.monotonic()
         for attempt in range(1, attempts + 1):
@@ -151,8 +173,8 @@ class HttpClient(dg.ConfigurableResource):
                 raise FetchError(source, url, f"{outcome.problem}; gave up after {time.monotonic() - started:.0f}s "
                                  f"and {attempt} attempt(s): another would pass the {self.deadline_s:.0f}s a "
                                  "download may take (HTTP_DEADLINE_S)", outcome.status)
-            dg.get_dagster_logger().warning(
-                f"[{source}] {method} {url}: {outcome.problem}; retry {attempt}/{attempts - 1} in {delay:.1f}s")
+            dg.get_dagster_logger().warning(masked(
+                f"[{source}] {method} {url}: {outcome.problem}; retry {attempt}/{attempts - 1} in {delay:.1f}s"))
             time.sleep(delay)
         if attempts == 1:
             raise FetchError(source, url, outcome.problem, outcome.status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import traceback
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -157,3 +158,31 @@ def test_failure_notifier_posts_a_summary_to_the_webhook(httpserver: HTTPServer,
     assert summary["url"].endswith(f"/runs/{result.run_id}")
     assert json.dumps(summary)  # plain JSON, as a chat webhook expects
     assert "got an HTML page" in failure_text(result)
+
+
+def test_a_webhook_that_fails_is_named_by_its_setting_never_by_its_secret_address(httpserver: HTTPServer,
+                                                                                   tmp_path: Path, monkeypatch,
+                                                                                   caplog) -> None:
+    """A Slack or Teams webhook's address holds its token: a failing post must not put it in a log line or in the
+    sensor tick's error, which the UI shows."""
+    token = "T0123/B0456/Xq9SecretToken"
+    answers = iter([Response("busy", status=503), Response("no such hook", status=404)])
+    httpserver.expect_request(f"/services/{token}", method="POST").respond_with_handler(lambda _: next(answers))
+    monkeypatch.setenv("FAILURE_WEBHOOK_URL", httpserver.url_for(f"/services/{token}"))
+    region = SOURCES["phe_cases_by_region"]
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = run_source(region, tmp_path / "storage", "http://127.0.0.1:9/nothing-listens", instance=instance)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_notifier", dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id), dagster_event=result.get_run_failure_event(),
+        ).for_run_failure()
+        with caplog.at_level("WARNING"), pytest.raises(Exception) as raised:
+            run_failure_notifier(context)
+    assert len(httpserver.log) == 2  # retried once after the 503, then the 404 ended it
+    # Ours, not the test server's own request log (werkzeug's).
+    logged = "\n".join(record.getMessage() for record in caplog.records if record.name != "werkzeug")
+    # The error as a traceback shows it, with what it says was its cause (Dagster's error display follows the same
+    # rules: a context suppressed by `raise ... from None` is not shown).
+    shown = [str(raised.value), "".join(traceback.format_exception(raised.value)), logged]
+    assert "FAILURE_WEBHOOK_URL" in shown[0] and "HTTP 404" in shown[0] and "retry 1/2" in logged
+    assert not [text for text in shown if "Secret" in text or "T0123" in text]
