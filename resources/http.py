@@ -142,7 +142,7 @@ class HttpClient(dg.ConfigurableResource):
         the URL (and its path) in every error and log line, for an address that is itself a secret (a chat
         webhook's holds its token)."""
         if shown_url is None:
-            return self._request(session, source, method, url, headers, retry, str, body)
+            return self._request(session, source, method, url, headers, retry, lambda text: text, body)
 
         def masked(text: str) -> str:
             address = urlsplit(url)

@@ -44,4 +44,3 @@ def open_instance() -> dg.DagsterInstance:
     naming it, before Dagster's traceback."""
     dagster_home()
     return dg.DagsterInstance.get()
-
