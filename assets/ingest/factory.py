@@ -196,9 +196,11 @@ def raw_asset(source: Source, fetch_retry: dg.RetryPolicy) -> dg.AssetsDefinitio
         except OSError as error:
             if not storage_refused(error):
                 raise
-            raise dg.Failure(f"[{source.name}] the storage refused {error.filename} ({error.strerror}): "
-                             f"PIPELINE_DATA_DIR ({archive.root}) must be a folder this account can write, with "
-                             "room; a retry would meet the same refusal", allow_retries=False) from error
+            remedy = (f"PIPELINE_DATA_DIR ({archive.root}) must be a folder this account can write, with room"
+                      if Path(str(error.filename)).is_relative_to(archive.root)
+                      else "it must be a file this account can read")  # a shipped sample, say
+            raise dg.Failure(f"[{source.name}] the storage refused {error.filename} ({error.strerror}): {remedy}; a "
+                             "retry would meet the same refusal", allow_retries=False) from error
         return dg.Output([e.to_dict() for e in entries],
                          metadata=raw_metadata(source, entries, mode, note, missing, archive))
 

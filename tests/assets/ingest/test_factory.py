@@ -65,6 +65,20 @@ def test_sample_mode_with_a_sample_missing_fails_at_once_naming_the_file(data_di
     assert "STEP_UP_FOR_RETRY" not in raw_step
 
 
+def test_a_sample_that_cannot_be_read_fails_at_once_naming_it(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """Not the storage's fault, so not PIPELINE_DATA_DIR's: the message names the file and what it must be."""
+    samples = tmp_path / "samples" / "phe_cases_by_region"
+    shutil.copytree(sample_path("phe_cases_by_region", "region_london.csv").parent, samples)
+    monkeypatch.setenv("PIPELINE_SAMPLES_DIR", str(tmp_path / "samples"))
+    (samples / "region_london.csv").unlink()
+    (samples / "region_london.csv").mkdir()  # unreadable as a file, as one without read permission is
+    result = run_source(REGION, data_dir, UPSTREAMS["phe"].default_url, mode="sample")
+    [(step, message)] = step_failures(result)
+    assert step == "raw__phe_cases_by_region"
+    assert message == (f"[phe_cases_by_region] the storage refused {samples / 'region_london.csv'} (Is a directory): "
+                       "it must be a file this account can read; a retry would meet the same refusal")
+
+
 def london_rows() -> list[dict[str, str]]:
     return sample_rows("phe_cases_by_region", "region_london.csv")
 
