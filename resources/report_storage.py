@@ -171,10 +171,13 @@ class ReportStore:
         """Write the report, its published files (`files`: file name -> the exact bytes a publish sends) and its
         tables' snapshot unless this version exists already; record it in history with `summary` (mode, warnings,
         stale sources, where the data came from). `shared`: files every version's page loads from beside it
-        (plotly.js), written once under a name that changes with their content."""
+        (plotly.js), under a name that changes with their content: written again only when the copy there differs (cut
+        short or overwritten from outside, it would leave every version's page without its charts)."""
         for name, text in (shared or {}).items():
-            if not (self.root / name).exists():
-                write_atomically(self.root / name, text)
+            content = text.encode("utf-8")
+            stored = self.root / name
+            if not stored.is_file() or stored.stat().st_size != len(content) or stored.read_bytes() != content:
+                write_atomically(stored, content)
         path = self.report_path(version)
         if not path.exists():
             write_atomically(path, html)
