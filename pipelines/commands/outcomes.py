@@ -7,8 +7,9 @@ import re
 
 import dagster as dg
 
-# "resources.errors.DatastoreError: could not reach ..." -> "could not reach ..."
-_EXCEPTION_PREFIX = re.compile(r"^[\w.]+(Error|Exception|Failure): ")
+# The exception's class before its message: "resources.errors.DatastoreError: could not reach ..." -> "could not
+# reach ...", and so for a class named otherwise ("resources.files.DamagedFile: ...").
+_EXCEPTION_PREFIX = re.compile(r"^(?:[\w.]+(?:Error|Exception|Failure)|(?:\w+\.)+[A-Z]\w*): ")
 
 
 def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:

@@ -118,7 +118,8 @@ def test_a_report_history_cut_short_is_named_and_moving_it_aside_mends_the_next_
     damaged = run(env, "pipelines.commands.run")
     assert damaged.returncode == 1
     [line] = [line for line in damaged.stdout.splitlines() if line.startswith("FAILED cases_report")]
-    assert f"{history} could not be read (" in line and "move it aside: the next run starts a new list" in line
+    assert line.startswith(f"FAILED cases_report: {history} could not be read (")  # no class name before it
+    assert "move it aside: the next run starts a new list" in line
     # Dagster's log above it tells the failure by its message, without the stack traces (VERBOSE=1 adds them).
     said = damaged.stdout + damaged.stderr
     assert f"DamagedFile: {history} could not be read (" in damaged.stderr
