@@ -8,8 +8,9 @@ import re
 import dagster as dg
 
 # The exception's class before its message: "resources.errors.DatastoreError: could not reach ..." -> "could not
-# reach ...", and so for a class named otherwise ("resources.files.DamagedFile: ...").
-_EXCEPTION_PREFIX = re.compile(r"^(?:[\w.]+(?:Error|Exception|Failure)|(?:\w+\.)+[A-Z]\w*): ")
+# reach ...", and so for a class named otherwise in a package's module ("resources.files.DamagedFile: ..."; not a file
+# name such as "region_london.CSV: ...").
+_EXCEPTION_PREFIX = re.compile(r"^(?:[\w.]+(?:Error|Exception|Failure)|(?:[a-z_]\w*\.){2,}[A-Z][a-z]\w*): ")
 
 
 def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
