@@ -144,10 +144,14 @@ class HttpClient(dg.ConfigurableResource):
         if shown_url is None:
             return self._request(session, source, method, url, headers, retry, lambda text: text, body)
 
+        # The whole address, then the path with and without its query (requests' own messages quote those).
+        address = urlsplit(url)
+        secrets = [part for part in (url, address.path + (f"?{address.query}" if address.query else ""), address.path)
+                   if len(part) > 1]
+
         def masked(text: str) -> str:
-            address = urlsplit(url)
-            for secret in (url, address.path + (f"?{address.query}" if address.query else ""), address.path):
-                text = text.replace(secret, shown_url) if len(secret) > 1 else text
+            for secret in secrets:
+                text = text.replace(secret, shown_url)
             return text
 
         try:
