@@ -117,7 +117,8 @@ def user_instance(service: bool) -> Iterator[Instance]:
     (it must be running: the database is its)."""
     if not service:
         with open_instance() as instance:
-            yield Instance(instance, lambda: disk_bytes(settings.dagster_home()))
+            home = settings.dagster_home()  # checked already, read once: measured after every night
+            yield Instance(instance, lambda: disk_bytes(home))
         return
     postgres = Postgres(settings.service_settings(), settings.data_dir() / "postgres")
     try:
