@@ -46,36 +46,38 @@ def test_each_source_lands_in_sample_mode_without_a_server(name: str, data_dir: 
     assert result.success, failure_text(result)
 
 
-def test_sample_mode_with_a_sample_missing_fails_at_once_naming_the_file(data_dir: Path, tmp_path: Path,
-                                                                          monkeypatch) -> None:
+@pytest.fixture
+def region_london_sample(tmp_path: Path, monkeypatch) -> Path:
+    """Where sample mode reads region_london.csv from: a copy of the shipped samples of phe_cases_by_region made
+    PIPELINE_SAMPLES_DIR, that file taken out (the test puts what it wants there, or nothing)."""
+    samples = tmp_path / "samples" / "phe_cases_by_region"
+    shutil.copytree(sample_path("phe_cases_by_region", "region_london.csv").parent, samples)
+    monkeypatch.setenv("PIPELINE_SAMPLES_DIR", str(tmp_path / "samples"))
+    (samples / "region_london.csv").unlink()
+    return samples / "region_london.csv"
+
+
+def test_sample_mode_with_a_sample_missing_fails_at_once_naming_the_file(data_dir: Path,
+                                                                          region_london_sample: Path) -> None:
     """A samples folder without a source's file: the shipped-sample server answers 404 naming the missing file,
     so the step fails at once in one line (it failed with a TypeError from its error path, after both retries)."""
-    shutil.copytree(sample_path("phe_cases_by_region", "region_london.csv").parent, tmp_path / "samples" /
-                    "phe_cases_by_region")
-    monkeypatch.setenv("PIPELINE_SAMPLES_DIR", str(tmp_path / "samples"))
-    missing = tmp_path / "samples" / "phe_cases_by_region" / "region_london.csv"
-    missing.unlink()
     result = run_source(REGION, data_dir, UPSTREAMS["phe"].default_url, mode="sample")
     assert not result.success
     [(step, message)] = step_failures(result)
     assert step == "raw__phe_cases_by_region"
     assert message.startswith("[phe_cases_by_region] https://") and "(HTTP 404)" in message
-    assert f"{missing} is missing (PIPELINE_SAMPLES_DIR)" in message and "\n" not in message
+    assert f"{region_london_sample} is missing (PIPELINE_SAMPLES_DIR)" in message and "\n" not in message
     raw_step = [e.event_type_value for e in result.all_events if e.step_key == "raw__phe_cases_by_region"]
     assert "STEP_UP_FOR_RETRY" not in raw_step
 
 
-def test_a_sample_that_cannot_be_read_fails_at_once_naming_it(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
+def test_a_sample_that_cannot_be_read_fails_at_once_naming_it(data_dir: Path, region_london_sample: Path) -> None:
     """Not the storage's fault, so not PIPELINE_DATA_DIR's: the message names the file and what it must be."""
-    samples = tmp_path / "samples" / "phe_cases_by_region"
-    shutil.copytree(sample_path("phe_cases_by_region", "region_london.csv").parent, samples)
-    monkeypatch.setenv("PIPELINE_SAMPLES_DIR", str(tmp_path / "samples"))
-    (samples / "region_london.csv").unlink()
-    (samples / "region_london.csv").mkdir()  # unreadable as a file, as one without read permission is
+    region_london_sample.mkdir()  # unreadable as a file, as one without read permission is
     result = run_source(REGION, data_dir, UPSTREAMS["phe"].default_url, mode="sample")
     [(step, message)] = step_failures(result)
     assert step == "raw__phe_cases_by_region"
-    assert message == (f"[phe_cases_by_region] the storage refused {samples / 'region_london.csv'} (Is a directory): "
+    assert message == (f"[phe_cases_by_region] the storage refused {region_london_sample} (Is a directory): "
                        "it must be a file this account can read; a retry would meet the same refusal")
 
 
