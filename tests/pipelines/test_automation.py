@@ -17,7 +17,7 @@ from assets.sources import SOURCES
 from pipelines.automation import run_failure_notifier
 from pipelines.definitions import build_definitions
 from pipelines.jobs import DAILY_SOURCES
-from resources.errors import SettingError
+from resources.errors import FetchError, SettingError
 from resources.settings import UPSTREAMS
 from resources.upstreams import Upstreams
 from tests.conftest import failure_text, run_source, serve_all_samples, serve_samples
@@ -132,6 +132,14 @@ def test_release_sensor_is_off_by_default() -> None:
     assert release_sensor.default_status == dg.DefaultSensorStatus.STOPPED
 
 
+def failure_context(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dg.RunFailureSensorContext:
+    """What the daemon hands the run-failure notifier for the failed run `result`."""
+    return dg.build_run_status_sensor_context(
+        sensor_name="run_failure_notifier", dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id), dagster_event=result.get_run_failure_event(),
+    ).for_run_failure()
+
+
 def test_failure_notifier_posts_a_summary_to_the_webhook(httpserver: HTTPServer, tmp_path: Path,
                                                          monkeypatch) -> None:
     received = []
@@ -147,10 +155,7 @@ def test_failure_notifier_posts_a_summary_to_the_webhook(httpserver: HTTPServer,
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         result = run_source(region, tmp_path / "storage", httpserver.url_for("/v2/data"), instance=instance)
         assert not result.success
-        context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_notifier", dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(result.run_id), dagster_event=result.get_run_failure_event(),
-        ).for_run_failure()
+        context = failure_context(instance, result)
         run_failure_notifier(context)
     [summary] = received
     assert summary["run_id"] == result.run_id and summary["failed_steps"][0]["step"] == "phe_cases_by_region"
@@ -172,11 +177,8 @@ def test_a_webhook_that_fails_is_named_by_its_setting_never_by_its_secret_addres
     region = SOURCES["phe_cases_by_region"]
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         result = run_source(region, tmp_path / "storage", "http://127.0.0.1:9/nothing-listens", instance=instance)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_notifier", dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(result.run_id), dagster_event=result.get_run_failure_event(),
-        ).for_run_failure()
-        with caplog.at_level("WARNING"), pytest.raises(Exception) as raised:
+        context = failure_context(instance, result)
+        with caplog.at_level("WARNING"), pytest.raises(FetchError) as raised:
             run_failure_notifier(context)
     assert len(httpserver.log) == 2  # retried once after the 503, then the 404 ended it
     # Ours, not the test server's own request log (werkzeug's).
