@@ -161,8 +161,21 @@ def _find_columns(content: bytes, file: str, columns: Mapping[str, str], header_
         names = ", ".join(map(repr, list(found.values())[:FOUND_NAMES_SHOWN]))
         more = f" and {len(found) - FOUND_NAMES_SHOWN:,} more" if len(found) > FOUND_NAMES_SHOWN else ""
         raise ParseError(file, f"missing column(s) {', '.join(map(repr, missing))}; found "
-                               f"{_shortened(names)}{more}")
+                               f"{_shortened(names)}{more}{_separator_hint(list(found.values()))}")
     return found
+
+
+# Excel saves "CSV" with the list separator of the computer's region: `;` where the decimal mark is a comma.
+OTHER_SEPARATORS = {";": "semicolons (as Excel saves CSV where the decimal mark is a comma)", "\t": "tabs"}
+
+
+def _separator_hint(header: list[str]) -> str:
+    """What to do when the header read as one name holds another separator: the file is not comma-separated."""
+    if len(header) == 1:
+        for separator, what in OTHER_SEPARATORS.items():
+            if separator in header[0]:
+                return f"; its columns are separated by {what}, not commas: save it as comma-separated CSV"
+    return ""
 
 
 FOUND_NAMES_SHOWN = 30

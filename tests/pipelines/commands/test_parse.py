@@ -184,6 +184,22 @@ def test_a_file_in_another_encoding_is_named_with_its_line_and_column(tmp_path: 
     assert_one_line(done, "utla_latin1.csv", "is not UTF-8 or UTF-16 text", f"line {line:,}", "column 'areaName'")
 
 
+@pytest.mark.parametrize(("delimiter", "said"), [(";", "separated by semicolons"), ("\t", "separated by tabs")],
+                         ids=["semicolons", "tabs"])
+def test_a_csv_saved_with_another_separator_says_so(delimiter: str, said: str, tmp_path: Path) -> None:
+    """Excel saves "CSV" with `;` where the decimal mark is a comma, and its text files with tabs: the one line says
+    which separator it found and how to save the file, not only that every column is missing."""
+    with UTLA.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    path = tmp_path / "utla_excel.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, delimiter=delimiter).writerows(rows)
+    line = assert_one_line(parse("phe_cases_by_utla", str(path)), "utla_excel.csv", said,
+                           "save it as comma-separated CSV")
+    # The header as one name: the file's first line, as written.
+    assert f"found {delimiter.join(rows[0])!r}; its columns are" in line
+
+
 def test_an_xlsx_given_to_a_csv_source_is_named_not_read(tmp_path: Path) -> None:
     workbook = sample_path("ons_infection_survey", "20220819covid19infectionsurveydatasetsengland.xlsx")
     path = tmp_path / "utla_all.xlsx"
