@@ -14,9 +14,11 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 
 # What to write: the bytes (or text, as UTF-8), or a function that writes the file at the path it is given (e.g.
@@ -109,15 +111,35 @@ def append_line(path: Path, line: str) -> None:
         handle.write(line.rstrip("\n").encode("utf-8") + b"\n")
 
 
-# This machine's storage refusing a file: no permission, a file where a folder should be, a read-only or full disk.
-STORAGE_REFUSALS = frozenset({errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EROFS, errno.ENOSPC,
-                              errno.EDQUOT})
+# This machine's storage refusing a file: no permission, a file where a folder should be (ENOTDIR on the way to it,
+# EEXIST from making the folder itself), a folder where a file should be, a read-only or full disk.
+STORAGE_REFUSALS = frozenset({errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EROFS,
+                              errno.ENOSPC, errno.EDQUOT})
 
 
 def storage_refused(error: BaseException) -> bool:
     """Whether `error` is the storage refusing one of its files (STORAGE_REFUSALS), which a retry in a minute does not
     mend, unlike a download's errors (requests' name no file)."""
     return isinstance(error, OSError) and error.filename is not None and error.errno in STORAGE_REFUSALS
+
+
+@contextmanager
+def refusals_fail_the_step(who: str, storage: Path) -> Iterator[None]:
+    """Turn the storage refusing one of its files (storage_refused) into a Failure of the step that says so in one
+    line, naming `who` ("[source]"), the file and the setting to change, and that no step retry is to be spent on it;
+    other errors pass as they are. `storage` is PIPELINE_DATA_DIR's folder: a refused file outside it (a shipped
+    sample, say) is not that setting's fault."""
+    try:
+        yield
+    except OSError as error:
+        if not storage_refused(error):
+            raise
+        remedy = (f"PIPELINE_DATA_DIR ({storage}) must be a folder this account can write, with room"
+                  if Path(str(error.filename)).is_relative_to(storage) else "it must be a file this account can read")
+        # mkdir's "File exists" when a file holds the folder's name reads as if the folder were there.
+        why = "a file where a folder should be" if error.errno == errno.EEXIST else error.strerror
+        raise dg.Failure(f"[{who}] the storage refused {error.filename} ({why}): {remedy}; a retry would meet the "
+                         "same refusal", allow_retries=False) from error
 
 
 class DamagedFile(OSError):

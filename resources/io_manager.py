@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from resources.files import finished, read_json, read_parquet, write_atomically
+from resources.files import finished, read_json, read_parquet, refusals_fail_the_step, write_atomically
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -26,6 +26,12 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         return Path(self.base_dir, "tables", *key.path).with_suffix(suffix)
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        # A step whose value the storage refuses fails once, saying so: a retry (the downloads have them) would be
+        # refused the same way.
+        with refusals_fail_the_step(context.asset_key.to_user_string(), Path(self.base_dir)):
+            self._store(context, obj)
+
+    def _store(self, context: dg.OutputContext, obj: Any) -> None:
         key = context.asset_key
         if isinstance(obj, dict) and obj and all(isinstance(v, pd.DataFrame) for v in obj.values()):
             # A set of tables (the Datastore tables): one Parquet file each in a folder named after the asset.

@@ -16,7 +16,7 @@ from assets.ingest.source import Source, Status, Variant
 from checks.validation import ValidationOutcome
 from resources.archive import ArchivedFile, RawArchive
 from resources.errors import FetchError, SourceError
-from resources.files import DamagedFile, storage_refused
+from resources.files import DamagedFile, refusals_fail_the_step
 from resources.http import RETRYABLE_STATUSES, HttpClient
 from resources.upstreams import Upstreams
 from resources.vintages import VintageStore
@@ -184,23 +184,16 @@ def raw_asset(source: Source, fetch_retry: dg.RetryPolicy) -> dg.AssetsDefinitio
         context: dg.AssetExecutionContext, http: HttpClient, archive: RawArchive, upstreams: Upstreams
     ) -> dg.Output[list[dict]]:
         try:
-            mode, variant, note = what_to_fetch(source, upstreams, archive)
-            if note:
-                context.log.warning(f"{source.name}: {note}")
-            base_url = upstreams.base_url(variant.api)
-            context.log.info(f"{source.name}: fetching from the {variant.format_name} in {mode} mode: {base_url}")
-            entries, missing = fetch_or_fail(source, variant, mode, base_url, http, archive, context.log)
+            with refusals_fail_the_step(source.name, archive.root):
+                mode, variant, note = what_to_fetch(source, upstreams, archive)
+                if note:
+                    context.log.warning(f"{source.name}: {note}")
+                base_url = upstreams.base_url(variant.api)
+                context.log.info(f"{source.name}: fetching from the {variant.format_name} in {mode} mode: {base_url}")
+                entries, missing = fetch_or_fail(source, variant, mode, base_url, http, archive, context.log)
         except DamagedFile as error:
             # The archive's record of the last good release, damaged on this disk: a retry would read the same bytes.
             raise dg.Failure(f"[{source.name}] {error}", allow_retries=False) from error
-        except OSError as error:
-            if not storage_refused(error):
-                raise
-            remedy = (f"PIPELINE_DATA_DIR ({archive.root}) must be a folder this account can write, with room"
-                      if Path(str(error.filename)).is_relative_to(archive.root)
-                      else "it must be a file this account can read")  # a shipped sample, say
-            raise dg.Failure(f"[{source.name}] the storage refused {error.filename} ({error.strerror}): {remedy}; a "
-                             "retry would meet the same refusal", allow_retries=False) from error
         return dg.Output([e.to_dict() for e in entries],
                          metadata=raw_metadata(source, entries, mode, note, missing, archive))
 
@@ -263,10 +256,11 @@ def clean_asset(source: Source) -> dg.AssetsDefinition:
             # Record the failed check for the UI, then stop before the table is stored: the last good table stays.
             yield check_result(invalid.outcome)
             raise
-        # Every release is kept as well as the current table (the report's revisions view reads them).
-        vintage = vintages.save(source.name, release.release, release.table)
-        # Only now are the files the source's latest: a bad download never sends its validators next time.
-        archive.promote(source.name, entries)
+        with refusals_fail_the_step(source.name, archive.root):
+            # Every release is kept as well as the current table (the report's revisions view reads them).
+            vintage = vintages.save(source.name, release.release, release.table)
+            # Only now are the files the source's latest: a bad download never sends its validators next time.
+            archive.promote(source.name, entries)
         for note in release.table.attrs.get("notes", []):
             context.log.info(f"{source.name}: {note}")
         yield dg.Output(release.table, metadata=clean_metadata(release, vintage, source.presentation.date_column))

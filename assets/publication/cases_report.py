@@ -23,6 +23,7 @@ from reports.provenance import FILE_NAME as PROVENANCE
 from reports.provenance import build_manifest, manifest_bytes
 from reports.revisions import Revisions, revisions
 from resources.archive import ArchivedFile, RawArchive, released_on
+from resources.files import refusals_fail_the_step
 from resources.report_storage import ReportStorage, ReportStore
 from resources.settings import dagster_ui_url
 from resources.upstreams import Upstreams
@@ -182,21 +183,23 @@ def cases_report(
     raw = {name: sources[f"{RAW}{name}"] for name in SOURCES}
     contents = published_bytes(datastore_tables)  # serialised once: the version, and the files kept beside it
     version = fingerprint_bytes(contents)
-    store = reports.store()
-    previous = store.previous(version)
-    report_inputs = prepare_report(
-        version, context.run.run_id, upstreams.mode, datastore_tables, clean, raw, config, store,
-        previous, revisions_view(VintageStore(archive.root)), upstreams.as_of,
-    )
-    manifest = build_manifest(version, upstreams.mode, datastore_tables, contents)
-    origin, stale = report_inputs.origin, [s.source for s in report_inputs.stale_sources]
-    # The link the UI shows is fixed now; the report server answers it later wherever it then runs (reports/serve.py).
-    summary = {"mode": upstreams.mode, "warnings": len(report_inputs.warnings), "stale_sources": stale,
-               "sample_sources": list(origin.samples), "publishable": origin.publishable,
-               "report_url": f"{reports.base_url}/{store.report_path(version).name}"}
-    path = store.save(version, render_report(report_inputs), datastore_tables, context.run.run_id, summary,
-                      files={**by_file_name(contents), PROVENANCE: manifest_bytes(manifest)},
-                      shared=dict([plotly_bundle()]))
+    with refusals_fail_the_step("cases_report", archive.root):
+        store = reports.store()
+        previous = store.previous(version)
+        report_inputs = prepare_report(
+            version, context.run.run_id, upstreams.mode, datastore_tables, clean, raw, config, store,
+            previous, revisions_view(VintageStore(archive.root)), upstreams.as_of,
+        )
+        manifest = build_manifest(version, upstreams.mode, datastore_tables, contents)
+        origin, stale = report_inputs.origin, [s.source for s in report_inputs.stale_sources]
+        # The link the UI shows is fixed now; the report server answers it later wherever it then runs
+        # (reports/serve.py).
+        summary = {"mode": upstreams.mode, "warnings": len(report_inputs.warnings), "stale_sources": stale,
+                   "sample_sources": list(origin.samples), "publishable": origin.publishable,
+                   "report_url": f"{reports.base_url}/{store.report_path(version).name}"}
+        path = store.save(version, render_report(report_inputs), datastore_tables, context.run.run_id, summary,
+                          files={**by_file_name(contents), PROVENANCE: manifest_bytes(manifest)},
+                          shared=dict([plotly_bundle()]))
     for warning in report_inputs.warnings:
         context.log.warning(f"report warning [{warning.kind}] {warning.table}: {warning.message}")
     if not origin.publishable:

@@ -236,25 +236,35 @@ def test_a_damaged_record_of_the_last_release_fails_at_once_in_one_line(httpserv
     assert run_source(REGION, data_dir, url).success
 
 
-def test_storage_that_refuses_a_write_fails_the_source_at_once_naming_the_place(httpserver: HTTPServer,
-                                                                                 data_dir: Path) -> None:
-    """A file where the archive needs a folder (as a read-only, full or someone else's disk does, it refuses the
-    write): a step retry meets the same refusal (it used to wait through both, minutes, then fail naming no
-    setting), so the step fails at once naming the path and PIPELINE_DATA_DIR."""
+# A file on the way to a folder (the archive writes into a day's folder under its source's) or where a folder is made.
+ON_THE_WAY, IN_PLACE = "(Not a directory)", "(a file where a folder should be)"
+
+
+@pytest.mark.parametrize(("place", "step", "who", "why"), [
+    ("raw/phe_cases_by_region", "raw__phe_cases_by_region", "phe_cases_by_region", ON_THE_WAY),  # the archive
+    ("tables/raw", "raw__phe_cases_by_region", "raw/phe_cases_by_region", IN_PLACE),  # the step's stored value
+    ("vintages/phe_cases_by_region", "phe_cases_by_region", "phe_cases_by_region", IN_PLACE),  # the releases kept
+], ids=["raw archive", "stored value", "vintages"])
+def test_storage_that_refuses_a_write_fails_the_source_at_once_naming_the_place(
+        place: str, step: str, who: str, why: str, httpserver: HTTPServer, data_dir: Path) -> None:
+    """A file where the storage needs a folder (as a read-only, full or someone else's disk does, it refuses the
+    write): a step retry meets the same refusal (the download step used to wait through both, minutes, then fail
+    naming no setting), so the step fails at once naming the path and PIPELINE_DATA_DIR, and the table stored
+    before is kept."""
     url = serve_samples(httpserver, REGION)
     assert run_source(REGION, data_dir, url).success
     before = (data_dir / "tables" / "phe_cases_by_region.parquet").read_bytes()
-    archived = data_dir / "raw" / "phe_cases_by_region"
-    shutil.rmtree(archived)
-    archived.write_text("a file where the archive keeps the source's folder")
+    refused = data_dir / place
+    shutil.rmtree(refused)
+    refused.write_text("a file where the storage keeps a folder")
     result = run_source(REGION, data_dir, url)
     assert not result.success
-    [(step, message)] = step_failures(result)
-    assert step == "raw__phe_cases_by_region"
-    assert message.startswith(f"[phe_cases_by_region] the storage refused {archived}/")
-    assert "(Not a directory)" in message and f"PIPELINE_DATA_DIR ({data_dir}) must be a folder" in message
-    raw_step = [e.event_type_value for e in result.all_events if e.step_key == "raw__phe_cases_by_region"]
-    assert "STEP_UP_FOR_RETRY" not in raw_step
+    [(failed, message)] = step_failures(result)
+    assert failed == step
+    assert message.startswith(f"[{who}] the storage refused {refused}") and why in message, message
+    assert f"PIPELINE_DATA_DIR ({data_dir}) must be a folder this account can write" in message
+    assert "\n" not in message
+    assert "STEP_UP_FOR_RETRY" not in [e.event_type_value for e in result.all_events if e.step_key == step]
     assert (data_dir / "tables" / "phe_cases_by_region.parquet").read_bytes() == before
 
 

@@ -13,6 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from assets.publication.cases_report import cases_report
 from assets.publication.datastore_tables import datastore_tables
+from pipelines.commands.outcomes import step_failures
 from tests.conftest import all_source_assets, failure_text, pipeline_resources, serve_all_samples, stored_version
 from tests.publishing import PROVENANCE, kept_csvs
 from tests.samples import revised_london_file
@@ -46,6 +47,19 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     assert "This is the first report" in first_html
     first_folder = first_report.parent / "files" / meta["report_version"]
     first_files = {path.name: path.read_bytes() for path in first_folder.iterdir()}
+    # A file where the versions' files are kept (as a read-only or full disk refuses the report's files): the report
+    # step fails in one line naming it and the setting, and the folder put back, the versions are as they were.
+    files = first_folder.parent
+    files.rename(files.with_name("files aside"))
+    files.write_text("a file where the report's files are kept")
+    refused = dg.materialize(ASSETS, selection=["cases_report"], resources=pipeline_resources(data_dir, "unused"),
+                             instance=instance, raise_on_error=False)
+    [(step, message)] = step_failures(refused)  # as make run prints it
+    assert step == "cases_report" and message.startswith(
+        f"[cases_report] the storage refused {files} (a file where a folder should be): PIPELINE_DATA_DIR "
+        f"({data_dir}) must be a folder")
+    files.unlink()
+    files.with_name("files aside").rename(files)
     # plotly.js cut short on this disk, which would leave every version's page without its charts: the next report
     # mends it.
     [bundle] = first_report.parent.glob("plotly-*.js")
