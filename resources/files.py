@@ -31,13 +31,32 @@ def _temporary(target: Path) -> Path:
     return target.with_name(f"{TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}-{target.name}")
 
 
-def _write(path: Path, content: Content) -> None:
-    if callable(content):
-        content(path)
-    else:
-        # "x": a fresh file, with the permissions any new file gets here.
-        with path.open("xb") as handle:
-            handle.write(content.encode("utf-8") if isinstance(content, str) else content)
+# This machine's storage refusing a file: no permission, a file where a folder should be (ENOTDIR on the way to it,
+# EEXIST from making the folder itself), a folder where a file should be, a read-only or full disk.
+STORAGE_REFUSALS = frozenset({errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EROFS,
+                              errno.ENOSPC, errno.EDQUOT})
+
+
+@contextmanager
+def _naming(target: Path) -> Iterator[None]:
+    """A write refused midway (a full disk; pyarrow's too) names no file: it is named `target`, the file being
+    written, so that the refusal is told apart from a download's errors (storage_refused) and its message says where."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None and error.errno in STORAGE_REFUSALS:
+            raise OSError(error.errno, os.strerror(error.errno), str(target)) from error
+        raise
+
+
+def _write(path: Path, content: Content, target: Path) -> None:
+    with _naming(target):
+        if callable(content):
+            content(path)
+        else:
+            # "x": a fresh file, with the permissions any new file gets here.
+            with path.open("xb") as handle:
+                handle.write(content.encode("utf-8") if isinstance(content, str) else content)
 
 
 def write_atomically(path: Path, content: Content) -> Path:
@@ -45,7 +64,7 @@ def write_atomically(path: Path, content: Content) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary(path)
     try:
-        _write(temporary, content)
+        _write(temporary, content, path)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -63,7 +82,7 @@ def write_folder_atomically(folder: Path, files: Mapping[str, Content]) -> Path:
     staging.mkdir()
     try:
         for name, content in files.items():
-            _write(staging / name, content)
+            _write(staging / name, content, folder / name)
         try:
             os.replace(staging, folder)
         except OSError:
@@ -102,19 +121,13 @@ def append_line(path: Path, line: str) -> None:
     """Append one line to a log read back a line at a time. A last line cut short by a crash mid-append is closed
     first, so it stays one damaged line (left out by read_json_lines) rather than spoiling the line written now."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab+") as handle:
+    with _naming(path), path.open("ab+") as handle:
         handle.seek(0, os.SEEK_END)
         if handle.tell():
             handle.seek(-1, os.SEEK_END)
             if handle.read(1) != b"\n":
                 handle.write(b"\n")
         handle.write(line.rstrip("\n").encode("utf-8") + b"\n")
-
-
-# This machine's storage refusing a file: no permission, a file where a folder should be (ENOTDIR on the way to it,
-# EEXIST from making the folder itself), a folder where a file should be, a read-only or full disk.
-STORAGE_REFUSALS = frozenset({errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EROFS,
-                              errno.ENOSPC, errno.EDQUOT})
 
 
 def storage_refused(error: BaseException) -> bool:

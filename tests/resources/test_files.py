@@ -63,3 +63,20 @@ def test_a_refused_write_is_told_apart_from_a_failed_download(tmp_path: Path) ->
     with pytest.raises(requests.ConnectionError) as unreachable:
         requests.get("http://127.0.0.1:9/nothing-listens", timeout=5)
     assert isinstance(unreachable.value, OSError) and not storage_refused(unreachable.value)
+
+
+def test_a_disk_that_fills_midway_names_the_file_and_keeps_the_old_one(tmp_path: Path) -> None:
+    """A full disk refuses a write after the file is open, and neither Python nor pyarrow then names the file: the
+    write names the file it was replacing, so the step says where (and fails without retries), and leaves it as it
+    was. /dev/full answers every write as a full disk does."""
+    table = write_atomically(tmp_path / "tables" / "nhs_111.parquet",
+                             lambda path: pd.DataFrame({"count": [1, 2]}).to_parquet(path))
+    before = table.read_bytes()
+    with pytest.raises(OSError) as refused:
+        write_atomically(table, lambda _: pd.DataFrame({"count": range(100_000)}).to_parquet("/dev/full"))
+    assert storage_refused(refused.value) and refused.value.filename == str(table)
+    assert refused.value.strerror == "No space left on device"
+    with pytest.raises(OSError) as refused:
+        write_atomically(table, lambda _: Path("/dev/full").write_bytes(b"x" * 100_000))
+    assert storage_refused(refused.value) and refused.value.filename == str(table)
+    assert table.read_bytes() == before and [p.name for p in table.parent.iterdir()] == ["nhs_111.parquet"]
