@@ -2,6 +2,8 @@
 pipelines.commands.<name> --help`)."""
 
 import gc
+import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -12,17 +14,33 @@ from resources.errors import SettingError
 from resources.settings import dagster_home, verbose
 
 
-def _setting_in_one_line(kind: type[BaseException], error: BaseException, trace: object) -> None:
+def _in_one_line(kind: type[BaseException], error: BaseException, trace: object) -> None:
     """Every command (`python -m pipelines.commands.<name>`): a setting it cannot use is one line naming the variable
-    and what it must be, not a traceback (which VERBOSE=1 still shows). The exit status stays 1."""
-    if isinstance(error, SettingError) and not verbose():
+    and what it must be, and Dagster's database on a full disk one line saying where, not a traceback (which
+    VERBOSE=1 still shows). The exit status stays 1."""
+    if verbose():
+        sys.__excepthook__(kind, error, trace)
+    elif isinstance(error, SettingError):
         print(f"{error}: fix the setting (docs/operations.md, \"Settings\") and run the command again.",
               file=sys.stderr)
-        return
-    sys.__excepthook__(kind, error, trace)
+    elif _sqlite_full(error):
+        print(f"Dagster's database in DAGSTER_HOME ({os.environ.get('DAGSTER_HOME')}) could not be written: the "
+              "database or disk is full. Free space on that disk (make prune removes old runs) and run the command "
+              "again.", file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, error, trace)
 
 
-sys.excepthook = _setting_in_one_line
+def _sqlite_full(error: BaseException | None) -> bool:
+    """Whether `error` is, or was raised from, SQLite's refusal to grow a database (SQLITE_FULL)."""
+    while error is not None:
+        if isinstance(error, sqlite3.OperationalError) and "database or disk is full" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+sys.excepthook = _in_one_line
 
 
 def exit_with(main: Callable[[], int]) -> NoReturn:

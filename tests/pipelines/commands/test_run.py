@@ -63,3 +63,34 @@ def test_a_dagster_home_that_is_not_a_folder_is_named_in_one_line(tmp_path: Path
         f"DAGSTER_HOME='{home}' is not a folder: make creates its default, .dagster_home, with config/dagster.yaml; "
         "create this one the same way: fix the setting (docs/operations.md, \"Settings\") and run the command again."]
     assert not (tmp_path / "storage").exists()
+
+
+# A database SQLite refuses to grow (SQLITE_FULL, what a full disk gives): max_page_count stands in for the disk.
+FULL_DATABASE = """
+import sys
+import sqlalchemy
+
+import pipelines.commands  # what every command imports first
+
+with sqlalchemy.create_engine(f"sqlite:///{sys.argv[1]}").begin() as connection:
+    connection.exec_driver_sql("PRAGMA max_page_count = 2")
+    connection.exec_driver_sql("CREATE TABLE runs (body)")
+    connection.exec_driver_sql("INSERT INTO runs VALUES (randomblob(100000))")
+"""
+
+
+@pytest.mark.parametrize("verbose", ["", "1"])
+def test_dagster_s_database_on_a_full_disk_is_one_line_saying_where(tmp_path: Path, verbose: str) -> None:
+    """SQLAlchemy's error for a full disk under DAGSTER_HOME is a 40-line traceback in any command (it filled in
+    `make run` as the run started, or while it stored its events); the disk is named in one line, and VERBOSE=1
+    still shows the traceback."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "VERBOSE": verbose}
+    completed = subprocess.run([sys.executable, "-c", FULL_DATABASE, str(tmp_path / "runs.db")], cwd=REPO_ROOT,
+                               env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 1
+    if verbose:
+        assert "Traceback" in completed.stderr and "database or disk is full" in completed.stderr
+    else:
+        assert completed.stderr.splitlines() == [
+            f"Dagster's database in DAGSTER_HOME ({tmp_path}) could not be written: the database or disk is full. "
+            "Free space on that disk (make prune removes old runs) and run the command again."]
