@@ -146,6 +146,23 @@ def test_a_setting_it_cannot_use_is_one_line_naming_it(tmp_path: Path) -> None:
         "command again."]
 
 
+def test_a_damaged_report_history_is_one_line_and_nothing_is_removed(built_from_samples: str, data_dir: Path,
+                                                                       tmp_path: Path) -> None:
+    """The list of report versions cut short on the disk: the prune stops before removing anything, saying which file
+    and what to do in one line (it was a traceback ending in the same words)."""
+    history = data_dir / "reports" / "history.json"
+    history.write_bytes(history.read_bytes()[:100])
+    before = sorted(data_dir.rglob("*"))
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(tmp_path / "no home")}
+    env.pop("VERBOSE", None)
+    done = subprocess.run([sys.executable, "-m", "pipelines.commands.prune", "--keep-days", "0"], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"{history} could not be read (") and "move it aside: the next run starts a new list" in line
+    assert sorted(data_dir.rglob("*")) == before
+
+
 def test_dagster_s_old_runs_go_with_their_event_logs_but_not_the_current_state_or_a_live_run(
         httpserver: HTTPServer, data_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     """A year of nightlies is about 0.4 GB of Dagster's history, which Dagster never trims: prune removes finished
