@@ -222,6 +222,12 @@ class HttpClient(dg.ConfigurableResource):
                               f"{self.read_timeout_s}s)")
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             return _Retryable(f"connection failed: {exc}")
+        except requests.exceptions.ContentDecodingError as exc:
+            # A compressed body that does not decompress: mangled on the way (a proxy) as often as at the source.
+            return _Retryable(f"the body could not be decompressed ({exc.args[0]})")
+        except requests.exceptions.RequestException as exc:
+            # The rest (a redirect loop, a redirect to an address requests cannot follow) would only repeat.
+            raise FetchError(source, url, f"{type(exc).__name__}: {exc}") from exc
 
 
 class _Cutoff:

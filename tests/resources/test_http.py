@@ -128,3 +128,27 @@ def test_retries_stop_when_another_would_pass_the_deadline(httpserver: HTTPServe
     with pytest.raises(FetchError, match=r"503.*gave up after \ds and 2 attempt\(s\): another would pass the 3s"):
         client.get(client.session(), "phe_healthcare", httpserver.url_for("/busy"))
     assert time.monotonic() - started < 3
+
+
+def test_a_body_that_does_not_decompress_is_retried_then_named(httpserver: HTTPServer) -> None:
+    """A gzip-encoded answer whose bytes are not gzip (mangled on the way): retried, as a broken connection is, then
+    a FetchError naming the source and the URL (it was requests' bare ContentDecodingError, which the step's retries
+    met again minutes later, naming neither)."""
+    httpserver.expect_request("/data").respond_with_data(b"\x1f\x8b not gzip at all" * 10,
+                                                         headers={"Content-Encoding": "gzip"})
+    client = fast_http()
+    with pytest.raises(FetchError) as caught:
+        client.get(client.session(), "phe_cases_by_utla", httpserver.url_for("/data"))
+    message = str(caught.value)
+    assert message.startswith(f"[phe_cases_by_utla] {httpserver.url_for('/data')}: gave up after")
+    assert "the body could not be decompressed" in message
+    assert len(httpserver.log) == client.max_attempts
+
+
+def test_a_redirect_loop_is_named_at_once(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/data").respond_with_response(Response(status=302, headers={"Location": "/data"}))
+    client = fast_http()
+    with pytest.raises(FetchError) as caught:
+        client.get(client.session(), "phe_cases_by_utla", httpserver.url_for("/data"))
+    assert str(caught.value).startswith(f"[phe_cases_by_utla] {httpserver.url_for('/data')}: TooManyRedirects: ")
+    assert len(httpserver.log) == 31  # requests' own limit of 30 redirects, followed once: no retry repeats them
