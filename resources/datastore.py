@@ -253,6 +253,11 @@ class DatastoreTarget(dg.ConfigurableResource):
         return Path(self.state_dir) / self.dataset
 
     @property
+    def storage(self) -> tuple[Path, str]:
+        """The folder the publish writes its records (and a dry run its files) under, and the setting naming it."""
+        return Path(self.state_dir).parent, "PIPELINE_DATA_DIR"
+
+    @property
     def audit_log(self) -> Path:
         """Every publication to this dataset, one JSON record a line."""
         return self.dataset_state / "audit.jsonl"
@@ -400,6 +405,10 @@ class DryRunDatastore(DatastoreTarget):
     @property
     def kind(self) -> str:
         return "dry run"
+
+    @property
+    def storage(self) -> tuple[Path, str]:
+        return Path(self.folder), "LDS_DRY_RUN_DIR"
 
     @contextmanager
     def open(self) -> Iterator[DryRunSession]:

@@ -137,17 +137,17 @@ def storage_refused(error: BaseException) -> bool:
 
 
 @contextmanager
-def refusals_fail_the_step(who: str, storage: Path) -> Iterator[None]:
+def refusals_fail_the_step(who: str, storage: Path, setting: str = "PIPELINE_DATA_DIR") -> Iterator[None]:
     """Turn the storage refusing one of its files (storage_refused) into a Failure of the step that says so in one
     line, naming `who` ("[source]"), the file and the setting to change, and that no step retry is to be spent on it;
-    other errors pass as they are. `storage` is PIPELINE_DATA_DIR's folder: a refused file outside it (a shipped
+    other errors pass as they are. `storage` is the folder `setting` names: a refused file outside it (a shipped
     sample, say) is not that setting's fault."""
     try:
         yield
     except OSError as error:
         if not storage_refused(error):
             raise
-        remedy = (f"PIPELINE_DATA_DIR ({storage}) must be a folder this account can write, with room"
+        remedy = (f"{setting} ({storage}) must be a folder this account can write, with room"
                   if Path(str(error.filename)).is_relative_to(storage) else "it must be a file this account can read")
         # mkdir's "File exists" when a file holds the folder's name reads as if the folder were there.
         why = "a file where a folder should be" if error.errno == errno.EEXIST else error.strerror

@@ -33,6 +33,7 @@ from checks.origin import OriginVerdict, judge, obtained
 from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes, validate_published
 from reports.provenance import FILE_NAME as PROVENANCE
 from resources.datastore import DatastoreTarget, DryRunSession, PublishSession, TableCheck, check_tables
+from resources.files import refusals_fail_the_step
 from resources.report_storage import ReportStorage, ReportStore
 
 PROVENANCE_DESCRIPTION = (
@@ -327,25 +328,28 @@ def datastore_publish(
     back: one that does not serve what was just sent fails the `api_tables_follow` check (a warning) with what to
     do. The metadata is the audit record: who approved, which version, every file sent or skipped with its MD5 and
     resource id, the Datastore's answers and the API tables' state."""
-    approval = check_approval(config, datastore_tables, reports.store(), datastore.kind, context.log.warning)
-    with datastore.open() as lds:
-        context.log.info(f"{datastore.kind}: report version {approval.version}, approved by {approval.approved_by}, "
-                         f"to {lds.target}")
-        dataset = lds.get_dataset()
-        try:
-            plans = plan_publication(datastore_tables, approval.contents, dataset, datastore.known_resource_ids(),
-                                     approval.held_back)
-        except PlanRefusal as error:
-            # Planned whole before the first upload, so refusing here leaves the Datastore exactly as it was.
-            raise refuse(str(error)) from None
-        responses = send(lds, approval, plans, datastore, context.log)
-        if responses:
-            note_changes(lds, dataset, approval.version, context.log)
-        checks = follow_tables(lds, dataset, plans, datastore_tables, datastore, context.log)
-        target = lds.target
-        real = real_publish(approval.verdict)
-        # Only a dry run has a folder for the analyst to open; a rehearsal says the same in its metadata.
-        note = (lds.write_note(HELD_BACK_NOTE, held_back_note(approval.version, real, plans))
-                if isinstance(lds, DryRunSession) else None)
-    return record(context.run.run_id, approval, datastore, target, plans, responses, checks, datastore_tables, real,
-                  note)
+    # A refused write (a full disk, a folder without permission) fails at once naming the folder's setting; a
+    # publish it cut short finishes on the next approval without sending anything twice.
+    with refusals_fail_the_step("datastore_publish", *datastore.storage):
+        approval = check_approval(config, datastore_tables, reports.store(), datastore.kind, context.log.warning)
+        with datastore.open() as lds:
+            context.log.info(f"{datastore.kind}: report version {approval.version}, approved by "
+                             f"{approval.approved_by}, to {lds.target}")
+            dataset = lds.get_dataset()
+            try:
+                plans = plan_publication(datastore_tables, approval.contents, dataset, datastore.known_resource_ids(),
+                                         approval.held_back)
+            except PlanRefusal as error:
+                # Planned whole before the first upload, so refusing here leaves the Datastore exactly as it was.
+                raise refuse(str(error)) from None
+            responses = send(lds, approval, plans, datastore, context.log)
+            if responses:
+                note_changes(lds, dataset, approval.version, context.log)
+            checks = follow_tables(lds, dataset, plans, datastore_tables, datastore, context.log)
+            target = lds.target
+            real = real_publish(approval.verdict)
+            # Only a dry run has a folder for the analyst to open; a rehearsal says the same in its metadata.
+            note = (lds.write_note(HELD_BACK_NOTE, held_back_note(approval.version, real, plans))
+                    if isinstance(lds, DryRunSession) else None)
+        return record(context.run.run_id, approval, datastore, target, plans, responses, checks, datastore_tables, real,
+                      note)

@@ -18,6 +18,7 @@ from checks.published import PUBLISHED
 from pipelines.commands.approve import success_message
 from pipelines.commands.datastore_standin import STANDIN_KEY as KEY
 from pipelines.commands.datastore_standin import StandIn
+from pipelines.commands.outcomes import step_failures
 from resources.datastore import DryRunDatastore, LondonDatastore, datastore_from_environment
 from tests.conftest import (
     all_source_assets,
@@ -173,6 +174,33 @@ def test_interrupted_publish_finishes_on_rerun_without_duplicates(built, standin
     meta = publish_metadata(second)
     assert (meta["files_sent"], meta["files_skipped"]) == (len(SENT) - 2, 2)
     assert standin.titles() == SENT
+
+
+def test_records_the_storage_refuses_stop_the_publish_naming_the_folder_and_the_next_finishes_it(
+        built, standin, data_dir, tmp_path):
+    """A file where the dataset's publish records go (as a full disk or a folder without permission refuses them):
+    the publish stops at the first record, after one upload, in one line naming the folder's setting; mended, the
+    next approval sends the rest and nothing twice. A dry run's refused folder names LDS_DRY_RUN_DIR."""
+    records = data_dir / "publish" / standin.dataset
+    records.parent.mkdir(parents=True)
+    records.write_text("a file where the publish records go")
+    first = publish(data_dir, real_target(standin, data_dir), built)
+    assert not first.success
+    [(step, message)] = step_failures(first)
+    assert step == "datastore_publish" and message.startswith(f"[datastore_publish] the storage refused {records}")
+    assert f"PIPELINE_DATA_DIR ({data_dir}) must be a folder this account can write" in message
+    assert len(standin.resources()) == 1
+    records.unlink()
+    second = publish(data_dir, real_target(standin, data_dir), built)
+    assert second.success, failure_text(second)
+    assert standin.titles() == SENT
+
+    folder = tmp_path / "dry-run"
+    folder.mkdir()
+    (folder / "state").write_text("a file where the dry run's records go")
+    dry = publish(data_dir, DryRunDatastore(folder=str(folder), state_dir=str(folder / "state")), built)
+    [(_, message)] = step_failures(dry)
+    assert f"LDS_DRY_RUN_DIR ({folder}) must be a folder this account can write" in message
 
 
 def test_a_rejected_key_is_explained_and_never_shown(built, standin, data_dir, monkeypatch, capfd, caplog, tmp_path):
