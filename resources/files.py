@@ -136,23 +136,29 @@ def storage_refused(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.filename is not None and error.errno in STORAGE_REFUSALS
 
 
+def refusal(error: OSError, storage: Path, setting: str = "PIPELINE_DATA_DIR") -> str:
+    """The storage's refusal of one of its files (storage_refused) in a line: the file, why, and what to change.
+    `storage` is the folder `setting` names: a refused file outside it (a shipped sample, say) is not that setting's
+    fault."""
+    remedy = (f"{setting} ({storage}) must be a folder this account can write, with room"
+              if Path(str(error.filename)).is_relative_to(storage) else "it must be a file this account can read")
+    # mkdir's "File exists" when a file holds the folder's name reads as if the folder were there.
+    why = "a file where a folder should be" if error.errno == errno.EEXIST else error.strerror
+    return f"the storage refused {error.filename} ({why}): {remedy}"
+
+
 @contextmanager
 def refusals_fail_the_step(who: str, storage: Path, setting: str = "PIPELINE_DATA_DIR") -> Iterator[None]:
     """Turn the storage refusing one of its files (storage_refused) into a Failure of the step that says so in one
-    line, naming `who` ("[source]"), the file and the setting to change, and that no step retry is to be spent on it;
-    other errors pass as they are. `storage` is the folder `setting` names: a refused file outside it (a shipped
-    sample, say) is not that setting's fault."""
+    line (`refusal`), naming `who` ("[source]"), and that no step retry is to be spent on it; other errors pass as
+    they are."""
     try:
         yield
     except OSError as error:
         if not storage_refused(error):
             raise
-        remedy = (f"{setting} ({storage}) must be a folder this account can write, with room"
-                  if Path(str(error.filename)).is_relative_to(storage) else "it must be a file this account can read")
-        # mkdir's "File exists" when a file holds the folder's name reads as if the folder were there.
-        why = "a file where a folder should be" if error.errno == errno.EEXIST else error.strerror
-        raise dg.Failure(f"[{who}] the storage refused {error.filename} ({why}): {remedy}; a retry would meet the "
-                         "same refusal", allow_retries=False) from error
+        raise dg.Failure(f"[{who}] {refusal(error, storage, setting)}; a retry would meet the same refusal",
+                         allow_retries=False) from error
 
 
 class DamagedFile(OSError):

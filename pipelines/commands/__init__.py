@@ -11,15 +11,15 @@ from typing import NoReturn
 import dagster as dg
 
 from resources.errors import SettingError
-from resources.files import DamagedFile
-from resources.settings import dagster_home, verbose
+from resources.files import DamagedFile, refusal, storage_refused
+from resources.settings import dagster_home, data_dir, verbose
 
 
 def _in_one_line(kind: type[BaseException], error: BaseException, trace: object) -> None:
     """Every command (`python -m pipelines.commands.<name>`): a setting it cannot use is one line naming the variable
-    and what it must be, a stored file that cannot be read back one line naming it and what to do, and Dagster's
-    database on a full disk one line saying where, not a traceback (which VERBOSE=1 still shows). The exit status
-    stays 1."""
+    and what it must be, a stored file that cannot be read back one line naming it and what to do, a file the storage
+    refuses one line naming it and the folder's setting, and Dagster's database on a full disk one line saying where,
+    not a traceback (which VERBOSE=1 still shows). The exit status stays 1."""
     if verbose():
         sys.__excepthook__(kind, error, trace)
     elif isinstance(error, SettingError):
@@ -27,6 +27,8 @@ def _in_one_line(kind: type[BaseException], error: BaseException, trace: object)
               file=sys.stderr)
     elif isinstance(error, DamagedFile):
         print(error, file=sys.stderr)
+    elif storage_refused(error):
+        print(refusal(error, data_dir()), file=sys.stderr)
     elif _sqlite_full(error):
         print(f"Dagster's database in DAGSTER_HOME ({os.environ.get('DAGSTER_HOME')}) could not be written: the "
               "database or disk is full. Free space on that disk (make prune removes old runs) and run the command "

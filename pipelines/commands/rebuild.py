@@ -34,6 +34,7 @@ from reports.provenance import FILE_NAME, code_version, lock_hash, manifest_byte
 from reports.render import plotly_bundle, render_report
 from resources.archive import ArchivedFile, RawArchive, UnreadableArchiveFileError
 from resources.errors import SourceError
+from resources.files import refusal, storage_refused
 from resources.report_storage import ReportStore, read_published
 from resources.settings import data_dir
 from resources.vintages import VintageStore
@@ -201,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         result = rebuild(version, storage, out)
     except RebuildError as error:
         print(f"rebuild failed: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        if not storage_refused(error) or args.out is None or not Path(str(error.filename)).is_relative_to(out):
+            raise
+        print(f"rebuild failed: {refusal(error, out, 'OUT')}", file=sys.stderr)
         return 1
     for note in result.notes:
         print(f"note: {note}")

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -99,3 +100,19 @@ def test_a_bad_file_is_named_and_the_other_releases_still_load(tmp_path: Path) -
     [failure] = [line for line in done.stderr.splitlines() if "FAILED" in line]
     assert "2020-08-28" in failure and SOURCE in failure and "region_london" in failure
     assert sorted(p.stem for p in (storage / "vintages" / SOURCE).glob("*.parquet")) == ["2020-08-29"]
+
+
+def test_a_storage_that_refuses_the_archive_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    """A file where the raw archive goes (as a full or read-only disk refuses it): one line naming the path and
+    PIPELINE_DATA_DIR, as the nightly's steps say it (it was a traceback)."""
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    (storage / "raw").write_text("a file where the archive goes")
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(storage), "DAGSTER_HOME": str(tmp_path)}
+    env.pop("VERBOSE", None)
+    done = subprocess.run([sys.executable, "-m", "pipelines.commands.backfill", str(RELEASES)], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"the storage refused {storage / 'raw'}/") and line.endswith(
+        f"(Not a directory): PIPELINE_DATA_DIR ({storage}) must be a folder this account can write, with room")

@@ -178,6 +178,15 @@ def test_a_rebuild_never_empties_a_folder_it_did_not_write(two_releases, tmp_pat
                           timeout=300)
     assert done.returncode == 1 and "is not empty and was not written by a rebuild" in done.stderr
     assert (folder / "notes.txt").read_text() == "mine"
+    # An OUT inside a file: one line naming the setting (it was a traceback).
+    out = folder / "notes.txt" / "rebuilt"
+    refused = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "pipelines.commands.rebuild",
+                              "--version", first, "--out", str(out)], cwd=REPO_ROOT,
+                             env={**os.environ, "PIPELINE_DATA_DIR": str(storage)}, capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 1 and refused.stderr.splitlines() == [
+        f"rebuild failed: the storage refused {out} (Not a directory): OUT ({out}) must be a folder this account can "
+        "write, with room"]
 
 
 def test_a_tampered_raw_file_fails_the_rebuild_naming_it(two_releases, tmp_path: Path) -> None:
