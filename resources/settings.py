@@ -234,7 +234,7 @@ def as_of() -> str:
     return value
 
 
-def _folder(name: str, folder: Path) -> Path:
+def folder_setting(name: str, folder: Path) -> Path:
     """`folder`, the setting `name`'s, refused when it is, or is inside, a file. Caught when the setting is read, not
     at the first write there, which can come minutes later (after a fetch's retries) and names no setting."""
     existing = next(place for place in (folder, *folder.resolve().parents) if place.exists())
@@ -245,7 +245,7 @@ def _folder(name: str, folder: Path) -> Path:
 
 def data_dir() -> Path:
     """Where raw downloads and stored tables live (git-ignored); refused when it is, or is inside, a file."""
-    return _folder("PIPELINE_DATA_DIR", Path(text("PIPELINE_DATA_DIR") or REPO_ROOT / "storage").resolve())
+    return folder_setting("PIPELINE_DATA_DIR", Path(text("PIPELINE_DATA_DIR") or REPO_ROOT / "storage").resolve())
 
 
 def dagster_home() -> Path:
@@ -328,7 +328,7 @@ def lds_dataset() -> str:
 
 def lds_dry_run_dir() -> str | None:
     folder = text("LDS_DRY_RUN_DIR")
-    return str(_folder("LDS_DRY_RUN_DIR", Path(folder))) if folder else None
+    return str(folder_setting("LDS_DRY_RUN_DIR", Path(folder))) if folder else None
 
 
 def lds_rehearsal() -> bool:

@@ -15,6 +15,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 import dagster as dg
 
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.by.strip() or not args.version.strip():
         parser.error("both --by and --version need a value (make approve BY=<name> VERSION=<report_version>)")
     if args.dry_run:
+        # Named as the analyst gave it (make approve DRY_RUN=), not as the variable it sets.
+        settings.folder_setting("DRY_RUN", Path(args.dry_run))
         os.environ["LDS_DRY_RUN_DIR"] = args.dry_run  # read when the definitions are built, just below
     elif not os.environ.get("LDS_DRY_RUN_DIR") and not os.environ.get(settings.api_key_variable(), "").strip():
         print("LDS_API_KEY is not set: export LDS_API_KEY=<your London Datastore API key>, or rehearse with "

@@ -127,6 +127,15 @@ def test_a_name_left_unquoted_sends_nothing(tmp_path: Path, standin: StandIn, bu
         assert ('does not know "Newcomer": a name or value with a space must be quoted, e.g. make approve '
                 'BY="Nina Newcomer"') in typed.stderr
     assert standin.log == [] and not dry_run.exists()
+    # A DRY_RUN folder inside a file is named as it was typed (it was named as LDS_DRY_RUN_DIR, the variable it sets).
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    refused = subprocess.run(["make", "-s", "approve", "BY=Nina", f"VERSION={version}", f"DRY_RUN={blocker}/dry"],
+                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and refused.stderr.splitlines()[0] == (
+        f"DRY_RUN='{blocker}/dry' is not a folder: {blocker} is a file: fix the setting (docs/operations.md, "
+        "\"Settings\") and run the command again.")
+    assert standin.log == []
     quoted = subprocess.run(["make", "-s", "approve", "BY=Nina O'Newcomer", f"VERSION={version}",
                              f"DRY_RUN={dry_run}"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert quoted.returncode == 0, quoted.stderr
