@@ -28,7 +28,10 @@ def _in_one_line(kind: type[BaseException], error: BaseException, trace: object)
     elif isinstance(error, DamagedFile):
         print(error, file=sys.stderr)
     elif storage_refused(error):
-        print(refusal(error, data_dir()), file=sys.stderr)
+        try:
+            print(refusal(error, data_dir()), file=sys.stderr)
+        except SettingError as setting:  # the data folder itself gone wrong meanwhile: say that instead
+            print(setting, file=sys.stderr)
     elif _sqlite_full(error):
         print(f"Dagster's database in DAGSTER_HOME ({os.environ.get('DAGSTER_HOME')}) could not be written: the "
               "database or disk is full. Free space on that disk (make prune removes old runs) and run the command "
