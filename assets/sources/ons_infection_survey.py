@@ -40,8 +40,8 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import openpyxl
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
@@ -50,6 +50,9 @@ from assets.ingest.source import Freshness, Presentation, RawFile, Source, Sourc
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.schemas import OnsInfectionSurvey
 from resources.errors import ParseError
+
+if TYPE_CHECKING:
+    import openpyxl
 
 SAMPLE = "20220819covid19infectionsurveydatasetsengland.xlsx"
 # Tables start within the first rows of a sheet (title and notes above the header); looking further only costs
@@ -584,6 +587,10 @@ def parse_infection_survey(files: Mapping[str, RawFile]) -> pd.DataFrame:
             "positive ...' for England, or 'Date' and a London group of 'Modelled % testing positive ...' columns "
             f"(sheets: {', '.join(sheets)})",
         )
+    # Imported here, not with the module: every process that loads the definitions (the code server, make approve)
+    # would pay for it, and only this parse reads cell formats.
+    import openpyxl
+
     book = openpyxl.load_workbook(io.BytesIO(file.content), read_only=True, data_only=True)
     try:
         units = [proportions_to_percent(book, part.rows) for part in parts]
