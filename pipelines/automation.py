@@ -5,6 +5,7 @@ All times are Europe/London. None of these ever targets the `publish` job: publi
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 
 import dagster as dg
@@ -89,22 +90,36 @@ def build_release_sensor(source_jobs: list) -> dg.SensorDefinition:
     return release_sensor
 
 
+# Dagster gives a sensor tick 60 s (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS); a tick that runs over fails whole, with no
+# cursor saved and no run requested, so one stalled upstream would hide every other source's new release. The
+# sources are asked together, each given this long in all (connecting, waiting and reading).
+PROBE_DEADLINE_S = 40.0
+
+
 def look_for_releases(context: dg.SensorEvaluationContext, upstreams: Upstreams) -> dg.SensorResult | dg.SkipReason:
     cursor = json.loads(context.cursor) if context.cursor else {}
     # One quick attempt per source: the sensor asks again in 15 minutes anyway.
-    http = HttpClient(max_attempts=1, connect_timeout_s=10, read_timeout_s=30)
-    requests, unchanged, problems, first_seen, retired = [], [], [], [], []
-    for name, source in SOURCES.items():
-        if keeps_last_release(source, upstreams):
-            # Its run would keep the last release whatever the API said, and the API is gone: asking it every 15
-            # minutes would only warn, for ever.
-            retired.append(name)
-            continue
+    http = HttpClient(max_attempts=1, connect_timeout_s=10, read_timeout_s=30, deadline_s=PROBE_DEADLINE_S)
+    # A retired source's run keeps the last release whatever the API says, and the API is gone: asking it every 15
+    # minutes would only warn, for ever.
+    retired = [name for name, source in SOURCES.items() if keeps_last_release(source, upstreams)]
+    asked = [name for name in SOURCES if name not in retired]
+
+    def probe(name: str) -> tuple[str | None, dict] | FetchError:
         try:
-            marker, remembered = _probe_marker(source, http, upstreams, cursor.get(name, {}))
+            return _probe_marker(SOURCES[name], http, upstreams, cursor.get(name, {}))
         except FetchError as error:
-            problems.append(f"{name}: {error}")
+            return error
+
+    with ThreadPoolExecutor(max_workers=max(len(asked), 1), thread_name_prefix="release_sensor") as pool:
+        answers = dict(zip(asked, pool.map(probe, asked), strict=True))
+    requests, unchanged, problems, first_seen = [], [], [], []
+    for name, answer in answers.items():
+        source = SOURCES[name]
+        if isinstance(answer, FetchError):
+            problems.append(f"{name}: {answer}")
             continue
+        marker, remembered = answer
         if marker is None:
             unchanged.append(name)
         elif name not in cursor:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
 import traceback
 from datetime import datetime
 from pathlib import Path
@@ -11,9 +14,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Response
+from werkzeug import Request, Response
 
 from assets.sources import SOURCES
+from pipelines import automation
 from pipelines.automation import run_failure_notifier
 from pipelines.definitions import build_definitions
 from pipelines.jobs import DAILY_SOURCES
@@ -126,6 +130,36 @@ def test_release_sensor_leaves_the_retired_sources_alone_in_live_mode(httpserver
     _, reason, cursor = evaluate(None, Upstreams(mode="live", cases_api="phe", urls=upstreams.urls,
                                               as_of="2020-11-20"))
     assert set(json.loads(cursor)) == set(SOURCES) and "not asked" not in reason
+
+
+def test_one_stalled_upstream_leaves_the_others_checked_within_the_tick(httpserver: HTTPServer, monkeypatch) -> None:
+    """Dagster ends a sensor tick at 60 s and then keeps nothing of it: asked one after another, each allowed its
+    full timeouts, one upstream that stalls hid every other source's new release. The sources are asked together,
+    each within its deadline (shortened here from 40 s), and the stalled one is named."""
+    monkeypatch.setattr(automation, "PROBE_DEADLINE_S", 1.0)
+    stall = threading.Event()
+
+    def stalled(_request: Request) -> Response:
+        stall.wait(timeout=20)  # answers only once the test is over, as a hung server would
+        return Response("late", status=200)
+
+    urls = serve_all_samples(httpserver)
+    hung = HTTPServer(host="127.0.0.1", port=0, threaded=True)  # another host: its stall holds up no one else's
+    hung.expect_request(re.compile("^/ons")).respond_with_handler(stalled)
+    hung.start()
+    urls["ons"] = hung.url_for("/ons")
+    started = time.monotonic()
+    try:
+        requests, reason, cursor = evaluate(None, live(urls))
+        took = time.monotonic() - started
+    finally:
+        stall.set()
+        hung.stop()
+    assert took < 10  # within a deadline of its own (1 s), not the stall's 20 s
+    asked = set(SOURCES) - RETIRED_SOURCES - {"ons_infection_survey"}
+    assert requests == [] and set(json.loads(cursor)) == asked
+    assert f"recorded the current release of {', '.join(name for name in SOURCES if name in asked)}" in reason
+    assert "could not check ons_infection_survey: [ons_infection_survey] http://" in reason
 
 
 def test_release_sensor_is_off_by_default() -> None:
