@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from reports.approval import launchpad_url
 from reports.render import environment
 from resources import settings
-from resources.files import read_json_lines
+from resources.files import DamagedFile, read_json_lines
 from resources.report_storage import ReportStore, read_published
 from resources.settings import dagster_ui_url, data_dir, lds_dataset
 
@@ -81,7 +81,13 @@ class ReportHandler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path in ("/", "/index.html"):
-            rows = index_rows(ReportStore(self.folder), publications(self.audit_log))
+            try:
+                rows = index_rows(ReportStore(self.folder), publications(self.audit_log))
+            except DamagedFile as error:
+                # The list of versions or the publish log damaged on the disk: say which and what to do (the
+                # connection was dropped with no answer); each report still opens by its own address.
+                self._send(500, f"{error}\n".encode(), "text/plain; charset=utf-8")
+                return
             self._send(200, render_index(rows).encode(), "text/html; charset=utf-8")
         elif path.startswith("/launchpad/"):
             version = path.removeprefix("/launchpad/")

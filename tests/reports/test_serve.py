@@ -84,6 +84,22 @@ def test_the_index_lists_versions_newest_first_with_what_they_were(server: str) 
     assert requests.get(f"{server}/cases_report_bbbbbbbbbbbb.html", timeout=5).text == "<p>report bbbbbbbbbbbb</p>"
 
 
+@pytest.mark.parametrize("damaged", ["history.json", "audit.jsonl"])
+def test_a_damaged_list_of_versions_is_named_on_the_index(server: str, reports: Path, audit_log: Path,
+                                                          damaged: str) -> None:
+    """The list of versions cut short, or the publish log spoiled, on the disk: the index says which file and what
+    to do (the connection was dropped, with no answer), and each report still opens by its own address."""
+    if damaged == "history.json":
+        path = reports / "history.json"
+        path.write_text(path.read_text()[:60])  # cut short
+    else:
+        path = audit_log
+        path.write_text(path.read_text().replace('"approved_by"', 'approved_by', 1))  # a line edited by hand
+    page = requests.get(f"{server}/", timeout=5)
+    assert page.status_code == 500 and page.text.startswith(f"{path} could not be read (")
+    assert requests.get(f"{server}/cases_report_aaaaaaaaaaaa.html", timeout=5).text == "<p>report aaaaaaaaaaaa</p>"
+
+
 def test_the_launchpad_link_follows_the_ui_s_address_when_it_is_followed(server: str, monkeypatch) -> None:
     for address in ("http://127.0.0.1:3000", "http://dagster.internal:8080"):
         monkeypatch.setenv("DAGSTER_UI_URL", address)
