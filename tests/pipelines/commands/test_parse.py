@@ -9,8 +9,11 @@ import csv
 import io
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -224,6 +227,36 @@ def test_a_table_that_fails_validation_prints_the_summary_and_exits_1(
     line = assert_one_line(done, "utla_invalid.csv", "failed validation (PheCasesByUtla)", said)
     assert "area_code E09000007" in line  # the row, by the values that find it in the file
     assert "validation (PheCasesByUtla): FAILED" in done.stdout
+
+
+@pytest.fixture
+def machine_time_zone(monkeypatch) -> Iterator[Callable[[str], None]]:
+    """Sets this process's local time zone (TZ, as a server's would be), and puts it back after the test."""
+    def use(zone: str) -> None:
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+
+    yield use
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("zone", ["Etc/GMT+12", "Etc/GMT-14"], ids=["UTC-12", "UTC+14"])
+def test_future_dates_are_judged_by_london_s_calendar_not_the_machine_s(tmp_path: Path, zone: str,
+                                                                         machine_time_zone) -> None:
+    """A row dated today in London is not in the future, and one dated tomorrow is, whatever time zone the machine
+    runs in: at any moment one of these two zones' dates differs from London's (26 hours apart), and "today" was the
+    machine's own."""
+    machine_time_zone(zone)
+    today = datetime.now(ZoneInfo("Europe/London")).date()
+    for day, passes in ((today, True), (today + timedelta(days=1), False)):
+        path = tmp_path / f"utla_{day}.csv"
+        edited_csv(UTLA, path, set_cell("date", day.isoformat()))
+        done = parse("phe_cases_by_utla", str(path))
+        if passes:
+            assert done.returncode == 0 and "validation (PheCasesByUtla): passed" in done.stdout, done.stderr
+        else:
+            assert_one_line(done, path.name, "column 'date': date is in the future")
 
 
 def test_an_unexpected_error_is_one_line_and_verbose_adds_the_traceback(monkeypatch, capsys) -> None:
