@@ -81,7 +81,7 @@ with sqlalchemy.create_engine(f"sqlite:///{sys.argv[1]}").begin() as connection:
 
 @pytest.mark.parametrize("verbose", ["", "1"])
 def test_dagster_s_database_on_a_full_disk_is_one_line_saying_where(tmp_path: Path, verbose: str) -> None:
-    """SQLAlchemy's error for a full disk under DAGSTER_HOME is a 40-line traceback in any command (it filled in
+    """SQLAlchemy's error for a full disk under DAGSTER_HOME is a 60-line traceback in any command (it filled in
     `make run` as the run started, or while it stored its events); the disk is named in one line, and VERBOSE=1
     still shows the traceback."""
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "VERBOSE": verbose}
