@@ -10,6 +10,7 @@ that is not declared here.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -368,6 +369,26 @@ def nightly_cron() -> str:
 
 def ons_weekly_cron() -> str:
     return text("ONS_WEEKLY_CRON")
+
+
+def check_ports(ports: dict[str, int]) -> None:
+    """Each port (setting name -> port) different and free on 127.0.0.1, or a SettingError naming the setting, before
+    anything starts. A webserver `dagster dev` starts on a port already taken logs the error and goes on running
+    without answering (make dev looked up, and the UI never came); `make serve` found it only after starting
+    PostgreSQL and the code server."""
+    seen: dict[int, str] = {}
+    for name, port in ports.items():
+        if port in seen:
+            raise SettingError(f"{name}={port} is also {seen[port]}: each part needs a port of its own")
+        seen[port] = name
+        with socket.socket() as probe:
+            # As the servers bind: a port left in TIME_WAIT by the last run of the service is free for them.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as error:
+                raise SettingError(f"{name}={port}: that port on 127.0.0.1 is in use by another program "
+                                   f"({error.strerror})") from None
 
 
 def service_home() -> Path:

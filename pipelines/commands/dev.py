@@ -13,14 +13,12 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from resources import settings
-from resources.errors import SettingError
 from resources.settings import REPO_ROOT
 
 STOP_WAIT_S = 20.0
@@ -61,32 +59,12 @@ def stop(processes: list[subprocess.Popen]) -> None:
         process.wait()
 
 
-def check_ports(ports: dict[str, int]) -> None:
-    """Each port different and free on 127.0.0.1, or a SettingError naming the setting. The webserver `dagster dev`
-    starts on a port already taken logs the error and goes on running without answering: make dev looked up, and
-    the UI never came."""
-    seen: dict[int, str] = {}
-    for name, port in ports.items():
-        if port in seen:
-            raise SettingError(f"{name}={port} is also {seen[port]}: the Dagster UI and the report server need a port "
-                               "each")
-        seen[port] = name
-        with socket.socket() as probe:
-            # As the servers bind: a port left in TIME_WAIT by the last make dev is free for them.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError as error:
-                raise SettingError(f"{name}={port}: that port on 127.0.0.1 is in use by another program "
-                                   f"({error.strerror})") from None
-
-
 def main() -> int:
     # What the parts read first, checked once here: wrong, it is one line naming it, not a traceback from each part.
     settings.data_dir()
     settings.dagster_home()
     port = settings.number("DAGSTER_PORT")
-    check_ports({"DAGSTER_PORT": port, "REPORTS_PORT": settings.number("REPORTS_PORT")})
+    settings.check_ports({"DAGSTER_PORT": port, "REPORTS_PORT": settings.number("REPORTS_PORT")})
     dagster = str(Path(sys.executable).with_name("dagster"))
     parts = {
         "the report server": start([sys.executable, "-m", "reports.serve"]),

@@ -36,7 +36,15 @@ import requests
 
 from pipelines.service.postgres import Postgres, ServiceError, log_tail
 from resources.files import write_atomically
-from resources.settings import CODE_LOCATION, REPO_ROOT, ServiceSettings, data_dir, service_home, service_settings
+from resources.settings import (
+    CODE_LOCATION,
+    REPO_ROOT,
+    ServiceSettings,
+    check_ports,
+    data_dir,
+    service_home,
+    service_settings,
+)
 
 INSTANCE_CONFIG = REPO_ROOT / "config" / "dagster-service.yaml"
 # In the service's home while it runs: how `make approve` reaches its instance (Service.announce).
@@ -159,6 +167,7 @@ class Service:
         (the webserver and the daemon load the code from it), the report server beside it, then the webserver and
         the daemon together: each part spends seconds importing before it answers, and those overlap."""
         began = time.monotonic()
+        self.check_ports()
         self.prepare()
         self.start_postgres(report)
         self.start_parts(("code server", "reports"), report)
@@ -166,6 +175,14 @@ class Service:
         self.wait_for_daemons()
         self.announce()
         return time.monotonic() - began
+
+    def check_ports(self) -> None:
+        """Every port the parts will listen on free, before anything starts (PostgreSQL's only when it is ours)."""
+        s = self.settings
+        ports = {"DAGSTER_PORT": s.dagster_port, "REPORTS_PORT": s.reports_port, "CODE_SERVER_PORT": s.code_server_port}
+        if self.postgres.managed:
+            ports["DAGSTER_PG_PORT"] = s.pg_port
+        check_ports(ports)
 
     def announce(self) -> None:
         """Say, in the service's home, that it runs and how to reach its instance (never the password itself: where

@@ -451,20 +451,39 @@ def test_make_serve_starts_everything_and_sigterm_to_make_stops_everything(tmp_p
         shutil.rmtree(pg_folder, ignore_errors=True)
 
 
-def test_a_part_that_cannot_start_is_named_with_its_log_and_the_rest_is_stopped(tmp_path) -> None:
+def test_a_port_taken_is_named_before_anything_starts_and_a_part_that_cannot_start_stops_the_rest(tmp_path) -> None:
+    """The UI's port held by another program: named in one line before anything starts (it used to start PostgreSQL,
+    initdb included, and the code server first). Taken only once PostgreSQL is ready, as another program may do
+    meanwhile: the webserver is named with its log, and the parts already started are stopped."""
     require_postgres()
     settings = free_settings()
     pg_folder = postgres_folder()
     env = service_env(settings, pg_folder / "storage")
+    env.pop("VERBOSE", None)
+    command = [sys.executable, "-m", "pipelines.service", "--home", str(tmp_path / "home")]
     try:
         with socket.socket() as taken:  # something else already listens on the UI's port
             taken.bind(("127.0.0.1", settings.dagster_port))
             taken.listen()
-            done = subprocess.run([sys.executable, "-m", "pipelines.service", "--home", str(tmp_path / "home")],
-                                  cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
-        assert done.returncode == 1
-        assert "the webserver exited with code" in done.stderr and "webserver.log" in done.stderr, done.stderr
-        assert "PostgreSQL stopped" in done.stdout and "code server stopped" in done.stdout
+            held = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert held.returncode == 1 and held.stdout == ""
+        assert held.stderr.splitlines() == [
+            f"DAGSTER_PORT={settings.dagster_port}: that port on 127.0.0.1 is in use by another program (Address "
+            "already in use): fix the setting (docs/operations.md, \"Settings\") and run the command again."]
+        assert not (tmp_path / "home").exists() and not (pg_folder / "storage").exists()
+
+        service = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        with socket.socket() as taken:
+            for line in service.stdout:
+                if line.startswith("PostgreSQL ready"):
+                    taken.bind(("127.0.0.1", settings.dagster_port))
+                    taken.listen()
+                    break
+            out, err = service.communicate(timeout=180)
+        assert service.returncode == 1
+        assert "the webserver exited with code" in err and "webserver.log" in err, err
+        assert "PostgreSQL stopped" in out and "code server stopped" in out
         assert_closed(settings.code_server_port, settings.pg_port)
     finally:
         shutil.rmtree(pg_folder, ignore_errors=True)
