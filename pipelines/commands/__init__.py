@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 import dagster as dg
+import yaml
 
 from resources.errors import SettingError
 from resources.files import DamagedFile, refusal, storage_refused
@@ -67,7 +68,15 @@ def exit_with(main: Callable[[], int]) -> NoReturn:
 
 
 def open_instance() -> dg.DagsterInstance:
-    """DAGSTER_HOME's Dagster instance (the UI's); a DAGSTER_HOME that is unset or not a folder is refused in one line
-    naming it, before Dagster's traceback."""
-    dagster_home()
-    return dg.DagsterInstance.get()
+    """DAGSTER_HOME's Dagster instance (the UI's); a DAGSTER_HOME that is unset or not a folder, or whose dagster.yaml
+    Dagster cannot read, is refused in one line naming it, before Dagster's traceback."""
+    home = dagster_home()
+    try:
+        return dg.DagsterInstance.get()
+    except (yaml.YAMLError, dg.DagsterInvalidConfigError) as error:
+        # Dagster's own message lists every key it knows after "Expected:": the first sentence says what is wrong.
+        problem = (error.errors[0].message if isinstance(error, dg.DagsterInvalidConfigError) and error.errors
+                   else " ".join(str(error).split()))
+        raise SettingError(f"DAGSTER_HOME={str(home)!r}: Dagster cannot read its dagster.yaml "
+                           f"({problem.split(' Expected:')[0]}); compare it with config/dagster.yaml, or delete it and "
+                           "make writes it again") from error

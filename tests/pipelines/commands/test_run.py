@@ -65,6 +65,27 @@ def test_a_dagster_home_that_is_not_a_folder_is_named_in_one_line(tmp_path: Path
     assert not (tmp_path / "storage").exists()
 
 
+@pytest.mark.parametrize(("content", "said"), [
+    ("run_launcher:\n  class: [DefaultRunLauncher\n", "while parsing a flow sequence"),  # not YAML
+    ("telemetry:\n  enabled: maybe\n", 'Value "maybe" of type'),  # YAML, not Dagster's configuration
+], ids=["not YAML", "not Dagster's"])
+def test_a_dagster_yaml_dagster_cannot_read_is_named_in_one_line(tmp_path: Path, content: str, said: str) -> None:
+    """An instance configuration edited by hand and left broken: Dagster's traceback (its error lists every key it
+    knows) becomes one line naming DAGSTER_HOME, what is wrong and what to do; nothing is stored."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(content)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage")}
+    env.pop("VERBOSE", None)
+    completed = subprocess.run([sys.executable, "-m", "pipelines.commands.run"], cwd=REPO_ROOT, env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 1
+    [line] = completed.stderr.splitlines()
+    assert line.startswith(f"DAGSTER_HOME='{home}': Dagster cannot read its dagster.yaml (") and said in line
+    assert "compare it with config/dagster.yaml, or delete it and make writes it again" in line
+    assert not (tmp_path / "storage").exists()
+
+
 # A database SQLite refuses to grow (SQLITE_FULL, what a full disk gives): max_page_count stands in for the disk.
 FULL_DATABASE = """
 import sys
