@@ -169,21 +169,22 @@ def test_each_release_is_kept_and_the_report_shows_a_revised_day_with_both_value
 
 def test_a_rebuild_never_empties_a_folder_it_did_not_write(two_releases, tmp_path: Path) -> None:
     storage, first, _ = two_releases
+
+    def rebuild_into(out: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "pipelines.commands.rebuild",
+                               "--version", first, "--out", str(out)], cwd=REPO_ROOT,
+                              env={**os.environ, "PIPELINE_DATA_DIR": str(storage)}, capture_output=True, text=True,
+                              timeout=300)
+
     folder = tmp_path / "analysis"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
-    done = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "pipelines.commands.rebuild",
-                           "--version", first, "--out", str(folder)], cwd=REPO_ROOT,
-                          env={**os.environ, "PIPELINE_DATA_DIR": str(storage)}, capture_output=True, text=True,
-                          timeout=300)
+    done = rebuild_into(folder)
     assert done.returncode == 1 and "is not empty and was not written by a rebuild" in done.stderr
     assert (folder / "notes.txt").read_text() == "mine"
     # An OUT inside a file: one line naming the setting (it was a traceback).
     out = folder / "notes.txt" / "rebuilt"
-    refused = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "pipelines.commands.rebuild",
-                              "--version", first, "--out", str(out)], cwd=REPO_ROOT,
-                             env={**os.environ, "PIPELINE_DATA_DIR": str(storage)}, capture_output=True, text=True,
-                             timeout=300)
+    refused = rebuild_into(out)
     assert refused.returncode == 1 and refused.stderr.splitlines() == [
         f"rebuild failed: the storage refused {out} (Not a directory): OUT ({out}) must be a folder this account can "
         "write, with room"]
