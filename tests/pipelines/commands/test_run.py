@@ -48,16 +48,21 @@ def test_nightly_run_on_samples_leaves_tables_archive_and_report(tmp_path: Path)
     assert published == set(PUBLISHED)
 
 
+def run_with_home(home: Path, storage: Path) -> subprocess.CompletedProcess:
+    """`make run`'s command with DAGSTER_HOME `home`, as an analyst runs it (no VERBOSE)."""
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(storage)}
+    env.pop("VERBOSE", None)
+    return subprocess.run([sys.executable, "-m", "pipelines.commands.run"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
 @pytest.mark.parametrize("wrong", ["a file", "no folder"])
 def test_a_dagster_home_that_is_not_a_folder_is_named_in_one_line(tmp_path: Path, wrong: str) -> None:
     """Dagster's own refusal is a 15-line traceback naming Windows' syntax for setting it; the storage is untouched."""
     home = tmp_path / "dagster_home"
     if wrong == "a file":
         home.write_text("not a folder")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage")}
-    env.pop("VERBOSE", None)
-    completed = subprocess.run([sys.executable, "-m", "pipelines.commands.run"], cwd=REPO_ROOT, env=env,
-                               capture_output=True, text=True, timeout=120)
+    completed = run_with_home(home, tmp_path / "storage")
     assert completed.returncode == 1
     assert completed.stderr.splitlines() == [
         f"DAGSTER_HOME='{home}' is not a folder: make creates its default, .dagster_home, with config/dagster.yaml; "
@@ -75,10 +80,7 @@ def test_a_dagster_yaml_dagster_cannot_read_is_named_in_one_line(tmp_path: Path,
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(content)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage")}
-    env.pop("VERBOSE", None)
-    completed = subprocess.run([sys.executable, "-m", "pipelines.commands.run"], cwd=REPO_ROOT, env=env,
-                               capture_output=True, text=True, timeout=120)
+    completed = run_with_home(home, tmp_path / "storage")
     assert completed.returncode == 1
     [line] = completed.stderr.splitlines()
     assert line.startswith(f"DAGSTER_HOME='{home}': Dagster cannot read its dagster.yaml (") and said in line
