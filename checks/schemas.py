@@ -12,6 +12,7 @@ from pandera.typing import Series
 
 from checks.geography import ENGLAND, LONDON_NHS_REGION, LONDON_PHE_UTLA_CODES, LONDON_REGION
 from checks.lookups import london_merged_ccgs
+from resources.clock import london_today
 
 # PHE's age bands for cases, zero-padded as the v2 API writes them.
 PHE_AGE_BANDS = (
@@ -24,18 +25,12 @@ NHS_111_SITE_TYPES = ("111", "999", "online")
 NHS_111_SEXES = ("female", "male", "unknown", "indeterminate")
 
 
-def london_today() -> pd.Timestamp:
-    """Today's date in London, whose calendar the publishers date their figures by: the machine's own clock may be in
-    another time zone, where "today" can be London's yesterday or tomorrow."""
-    return pd.Timestamp.now(tz="Europe/London").normalize().tz_localize(None)
-
-
 class _DatedTable(pa.DataFrameModel):
     date: Series[pa.DateTime]
 
     @pa.check("date", name="not_in_future", error="date is in the future")
     def _not_in_future(cls, dates: Series[pa.DateTime]) -> Series[bool]:
-        return dates <= london_today()
+        return dates <= pd.Timestamp(london_today())
 
     class Config:
         strict = True
@@ -133,7 +128,7 @@ class OnsInfectionSurvey(pa.DataFrameModel):
 
     @pa.check("period_end", name="not_in_future", error="period ends in the future")
     def _not_in_future(cls, dates: Series[pa.DateTime]) -> Series[bool]:
-        return dates <= london_today()
+        return dates <= pd.Timestamp(london_today())
 
     class Config:
         strict = True
@@ -172,7 +167,7 @@ class _PublishedCases(pa.DataFrameModel):
 
     @pa.check("date", name="not_in_future", error="date is in the future")
     def _not_in_future(cls, dates: Series[pa.DateTime]) -> Series[bool]:
-        return dates <= london_today()
+        return dates <= pd.Timestamp(london_today())
 
     class Config:
         strict = True

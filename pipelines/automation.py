@@ -15,12 +15,14 @@ from assets.ingest.fetch import source_session
 from assets.ingest.source import Source
 from assets.sources import SOURCES
 from assets.sources.ons_infection_survey import SOURCE as ONS
+from reports import wording
+from resources.clock import LONDON, in_london
 from resources.errors import FetchError, SettingError
 from resources.http import HttpClient, conditional_headers
 from resources.settings import dagster_ui_url, failure_webhook_url
 from resources.upstreams import Upstreams
 
-TIMEZONE = "Europe/London"
+TIMEZONE = LONDON.key  # Dagster takes the zone by name
 
 
 def build_schedules(daily_cron: str, ons_cron: str) -> list[dg.ScheduleDefinition]:
@@ -64,11 +66,15 @@ def _probe_marker(source: Source, http: HttpClient, upstreams: Upstreams, seen: 
 
 
 def _release_label(remembered: dict) -> str:
+    """The release a run is for, as its `release` tag shows it: the publisher's time on London's clocks (HTTP sends
+    it in GMT, an hour behind them in summer), else the marker that told the release apart (its ETag)."""
     if remembered.get("last_modified"):
         try:
-            return parsedate_to_datetime(remembered["last_modified"]).strftime("%Y-%m-%d %H:%M")
+            sent = parsedate_to_datetime(remembered["last_modified"])
         except (TypeError, ValueError):
             pass
+        else:
+            return wording.moment(in_london(sent))
     return remembered.get("marker", "?")
 
 

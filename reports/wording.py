@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-LONDON_TIME = ZoneInfo("Europe/London")
+from resources.clock import LONDON
 
 
 def day(value: date | datetime | pd.Timestamp | str, year: bool = True) -> str:
@@ -23,7 +22,7 @@ def moment(value: datetime | str) -> str:
     """A time in London, as the analyst's clock shows it (BST in summer): `21 Jul 2020, 16:02`."""
     when = datetime.fromisoformat(value) if isinstance(value, str) else value
     if when.tzinfo is not None:
-        when = when.astimezone(LONDON_TIME)
+        when = when.astimezone(LONDON)
     return f"{when.day} {when:%b %Y, %H:%M}"
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from resources.clock import london_date
 from resources.files import append_line, compressed, read_json, write_atomically
 from resources.http import HttpResult
 
@@ -81,10 +82,11 @@ class ArchivedFile:
 
     @property
     def last_modified(self) -> date | None:
-        """The publisher's release date of the file (its Last-Modified header), when the server sent one."""
+        """The publisher's release date of the file (its Last-Modified header, a moment in GMT) on London's
+        calendar, when the server sent one."""
         value = self.headers.get("Last-Modified")
         try:
-            return parsedate_to_datetime(value).date() if value else None
+            return london_date(parsedate_to_datetime(value)) if value else None
         except (TypeError, ValueError):
             return None
 
@@ -97,10 +99,10 @@ def released_on(entries: Sequence[ArchivedFile]) -> date | None:
 
 def release_date(entries: Sequence[ArchivedFile]) -> date:
     """The date a set of files is kept under as one release (vintages): the publisher's date when it sent one,
-    otherwise the day the newest file was fetched."""
+    otherwise the day, in London, the newest file was fetched."""
     if (published := released_on(entries)) is not None:
         return published
-    return max(datetime.fromisoformat(entry.fetched_at).date() for entry in entries)
+    return max(london_date(datetime.fromisoformat(entry.fetched_at)) for entry in entries)
 
 
 class UnreadableArchiveFileError(OSError):

@@ -24,7 +24,7 @@ from pipelines.jobs import DAILY_SOURCES
 from resources.errors import FetchError, SettingError
 from resources.settings import UPSTREAMS
 from resources.upstreams import Upstreams
-from tests.conftest import failure_text, run_source, serve_all_samples, serve_samples
+from tests.conftest import base_url, failure_text, route_for, run_source, serve_all_samples, serve_samples
 
 LONDON = ZoneInfo("Europe/London")
 # The sources whose API went and nothing replaced (docs/analyst.md: cases by age, by age and sex, admissions by age).
@@ -107,6 +107,24 @@ def test_release_sensor_runs_a_source_once_per_new_release(httpserver: HTTPServe
 
     again, reason, _ = evaluate(new_cursor, upstreams)
     assert again == [] and "no new release" in reason
+
+
+def test_a_release_s_run_is_tagged_with_the_publisher_s_time_in_london(httpserver: HTTPServer) -> None:
+    """The run a new release starts is tagged with the publisher's time (its Last-Modified, sent in GMT) as London's
+    clocks showed it, which is what the publisher's own page says: in summer GMT is an hour behind them."""
+    upstreams = live(serve_all_samples(httpserver))
+    _, _, cursor = evaluate(None, upstreams)
+    region = SOURCES["phe_cases_by_region"]
+    for sent, shown in [("Mon, 01 Jun 2026 23:30:00 GMT", "2 Jun 2026, 00:30"),  # British Summer Time
+                        ("Tue, 01 Dec 2026 23:30:00 GMT", "1 Dec 2026, 23:30")]:  # GMT
+        httpserver.clear()
+        for route_url in region.sample_routes(base_url(httpserver, region.sample.api)):
+            route, query = route_for(route_url)
+            httpserver.expect_request(route, query_string=query).respond_with_data(
+                f"released {sent}".encode(), headers={"Last-Modified": sent})  # new bytes: a new release
+        serve_all_samples(httpserver)
+        [request], _, cursor = evaluate(cursor, upstreams)
+        assert request.job_name == f"{region.name}_job" and request.tags["release"] == shown
 
 
 def test_release_sensor_skips_with_a_reason_when_the_server_is_down() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.archive import RawArchive
+from resources.archive import ArchivedFile, RawArchive, release_date
 from resources.http import HttpResult
 
 
@@ -152,3 +152,24 @@ def test_an_entry_archived_before_origins_were_recorded_is_not_taken_for_a_downl
     pointer.write_text(json.dumps(legacy))
     assert archive.latest("nhs_111", "page").origin == "unknown"
     assert entry.origin == "sample"
+
+
+def fetched(at: str, last_modified: str | None = None) -> ArchivedFile:
+    headers = {"Last-Modified": last_modified} if last_modified else {}
+    return ArchivedFile(source="nhs_111", request="pathways", url="https://example.test/p.csv", path="p.csv",
+                        sha256="0" * 64, bytes=1, status=200, fetched_at=at, headers=headers)
+
+
+@pytest.mark.parametrize(("fetched_at", "last_modified", "release"), [
+    # British Summer Time (UTC+1) ran from 29 March to 25 October 2026: 23:30 UTC on 1 June is 00:30 on 2 June in
+    # London, the day an analyst running the fetch then would call it.
+    ("2026-06-01T23:30:00+00:00", None, "2026-06-02"),
+    ("2026-06-01T22:59:59+00:00", None, "2026-06-01"),
+    # In winter London keeps UTC: the same hour stays on its day.
+    ("2026-12-01T23:30:00+00:00", None, "2026-12-01"),
+    # The publisher's date, when it sends one, is the release's, on the same calendar.
+    ("2026-06-03T08:00:00+00:00", "Mon, 01 Jun 2026 23:30:00 GMT", "2026-06-02"),
+    ("2026-12-03T08:00:00+00:00", "Tue, 01 Dec 2026 23:30:00 GMT", "2026-12-01"),
+])
+def test_a_release_is_dated_by_london_s_calendar(fetched_at: str, last_modified: str | None, release: str) -> None:
+    assert release_date([fetched(fetched_at, last_modified)]).isoformat() == release
