@@ -127,7 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as error:
         parser.error(f"{error.args[0]} (it reads {', '.join(v.api for v in source.variants)})")
     try:
-        files = assign(shlex.split(args.files), variant)
+        names = shlex.split(args.files)
+    except ValueError as error:  # an unmatched quote: say so, as the shell would
+        parser.error(f"the file list {args.files!r} cannot be split into names: {error} (quote a name with "
+                     "spaces or quotes in it as a shell would, or escape them)")
+    if not names:
+        parser.error("name at least one file: make parse SOURCE=<source> FILE=<path or URL>")
+    try:
+        files = assign(names, variant)
         table = variant.parse(files)
         outcome = validate_table(table, source.schema)
         print(summary(source, table, outcome))

@@ -74,6 +74,20 @@ def test_a_file_that_cannot_be_read_says_why_and_fails() -> None:
     assert "ons_infection_survey could not read it: README.md: could not be opened as an Excel workbook" in done.stderr
 
 
+@pytest.mark.parametrize(("files", "said"), [
+    ("", "name at least one file: make parse SOURCE=<source> FILE=<path or URL>"),
+    ("  ", "name at least one file"),
+    ("it's.csv", "the file list \"it's.csv\" cannot be split into names: No closing quotation"),
+])
+def test_no_file_or_a_stray_quote_is_a_usage_error(files: str, said: str, capsys) -> None:
+    """Before, no name read as a file named "" the parser did not recognise, and a stray quote as an unexpected
+    ValueError."""
+    with pytest.raises(SystemExit) as exited:
+        command.main(["nhs_111", files])
+    printed = capsys.readouterr().err
+    assert exited.value.code == 2 and said in printed and "unexpected" not in printed
+
+
 def test_what_was_read_and_left_out_is_printed() -> None:
     """The 2020 download lists every borough twice (upper- and lower-tier): the copies are counted, as the csv module
     counts them; an early ONS workbook says which sheets it read and the period label it corrected."""
