@@ -97,15 +97,19 @@ def build_release_sensor(source_jobs: list) -> dg.SensorDefinition:
 
 
 # Dagster gives a sensor tick 60 s (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS); a tick that runs over fails whole, with no
-# cursor saved and no run requested, so one stalled upstream would hide every other source's new release. The
-# sources are asked together, each given this long in all (connecting, waiting and reading).
-PROBE_DEADLINE_S = 40.0
+# cursor saved and no run requested, and says only that it timed out. So every HTTP exchange a sensor makes ends
+# within this long in all (connecting, waiting, reading, retries): the release sensor asks the sources together, each
+# within it, so one stalled upstream hides no other source's new release; the failure notifier's webhook post fails
+# within it, naming FAILURE_WEBHOOK_URL, and the next tick posts it again.
+SENSOR_HTTP_DEADLINE_S = 40.0
+SENSOR_HTTP_RULE = "a sensor's request may take {deadline}s in all (Dagster ends a sensor's tick at 60 s)"
 
 
 def look_for_releases(context: dg.SensorEvaluationContext, upstreams: Upstreams) -> dg.SensorResult | dg.SkipReason:
     cursor = json.loads(context.cursor) if context.cursor else {}
     # One quick attempt per source: the sensor asks again in 15 minutes anyway.
-    http = HttpClient(max_attempts=1, connect_timeout_s=10, read_timeout_s=30, deadline_s=PROBE_DEADLINE_S)
+    http = HttpClient(max_attempts=1, connect_timeout_s=10, read_timeout_s=30, deadline_s=SENSOR_HTTP_DEADLINE_S,
+                      deadline_rule=SENSOR_HTTP_RULE)
     # A retired source's run keeps the last release whatever the API says, and the API is gone: asking it every 15
     # minutes would only warn, for ever.
     retired = [name for name, source in SOURCES.items() if keeps_last_release(source, upstreams)]
@@ -181,7 +185,8 @@ def run_failure_notifier(context: dg.RunFailureSensorContext) -> None:
     summary = failure_summary(context)
     context.log.error(summary["text"])
     if url := failure_webhook_url():
-        http = HttpClient(max_attempts=3, backoff_base_s=1.0, connect_timeout_s=10, read_timeout_s=30)
+        http = HttpClient(max_attempts=3, backoff_base_s=1.0, connect_timeout_s=10, read_timeout_s=30,
+                          deadline_s=SENSOR_HTTP_DEADLINE_S, deadline_rule=SENSOR_HTTP_RULE)
         with http.session() as session:
             # The address of a Slack or Teams webhook is its secret: never in a log line or the tick's error.
             http.request(session, "failure_webhook", "POST", url, json=summary,

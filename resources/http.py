@@ -76,6 +76,8 @@ class HttpClient(dg.ConfigurableResource):
     # A download's whole time, retries included (HTTP_DEADLINE_S): the read timeout alone restarts with every byte,
     # so a server sending a trickle could hold a run for as long as it liked.
     deadline_s: float = 300.0
+    # What the deadline is, for the message of a request that passes it: the setting a user would change.
+    deadline_rule: str = "a download may take {deadline}s in all (HTTP_DEADLINE_S)"
     user_agent: str = PROJECT_USER_AGENT
 
     def session(self, mounts: Mapping[str, BaseAdapter] | None = None) -> requests.Session:
@@ -86,6 +88,9 @@ class HttpClient(dg.ConfigurableResource):
         for prefix, adapter in (mounts or {}).items():
             session.mount(prefix, adapter)
         return session
+
+    def _rule(self) -> str:
+        return self.deadline_rule.format(deadline=f"{self.deadline_s:.0f}")
 
     def backoff(self, attempt: int) -> float:
         """The wait before retry number `attempt` (also used by callers that retry at a higher level)."""
@@ -175,8 +180,8 @@ class HttpClient(dg.ConfigurableResource):
             delay = outcome.wait if outcome.wait is not None else self.backoff(attempt)
             if time.monotonic() + delay > started + self.deadline_s:
                 raise FetchError(source, url, f"{outcome.problem}; gave up after {time.monotonic() - started:.0f}s "
-                                 f"and {attempt} attempt(s): another would pass the {self.deadline_s:.0f}s a "
-                                 "download may take (HTTP_DEADLINE_S)", outcome.status)
+                                 f"and {attempt} attempt(s): another would pass the deadline: {self._rule()}",
+                                 outcome.status)
             dg.get_dagster_logger().warning(masked(
                 f"[{source}] {method} {url}: {outcome.problem}; retry {attempt}/{attempts - 1} in {delay:.1f}s"))
             time.sleep(delay)
@@ -212,14 +217,15 @@ class HttpClient(dg.ConfigurableResource):
                     content = self._read_body(response, source, url)
                 except Exception:
                     if cutoff.fired:
-                        raise cutoff.error(source, url, self.deadline_s, started) from None
+                        raise cutoff.error(source, url, self._rule(), started) from None
                     raise
                 if cutoff.fired:  # cut off between the last byte and the end of the body
-                    raise cutoff.error(source, url, self.deadline_s, started)
+                    raise cutoff.error(source, url, self._rule(), started)
                 return HttpResult(response.url, status, content, _kept(response.headers), attempt)
         except requests.exceptions.Timeout as exc:
+            # The read timeout as it was for this attempt: shortened to what the deadline left of it.
             return _Retryable(f"timed out ({type(exc).__name__}, connect {self.connect_timeout_s}s / read "
-                              f"{self.read_timeout_s}s)")
+                              f"{read_timeout:.3g}s)")
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             return _Retryable(f"connection failed: {exc}")
         except requests.exceptions.ContentDecodingError as exc:
@@ -258,10 +264,9 @@ class _Cutoff:
         except OSError:
             pass  # already closed: the read has ended anyway
 
-    def error(self, source: str, url: str, deadline_s: float, started: float) -> FetchError:
-        return FetchError(source, url, f"still downloading after {time.monotonic() - started:.0f}s: gave up, a "
-                          f"download may take {deadline_s:.0f}s in all (HTTP_DEADLINE_S); the server is sending too "
-                          "slowly or has stalled")
+    def error(self, source: str, url: str, rule: str, started: float) -> FetchError:
+        return FetchError(source, url, f"still downloading after {time.monotonic() - started:.0f}s: gave up, {rule}; "
+                          "the server is sending too slowly or has stalled")
 
 
 @dataclass(frozen=True)

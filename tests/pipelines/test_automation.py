@@ -7,6 +7,8 @@ import re
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -150,29 +152,36 @@ def test_release_sensor_leaves_the_retired_sources_alone_in_live_mode(httpserver
     assert set(json.loads(cursor)) == set(SOURCES) and "not asked" not in reason
 
 
+@contextmanager
+def hung_server(path: str) -> Iterator[str]:
+    """The URL of `path` on a server of its own (its stall holds up no other host's answers) that takes every request
+    and answers only once the test is over, 20 s at most, as a hung server would."""
+    stall = threading.Event()
+
+    def stalled(_request: Request) -> Response:
+        stall.wait(timeout=20)
+        return Response("late", status=200)
+
+    hung = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    hung.expect_request(re.compile(f"^{path}")).respond_with_handler(stalled)
+    hung.start()
+    try:
+        yield hung.url_for(path)
+    finally:
+        stall.set()
+        hung.stop()
+
+
 def test_one_stalled_upstream_leaves_the_others_checked_within_the_tick(httpserver: HTTPServer, monkeypatch) -> None:
     """Dagster ends a sensor tick at 60 s and then keeps nothing of it: asked one after another, each allowed its
     full timeouts, one upstream that stalls hid every other source's new release. The sources are asked together,
     each within its deadline (shortened here from 40 s), and the stalled one is named."""
-    monkeypatch.setattr(automation, "PROBE_DEADLINE_S", 1.0)
-    stall = threading.Event()
-
-    def stalled(_request: Request) -> Response:
-        stall.wait(timeout=20)  # answers only once the test is over, as a hung server would
-        return Response("late", status=200)
-
+    monkeypatch.setattr(automation, "SENSOR_HTTP_DEADLINE_S", 1.0)
     urls = serve_all_samples(httpserver)
-    hung = HTTPServer(host="127.0.0.1", port=0, threaded=True)  # another host: its stall holds up no one else's
-    hung.expect_request(re.compile("^/ons")).respond_with_handler(stalled)
-    hung.start()
-    urls["ons"] = hung.url_for("/ons")
-    started = time.monotonic()
-    try:
+    with hung_server("/ons") as urls["ons"]:
+        started = time.monotonic()
         requests, reason, cursor = evaluate(None, live(urls))
         took = time.monotonic() - started
-    finally:
-        stall.set()
-        hung.stop()
     assert took < 10  # within a deadline of its own (1 s), not the stall's 20 s
     asked = set(SOURCES) - RETIRED_SOURCES - {"ons_infection_survey"}
     assert requests == [] and set(json.loads(cursor)) == asked
@@ -215,6 +224,25 @@ def test_failure_notifier_posts_a_summary_to_the_webhook(httpserver: HTTPServer,
     assert summary["url"].endswith(f"/runs/{result.run_id}")
     assert json.dumps(summary)  # plain JSON, as a chat webhook expects
     assert "got an HTML page" in failure_text(result)
+
+
+def test_a_hung_webhook_fails_the_notifier_within_the_tick(tmp_path: Path, monkeypatch) -> None:
+    """Three attempts of up to 30 s each outlasted Dagster's 60 s sensor tick, which then ended with only its own
+    timeout message. The post now gives up within its deadline (shortened here from 40 s), naming the setting."""
+    monkeypatch.setattr(automation, "SENSOR_HTTP_DEADLINE_S", 1.0)
+    region = SOURCES["phe_cases_by_region"]
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance, hung_server("/services/T0/B0/Xq9Tok") as hook:
+        monkeypatch.setenv("FAILURE_WEBHOOK_URL", hook)
+        result = run_source(region, tmp_path / "storage", "http://127.0.0.1:9/nothing-listens", instance=instance)
+        started = time.monotonic()
+        with pytest.raises(FetchError) as raised:
+            run_failure_notifier(failure_context(instance, result))
+        took = time.monotonic() - started
+    assert took < 10  # the deadline (1 s), not the hung server's 20 s
+    message = str(raised.value)
+    assert "FAILURE_WEBHOOK_URL" in message and "Xq9Tok" not in message
+    # The deadline named as what it is: not HTTP_DEADLINE_S, the downloads' setting, which does not govern it.
+    assert "a sensor's request may take 1s in all" in message and "HTTP_DEADLINE_S" not in message
 
 
 def test_a_webhook_that_fails_is_named_by_its_setting_never_by_its_secret_address(httpserver: HTTPServer,
