@@ -35,7 +35,8 @@ def runs_steps_in_processes() -> bool:
         # resources/settings.py's DAGSTER_EXECUTOR, read here without importing it (blank means the default).
         return os.environ.get("DAGSTER_EXECUTOR", "").strip().lower() != "in_process"
     launched_as = getattr(sys, "orig_argv", [])[1:3]
-    return launched_as == ["-m", "pipelines.commands.run"] and os.environ.get("PIPELINE_EXECUTOR") == "multiprocess"
+    executor = os.environ.get("PIPELINE_EXECUTOR", "").strip().lower()  # read as settings.choice reads it
+    return launched_as == ["-m", "pipelines.commands.run"] and executor == "multiprocess"
 
 
 def start_if_needed() -> bool:

@@ -9,6 +9,7 @@ that is not declared here.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from dataclasses import dataclass
@@ -70,6 +71,19 @@ class Setting:
     default: str | int | float | None
     meaning: str
     shown: str | None = None
+    # A number's range, both ends included: a value outside it would not fail where it is set but far from there
+    # (no download ever attempted, a busy loop, a deadline already passed).
+    least: int | float | None = None
+    most: int | float | None = None
+
+    @property
+    def bounds(self) -> str:
+        """The range as the docs and errors say it: `at least 1`, `from 1 to 65535`."""
+        if self.least is not None and self.most is not None:
+            return f"from {self.least:g} to {self.most:g}"
+        if self.least is not None:
+            return f"at least {self.least:g}"
+        return f"at most {self.most:g}" if self.most is not None else ""
 
     @property
     def documented_default(self) -> str:
@@ -94,8 +108,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     # The Dagster UI, the report server and the schedules.
     Setting("DAGSTER_HOME", None, "Dagster's instance directory (run history, SQLite); `make` copies "
             "`config/dagster.yaml` into it.", shown="`./.dagster_home`"),
-    Setting("DAGSTER_PORT", 3000, "Port of the Dagster UI (`make dev`, `make serve`)."),
-    Setting("REPORTS_PORT", 3001, "Port of the report server `make dev` and `make serve` start next to Dagster."),
+    Setting("DAGSTER_PORT", 3000, "Port of the Dagster UI (`make dev`, `make serve`).", least=1, most=65535),
+    Setting("REPORTS_PORT", 3001, "Port of the report server `make dev` and `make serve` start next to Dagster.",
+            least=1, most=65535),
     Setting("REPORTS_ANSWER_OLD_LINKS", False, "Set by `make dev` and `make serve`: their report server also "
             "answers, where free, the ports earlier report links were recorded with, sending each click "
             "to where the reports are served now."),
@@ -109,17 +124,19 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     # Downloads: retries and concurrency. The HTTP client retries quickly inside a step; the step retry policy tries
     # the whole download again later, for outages that outlast those quick retries.
     Setting("HTTP_MAX_ATTEMPTS", 5, "Quick attempts per download or London Datastore request (429/5xx/connection "
-            "errors), exponential backoff with jitter."),
-    Setting("HTTP_BACKOFF_BASE_S", 1.0, "First wait between those attempts, doubling each time (at most 60 s)."),
+            "errors), exponential backoff with jitter.", least=1),
+    Setting("HTTP_BACKOFF_BASE_S", 1.0, "First wait between those attempts, doubling each time (at most 60 s).",
+            least=0.0),
     Setting("HTTP_DEADLINE_S", 300.0, "Longest a download may take in all, its retries included: a server that "
             "stalls or sends a trickle is given up on with the URL and the time spent named (the step may then be "
-            "retried later, `FETCH_STEP_RETRIES`)."),
+            "retried later, `FETCH_STEP_RETRIES`).", least=1.0),
     Setting("PRUNE_KEEP_DAYS", 30, "`make prune` keeps every report version built, every raw file archived and "
             "every Dagster run started in this many last days, whatever else it removes (published versions and what "
-            "they need, and the runs holding each asset's latest result, are always kept)."),
-    Setting("FETCH_STEP_RETRIES", 2, "Times a failed download step is retried later by Dagster's `RetryPolicy`."),
-    Setting("FETCH_STEP_RETRY_DELAY_S", 60.0, "First wait before a step retry (exponential, with jitter)."),
-    Setting("DOWNLOADS_PER_HOST", 2, "Most simultaneous downloads from one upstream host within a run."),
+            "they need, and the runs holding each asset's latest result, are always kept).", least=0),
+    Setting("FETCH_STEP_RETRIES", 2, "Times a failed download step is retried later by Dagster's `RetryPolicy`.",
+            least=0),
+    Setting("FETCH_STEP_RETRY_DELAY_S", 60.0, "First wait before a step retry (exponential, with jitter).", least=0.0),
+    Setting("DOWNLOADS_PER_HOST", 2, "Most simultaneous downloads from one upstream host within a run.", least=1),
     Setting("DAGSTER_EXECUTOR", "multiprocess", "How the runs Dagster launches (the UI, schedules, sensors) "
             "execute: `multiprocess`, each step in a process of its own, so a step that crashes its process fails "
             "alone; or `in_process`, every step in the run's own process (a sample nightly: about 7 s of CPU "
@@ -138,8 +155,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("LDS_REHEARSAL", None, "`1`: the Datastore at `LDS_URL` is a test instance; data that is not live may be "
             "sent there, and the publication is recorded as a rehearsal. Refused with the real `LDS_URL`."),
     Setting("LDS_TABLE_TIMEOUT_S", 120.0, "After a publish, how long to keep reading the files' API tables back "
-            "before reporting one that did not follow."),
-    Setting("LDS_TABLE_POLL_S", 10.0, "How often they are read in that time."),
+            "before reporting one that did not follow.", least=0.0),
+    Setting("LDS_TABLE_POLL_S", 10.0, "How often they are read in that time.", least=1.0),
     Setting("VERBOSE", None, "`1`: stack traces where a command otherwise says what failed in one line: `make run` "
             "prints each failed step's, `make approve` Dagster's step log with them, `make parse` a parser's, and "
             "any command a setting's error's."),
@@ -150,7 +167,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("DAGSTER_PG_HOST", None, "`make serve`: unset starts our own PostgreSQL under "
             "`$PIPELINE_DATA_DIR/postgres/`; set, uses the server there."),
     Setting("DAGSTER_PG_PORT", 5433, "PostgreSQL's port (ours listens on 127.0.0.1 only; not 5432, so it never "
-            "meets a system server)."),
+            "meets a system server).", least=1, most=65535),
     Setting("DAGSTER_PG_USERNAME", "dagster", "PostgreSQL account Dagster logs in as (our server's superuser)."),
     Setting("DAGSTER_PG_PASSWORD", None, "Its password; unset with our own server, one is generated on the first "
             "start and kept in `$PIPELINE_DATA_DIR/postgres/password` (mode 600). Required with `DAGSTER_PG_HOST`. "
@@ -158,7 +175,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("DAGSTER_PG_DB", "dagster", "Database name (created on the first start if missing)."),
     Setting("DAGSTER_PG_OS_USER", "postgres", "Non-root account our PostgreSQL runs as when `make serve` is started "
             "by root (Debian's package creates `postgres`)."),
-    Setting("CODE_SERVER_PORT", 4266, "Port of `make serve`'s code server (gRPC, 127.0.0.1)."),
+    Setting("CODE_SERVER_PORT", 4266, "Port of `make serve`'s code server (gRPC, 127.0.0.1).", least=1, most=65535),
     # The benchmark's (bench/run.py); an analyst never needs them.
     Setting("PIPELINE_SAMPLES_DIR", None, "The releases sample mode serves (the benchmark points it at its larger "
             "generated ones).", shown="`./data/samples`"),
@@ -186,12 +203,18 @@ def text(name: str) -> str | None:
 
 def number(name: str) -> int | float:
     """A numeric setting, of its default's type; a clear error names the variable when it is not a number."""
-    value, default = _value(name), SETTINGS[name].default
+    setting = SETTINGS[name]
+    value, default = _value(name), setting.default
+    kind = "a whole number" if isinstance(default, int) else "a number"
     try:
-        return type(default)(value) if value is not None else default
+        number = type(default)(value) if value is not None else default
     except ValueError as exc:
-        kind = "a whole number" if isinstance(default, int) else "a number"
         raise SettingError(f"{name}={value!r} is not {kind}") from exc
+    if not math.isfinite(number):  # float() reads "nan" and "inf"
+        raise SettingError(f"{name}={value!r} is not {kind}")
+    if (setting.least is not None and number < setting.least) or (setting.most is not None and number > setting.most):
+        raise SettingError(f"{name}={value!r} is out of range: it must be {setting.bounds}")
+    return number
 
 
 def flag(name: str) -> bool:
@@ -208,7 +231,8 @@ def choice(name: str, allowed: tuple[str, ...]) -> str:
 def settings_table() -> str:
     """The settings table of docs/operations.md: every setting, its default and what it does."""
     lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
-    lines += [f"| `{s.name}` | {s.documented_default} | {s.meaning} |" for s in SETTINGS.values()]
+    lines += [f"| `{s.name}` | {s.documented_default} | {s.meaning}{f' {s.bounds.capitalize()}.' if s.bounds else ''}"
+              " |" for s in SETTINGS.values()]
     return "\n".join(lines)
 
 

@@ -87,7 +87,7 @@ def main() -> int:
     # Step starts, warnings and failures; Dagster's per-event DEBUG chatter stays in the UI's run log.
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO", "stack_traces": settings.verbose()}}}}
     # In one process by default: for a run this size, one process per step would cost more than the steps.
-    executor = settings.text("PIPELINE_EXECUTOR")
+    executor = settings.choice("PIPELINE_EXECUTOR", settings.EXECUTORS)
     started = time.perf_counter()
     tags = {**IN_PROCESS_RUN_TAGS, **process_tags()}
     with open_instance() as instance:

@@ -77,6 +77,26 @@ def test_a_blank_setting_means_its_default_and_a_bad_number_names_the_variable(m
         settings.pipeline_mode()
 
 
+@pytest.mark.parametrize(("name", "value", "said"), [
+    # Each would have run and failed far from the setting: no download attempted at all ("gave up after 0
+    # attempts"), a deadline passed before the first byte, a retry policy Dagster rejects inside the step, a port
+    # the operating system refuses only when a server binds it.
+    ("HTTP_MAX_ATTEMPTS", "0", "is out of range: it must be at least 1"),
+    ("HTTP_DEADLINE_S", "-5", "is out of range: it must be at least 1"),
+    ("FETCH_STEP_RETRIES", "-1", "is out of range: it must be at least 0"),
+    ("DOWNLOADS_PER_HOST", "0", "is out of range: it must be at least 1"),
+    ("DAGSTER_PORT", "70000", "is out of range: it must be from 1 to 65535"),
+    ("HTTP_DEADLINE_S", "nan", "is not a number"),
+])
+def test_a_number_out_of_its_range_is_refused_naming_the_setting(monkeypatch, name: str, value: str,
+                                                                  said: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingError, match=f"^{name}='{value}' {said}$"):
+        settings.number(name)
+    monkeypatch.setenv(name, str(SETTINGS[name].least))  # the end of the range is in it
+    assert settings.number(name) == SETTINGS[name].least
+
+
 def test_dagster_home_unset_or_not_a_folder_is_refused_naming_it(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     with pytest.raises(SettingError, match=r"^DAGSTER_HOME is not set: the make targets set it to \.dagster_home"):
