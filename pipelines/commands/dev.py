@@ -18,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines.commands import open_instance
 from resources import settings
+from resources.errors import SettingError
 from resources.settings import REPO_ROOT
 
 STOP_WAIT_S = 20.0
@@ -82,9 +84,20 @@ def main() -> int:
     if asked:
         print("make dev stopped: the Dagster UI and the report server are down.", file=sys.stderr)
         return 0
-    print(f"make dev stopped: {', '.join(ended)} ended by itself (its output above says why); the rest was "
-          "stopped too.", file=sys.stderr)
+    why = (dagster_home_problem() if "dagster dev" in ended else None) or "its output above says why"
+    print(f"make dev stopped: {', '.join(ended)} ended by itself ({why}); the rest was stopped too.", file=sys.stderr)
     return 1
+
+
+def dagster_home_problem() -> str | None:
+    """Once `dagster dev` has ended by itself: the one line saying so when DAGSTER_HOME's dagster.yaml is what it could
+    not read, which it tells in a traceback of about a hundred lines (a hand edit left broken). Checked only then:
+    opening the instance before every start would cost each one about 0.7 s."""
+    try:
+        with open_instance():
+            return None
+    except SettingError as error:
+        return str(error)
 
 
 if __name__ == "__main__":

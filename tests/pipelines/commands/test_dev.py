@@ -110,3 +110,21 @@ def test_a_port_in_use_is_named_and_nothing_starts(tmp_path: Path) -> None:
     assert filed.returncode != 0 and "Traceback" not in filed.stderr
     assert f"PIPELINE_DATA_DIR='{storage}' is not a folder" in filed.stderr
     assert ours(home) == [] and not listening(port) and not listening(reports_port)
+
+
+def test_a_dagster_yaml_left_broken_is_named_in_one_line(tmp_path: Path) -> None:
+    """A hand edit of DAGSTER_HOME's dagster.yaml that Dagster cannot read: `dagster dev` ends with a traceback of
+    about a hundred lines; make dev's last line (above make's own) says which file and what to do."""
+    home, port, reports_port, env = dev_environment(tmp_path)
+    home.mkdir()
+    # Newer than config/dagster.yaml, so make keeps it, as it keeps an operator's own edits.
+    (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text() + "\nrun_queue: [\n")
+    broken = subprocess.run(["make", "-s", "dev"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    *_, last, made = broken.stderr.strip().splitlines()
+    assert broken.returncode != 0 and made.startswith("make: ***")
+    assert last.startswith(f"make dev stopped: dagster dev ended by itself (DAGSTER_HOME='{home}': Dagster cannot "
+                           "read its dagster.yaml (")
+    assert last.endswith("compare it with config/dagster.yaml, or delete it and make writes it again); the rest was "
+                         "stopped too.")
+    assert ours(home) == [] and not listening(port) and not listening(reports_port)
