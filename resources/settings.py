@@ -156,7 +156,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "sent there, and the publication is recorded as a rehearsal. Refused with the real `LDS_URL`."),
     Setting("LDS_TABLE_TIMEOUT_S", 120.0, "After a publish, how long to keep reading the files' API tables back "
             "before reporting one that did not follow.", least=0.0),
-    Setting("LDS_TABLE_POLL_S", 10.0, "How often they are read in that time.", least=1.0),
+    Setting("LDS_TABLE_POLL_S", 10.0, "How often they are read in that time.", least=0.1),
     Setting("VERBOSE", None, "`1`: stack traces where a command otherwise says what failed in one line: `make run` "
             "prints each failed step's, `make approve` Dagster's step log with them, `make parse` a parser's, and "
             "any command a setting's error's."),
