@@ -25,6 +25,15 @@ class InvalidRelease(SourceError):
 
 
 @dataclass(frozen=True)
+class KeptRelease:
+    """The newest release of a source already kept (its vintage): what the next release is held to."""
+
+    released: date
+    table: pd.DataFrame
+    where: str  # its file, for a message that asks to move it aside
+
+
+@dataclass(frozen=True)
 class CleanRelease:
     table: pd.DataFrame  # stamped with its origin, release date and raw files (record_provenance)
     outcome: ValidationOutcome
@@ -57,18 +66,39 @@ def read_archived(source: Source, entry: ArchivedFile, archive: RawArchive) -> b
 
 
 def clean_release(source: Source, entries: list[ArchivedFile], archive: RawArchive,
-                  variant: Variant | None = None, previous: pd.DataFrame | None = None) -> CleanRelease:
+                  variant: Variant | None = None, previous: KeptRelease | None = None) -> CleanRelease:
     """The release's clean table, read by `variant` (by default the one whose API the archive recorded with the
     files) and validated; raises InvalidRelease, before anything is stamped or stored, if it fails its model, and
-    SourceError if it lacks a measure the `previous` release's table had (check_measures)."""
+    SourceError if it lacks a measure the `previous` release's table had (check_measures) or is an older copy of
+    what it had (check_not_behind)."""
     variant = variant or source.variant_of(entries)
     table = parse_archived(source, variant, entries, archive)
     outcome = validate_table(table, source.schema)
     if not outcome.passed:
         raise InvalidRelease(source, entries, outcome)
     if previous is not None:
-        check_measures(source, entries, table, previous)
+        check_not_behind(source, entries, table, previous)
+        check_measures(source, entries, table, previous.table)
     return CleanRelease(table, outcome, record_provenance(table, entries), variant)
+
+
+def check_not_behind(source: Source, entries: list[ArchivedFile], table: pd.DataFrame, kept: KeptRelease) -> None:
+    """A release dated before the newest one kept, whose figures end no later than the kept ones, is an old copy
+    served again (a cache or mirror behind the publisher): stored, it would take the table, the report and the next
+    publish back a release, quietly. Raise, naming both. A release dated earlier whose figures run further is new
+    data under the publisher's own dating, and passes."""
+    released = release_date(entries)
+    if released >= kept.released:
+        return
+    column = source.presentation.date_column
+    ends, kept_ends = table[column].max(), kept.table[column].max()
+    if pd.isna(ends) or pd.isna(kept_ends) or ends > kept_ends:
+        return
+    raise SourceError(source.name, ", ".join(e.file_name for e in entries), (
+        f"this release is dated {released:%d %b %Y}, before the release of {kept.released:%d %b %Y} already kept, "
+        f"and its figures end on {ends:%d %b %Y} (the kept release's on {kept_ends:%d %b %Y}): an old copy served "
+        "again by a cache or mirror? Nothing was stored; the last good table stays. If the publisher has withdrawn "
+        f"the newer release, move {kept.where} aside and run the source again"))
 
 
 def measures(table: pd.DataFrame) -> list[str]:

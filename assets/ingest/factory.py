@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.ingest.clean import CleanRelease, InvalidRelease, clean_release
+from assets.ingest.clean import CleanRelease, InvalidRelease, KeptRelease, clean_release
 from assets.ingest.fetch import fetch_source
 from assets.ingest.source import Source, Status, Variant
 from checks.validation import ValidationOutcome
@@ -221,11 +221,13 @@ def clean_metadata(cleaned: CleanRelease, vintage: Path, date_column: str) -> di
     return metadata
 
 
-def previous_release(vintages: VintageStore, source: Source) -> pd.DataFrame | None:
-    """The clean table of the source's latest release kept (the last good one), if any: what this release's
-    measures are held to (clean.check_measures)."""
+def previous_release(vintages: VintageStore, source: Source) -> KeptRelease | None:
+    """The source's latest release kept (the last good one), if any: what this release is held to (its date and
+    measures: clean.check_not_behind, clean.check_measures)."""
     kept = vintages.releases(source.name)
-    return vintages.load(source.name, kept[-1]) if kept else None
+    if not kept:
+        return None
+    return KeptRelease(kept[-1], vintages.load(source.name, kept[-1]), str(vintages.path(source.name, kept[-1])))
 
 
 def clean_asset(source: Source) -> dg.AssetsDefinition:

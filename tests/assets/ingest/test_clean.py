@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 
-from assets.ingest.clean import check_measures
+from assets.ingest.clean import KeptRelease, check_measures, check_not_behind
 from assets.ingest.source import RawFile
 from assets.sources import SOURCES
 from checks.validation import validate_table
+from resources.archive import ArchivedFile
 from resources.errors import ParseError, SourceError
 from tests.conftest import failure_text, run_source, serve_samples
 from tests.samples import sample_files, workbook_with_sheets
@@ -114,3 +115,39 @@ def test_a_vanished_measure_fails_the_source_and_keeps_the_last_good_table(https
     message = failure_text(bad)
     assert "[phe_healthcare]" in message and "new_admissions for E40000003: empty in this release" in message
     assert stored.read_bytes() == good_table
+
+
+RELEASES = Path(__file__).parents[3] / "data" / "releases"
+
+
+def regional_release(day: str, dated: str) -> tuple[list[ArchivedFile], pd.DataFrame]:
+    """The real London and England downloads of the night `day`, as files dated `dated` by their publisher, and
+    their clean table."""
+    source = SOURCES["phe_cases_by_region"]
+    folder = RELEASES / day / "phe_cases_by_region"
+    files = {name: RawFile(f"{name}.csv", (folder / f"{name}.csv").read_bytes())
+             for name in ("region_london", "nation_england")}
+    entries = [ArchivedFile(source=source.name, request=name, url=f"https://example.test/{name}", path=file.name,
+                            sha256="0" * 64, bytes=len(file.content), status=200,
+                            fetched_at="2026-12-07T20:30:00+00:00",
+                            headers={"Last-Modified": f"{pd.Timestamp(dated):%a, %d %b %Y} 15:00:00 GMT"})
+               for name, file in files.items()]
+    return entries, source.variant("phe").parse(files)
+
+
+@pytest.mark.parametrize(("kept_day", "served", "dated", "refused"), [
+    ("2020-07-22", "2020-07-21", "2020-07-21", True),  # the night before, served again: an old copy
+    ("2020-07-21", "2020-07-22", "2020-07-20", False),  # dated earlier, its figures further: new, the publisher's date
+    ("2020-07-22", "2020-07-22", "2020-07-22", False),  # the same day's release again (a correction)
+])
+def test_a_release_dated_before_the_kept_one_is_refused_only_if_its_figures_are_no_newer(
+        kept_day: str, served: str, dated: str, refused: bool) -> None:
+    _, kept_table = regional_release(kept_day, kept_day)
+    kept = KeptRelease(pd.Timestamp(kept_day).date(), kept_table, f"vintages/phe_cases_by_region/{kept_day}.parquet")
+    entries, table = regional_release(served, dated)
+    try:
+        check_not_behind(SOURCES["phe_cases_by_region"], entries, table, kept)
+    except SourceError as error:
+        assert refused and "an old copy served again by a cache or mirror?" in str(error), error
+    else:
+        assert not refused

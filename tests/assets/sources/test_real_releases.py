@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +26,7 @@ PHE = REPO_ROOT / "data" / "reference" / "phe"
 RELEASES = REPO_ROOT / "data" / "releases"
 
 
-def serve(server: HTTPServer, source: str, files: dict[str, Path]) -> str:
+def serve(server: HTTPServer, source: str, files: dict[str, Path], headers: dict[str, str] | None = None) -> str:
     """Answer the source's request URLs at this server with the given real files (by request name)."""
     name = SOURCES[source]
     api = name.sample.api
@@ -33,7 +34,8 @@ def serve(server: HTTPServer, source: str, files: dict[str, Path]) -> str:
     for request in name.sample.build_requests(base):
         if request.name in files:
             route, query = route_for(request.url)
-            server.expect_request(route, query_string=query).respond_with_data(files[request.name].read_bytes())
+            server.expect_request(route, query_string=query).respond_with_data(files[request.name].read_bytes(),
+                                                                               headers=headers)
     return base
 
 
@@ -205,3 +207,44 @@ def test_a_day_left_blank_without_a_previous_report_is_the_step_in_its_cumulativ
     assert (hackney, city) == (9, 5)
     assert day["area_code"] == "E09000012" and day["new_cases"] == hackney + city
     assert any("2 day(s) with no daily count" in note for note in table.attrs["notes"])
+
+
+def test_an_old_release_served_again_is_refused_and_the_newer_table_kept(httpserver: HTTPServer, data_dir: Path,
+                                                                        monkeypatch) -> None:
+    """A cache or mirror behind the publisher serving the release before the one already kept (dated earlier, its
+    figures ending earlier) would have become the current table, and the next report and publish, a release back,
+    quietly. The clean step refuses it naming both, and keeps the newer table; moved aside, the newer release no
+    longer holds it back."""
+    def night(day: str) -> str:
+        folder = RELEASES / day / "phe_cases_by_region"
+        httpserver.clear()
+        # Served as the API served it that afternoon: Last-Modified is the release's date.
+        return serve(httpserver, "phe_cases_by_region", {name: folder / f"{name}.csv" for name in
+                                                         ("region_london", "nation_england")},
+                     headers={"Last-Modified": f"{datetime.fromisoformat(day):%a, %d %b %Y} 15:00:00 GMT"})
+
+    def ends(day: str) -> str:  # the last specimen date in the release's files, read with the csv module
+        folder = RELEASES / day / "phe_cases_by_region"
+        return max(row["Specimen date"] for name in ("region_london.csv", "nation_england.csv")
+                   for row in csv_rows(folder / name))
+
+    newer = run_live("phe_cases_by_region", data_dir, monkeypatch, PHE_API_URL=night("2020-07-22"))
+    stored = data_dir / "tables" / "phe_cases_by_region.parquet"
+    kept = stored.read_bytes()
+    assert f"{newer.date.max():%Y-%m-%d}" == ends("2020-07-22") == "2020-07-22"
+
+    url = night("2020-07-21")
+    resources = build_resources()
+    del resources["datastore"]
+    result = dg.materialize(source_assets(SOURCES["phe_cases_by_region"]), resources=resources,
+                            raise_on_error=False)
+    vintage = data_dir / "vintages" / "phe_cases_by_region" / "2020-07-22.parquet"
+    assert not result.success and stored.read_bytes() == kept
+    assert (f"this release is dated 21 Jul 2020, before the release of 22 Jul 2020 already kept, and its figures "
+            f"end on 21 Jul 2020 (the kept release's on 22 Jul 2020): an old copy served again by a cache or mirror? "
+            f"Nothing was stored; the last good table stays. If the publisher has withdrawn the newer release, move "
+            f"{vintage} aside") in failure_text(result)
+
+    vintage.rename(tmp := vintage.with_suffix(".aside"))
+    older = run_live("phe_cases_by_region", data_dir, monkeypatch, PHE_API_URL=url)
+    assert f"{older.date.max():%Y-%m-%d}" == ends("2020-07-21") and tmp.exists()
