@@ -34,6 +34,7 @@ from pathlib import Path
 import psutil
 import requests
 
+from pipelines.service.logs import keep_small
 from pipelines.service.postgres import Postgres, ServiceError, log_tail
 from resources.files import write_atomically
 from resources.settings import (
@@ -47,6 +48,7 @@ from resources.settings import (
 )
 
 INSTANCE_CONFIG = REPO_ROOT / "config" / "dagster-service.yaml"
+LOG_CHECK_S = 60.0  # how often the logs' sizes are looked at (a stat each)
 # In the service's home while it runs: how `make approve` reaches its instance (Service.announce).
 RUNNING = "running.json"
 DAEMONS = ("SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR", "MONITORING")
@@ -112,6 +114,7 @@ class Service:
     data_folder: Path = field(init=False)  # PIPELINE_DATA_DIR: raw archive, tables, reports, audit
     postgres: Postgres = field(init=False)
     parts: dict[str, Part] = field(init=False)
+    logs_left: set[Path] = field(init=False, default_factory=set)  # logs that could not be moved (said once)
 
     def __post_init__(self) -> None:
         self.home = self.home.resolve()
@@ -275,6 +278,20 @@ class Service:
     def postgres_stopped(self) -> bool:
         return self.postgres.process is not None and self.postgres.process.poll() is not None
 
+    def keep_logs_small(self) -> None:
+        """Every part's log and PostgreSQL's within their cap (pipelines/service/logs.py). A log that cannot be moved
+        (a full disk) is said once and left to grow: nothing in it is lost."""
+        for log in [part.log for part in self.parts.values()] + [self.postgres.log]:
+            try:
+                keep_small(log)
+            except OSError as error:
+                if log not in self.logs_left:
+                    self.logs_left.add(log)
+                    print(f"make serve: {log} could not be moved to {log.name}.1 ({error}); it grows until "
+                          "there is room", file=sys.stderr, flush=True)
+            else:
+                self.logs_left.discard(log)
+
     def stop(self, report=print) -> None:
         """Everything, in the reverse order: nothing new starts while the rest stops; PostgreSQL goes last."""
         (self.home / RUNNING).unlink(missing_ok=True)
@@ -351,7 +368,11 @@ def main(argv: list[str] | None = None) -> int:
         if not any((service.data_folder / "tables").glob("*.parquet")):
             print("No stored tables yet: launch the nightly job once (Jobs > nightly > Launch run) so every source "
                   "has one; the schedules and single-source runs build on them.", flush=True)
+        trimmed_at = time.monotonic()
         while not stopping:
+            if time.monotonic() - trimmed_at > LOG_CHECK_S:
+                service.keep_logs_small()
+                trimmed_at = time.monotonic()
             if (part := service.stopped_part()) is not None:
                 raise ServiceError(f"the {part.name} exited with code {part.process.returncode}; the end of its "
                                    f"log, {part.log}:\n{log_tail(part.log)}")

@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from pipelines.commands.datastore_standin import STANDIN_KEY as API_KEY
+from pipelines.service import logs
 from pipelines.service.postgres import postgres_bin_dir
 from resources.settings import REPO_ROOT
 from tests.conftest import STEPS_IN_THE_RUN_PROCESS, copied_nightly
@@ -412,6 +413,20 @@ def test_make_prune_while_make_serve_runs_trims_its_history_but_not_what_the_ass
         pruned.stdout)
     assert removed & with_step_logs and not any((service.home / "storage" / run_id).exists() for run_id in removed)
     assert not (tmp_path / "local_home" / "history").exists()
+
+
+def test_every_part_s_log_and_postgresql_s_are_kept_small_while_they_run(service, api, monkeypatch) -> None:
+    """What the supervisor does every minute, with the cap at 1 byte: each log moves aside, and the parts, writing on
+    to the files they hold open, still answer."""
+    monkeypatch.setattr(logs, "LOG_CAP_BYTES", 1)
+    written = {log: log.read_bytes() for log in [*(part.log for part in service.parts.values()), service.postgres.log]
+               if log.stat().st_size > 1}
+    assert {log.name for log in written} >= {"daemon.log", "code-server.log", "postgres.log"}
+    service.keep_logs_small()
+    for log, before in written.items():
+        assert log.with_name(f"{log.name}.1").read_bytes().startswith(before)
+        assert log.stat().st_size < len(before)
+    assert api("{ version }")["version"] and service.stopped_part() is None and not service.postgres_stopped()
 
 
 def test_make_serve_starts_everything_and_sigterm_to_make_stops_everything(tmp_path) -> None:
