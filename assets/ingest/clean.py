@@ -94,7 +94,14 @@ def check_not_behind(source: Source, entries: list[ArchivedFile], table: pd.Data
     ends, kept_ends = table[column].max(), kept.table[column].max()
     if pd.isna(ends) or pd.isna(kept_ends) or ends > kept_ends:
         return
-    raise SourceError(source.name, ", ".join(e.file_name for e in entries), (
+    files = ", ".join(e.file_name for e in entries)
+    if {e.origin for e in entries} == {"sample"} and "sample" not in kept.table.attrs.get("origin", ""):
+        # Sample mode (make run's default) on a storage that holds live releases: the samples are years older.
+        raise SourceError(source.name, files, (
+            f"the shipped sample (its release of {released:%d %b %Y}) is older than the live release of "
+            f"{kept.released:%d %b %Y} kept in this storage: run the samples with a storage of their own "
+            "(PIPELINE_DATA_DIR=<another folder> make run). Nothing was stored; the live tables stay"))
+    raise SourceError(source.name, files, (
         f"this release is dated {released:%d %b %Y}, before the release of {kept.released:%d %b %Y} already kept, "
         f"and its figures end on {ends:%d %b %Y} (the kept release's on {kept_ends:%d %b %Y}): an old copy served "
         "again by a cache or mirror? Nothing was stored; the last good table stays. If the publisher has withdrawn "

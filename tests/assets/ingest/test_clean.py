@@ -120,9 +120,9 @@ def test_a_vanished_measure_fails_the_source_and_keeps_the_last_good_table(https
 RELEASES = Path(__file__).parents[3] / "data" / "releases"
 
 
-def regional_release(day: str, dated: str) -> tuple[list[ArchivedFile], pd.DataFrame]:
+def regional_release(day: str, dated: str, origin: str = "download") -> tuple[list[ArchivedFile], pd.DataFrame]:
     """The real London and England downloads of the night `day`, as files dated `dated` by their publisher, and
-    their clean table."""
+    their clean table, as the clean step finds them (`origin`: downloaded, or served from the shipped samples)."""
     source = SOURCES["phe_cases_by_region"]
     folder = RELEASES / day / "phe_cases_by_region"
     files = {name: RawFile(f"{name}.csv", (folder / f"{name}.csv").read_bytes())
@@ -130,9 +130,12 @@ def regional_release(day: str, dated: str) -> tuple[list[ArchivedFile], pd.DataF
     entries = [ArchivedFile(source=source.name, request=name, url=f"https://example.test/{name}", path=file.name,
                             sha256="0" * 64, bytes=len(file.content), status=200,
                             fetched_at="2026-12-07T20:30:00+00:00",
-                            headers={"Last-Modified": f"{pd.Timestamp(dated):%a, %d %b %Y} 15:00:00 GMT"})
+                            headers={"Last-Modified": f"{pd.Timestamp(dated):%a, %d %b %Y} 15:00:00 GMT"},
+                            origin=origin)
                for name, file in files.items()]
-    return entries, source.variant("phe").parse(files)
+    table = source.variant("phe").parse(files)
+    table.attrs["origin"] = origin  # as record_provenance stamps it, and the kept vintage's Parquet file keeps it
+    return entries, table
 
 
 @pytest.mark.parametrize(("kept_day", "served", "dated", "refused"), [
@@ -151,3 +154,16 @@ def test_a_release_dated_before_the_kept_one_is_refused_only_if_its_figures_are_
         assert refused and "an old copy served again by a cache or mirror?" in str(error), error
     else:
         assert not refused
+
+
+def test_the_samples_run_on_a_storage_of_live_releases_are_named_as_samples() -> None:
+    """`make run` (sample mode, the quick start) on the storage a live run used: the shipped samples are years older
+    than the live releases kept, and the refusal says that, not that a cache served an old copy."""
+    _, live_table = regional_release("2020-07-22", "2020-07-22")
+    kept = KeptRelease(pd.Timestamp("2020-07-22").date(), live_table, "vintages/phe_cases_by_region/2020-07-22.parquet")
+    entries, table = regional_release("2020-07-21", "2020-07-21", origin="sample")
+    with pytest.raises(SourceError) as refused:
+        check_not_behind(SOURCES["phe_cases_by_region"], entries, table, kept)
+    assert ("the shipped sample (its release of 21 Jul 2020) is older than the live release of 22 Jul 2020 kept in "
+            "this storage: run the samples with a storage of their own (PIPELINE_DATA_DIR=<another folder> make "
+            "run)") in str(refused.value)
