@@ -91,6 +91,11 @@ class ArchivedFile:
             return None
 
 
+def file_names(entries: Sequence[ArchivedFile]) -> str:
+    """A release's files as an error names them: `region_london.csv, nation_england.csv`."""
+    return ", ".join(entry.file_name for entry in entries)
+
+
 def released_on(entries: Sequence[ArchivedFile]) -> date | None:
     """The release the files belong to, as their publisher dated them: the newest Last-Modified among them."""
     dates = [d for d in (entry.last_modified for entry in entries) if d is not None]

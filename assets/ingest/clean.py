@@ -10,7 +10,7 @@ import pandas as pd
 
 from assets.ingest.source import RawFile, Source, Variant, add_note
 from checks.validation import ValidationOutcome, validate_table
-from resources.archive import ArchivedFile, RawArchive, release_date
+from resources.archive import ArchivedFile, RawArchive, file_names, release_date
 from resources.errors import ParseError, SourceError
 
 
@@ -20,7 +20,7 @@ class InvalidRelease(SourceError):
 
     def __init__(self, source: Source, entries: list[ArchivedFile], outcome: ValidationOutcome) -> None:
         self.outcome = outcome
-        super().__init__(source.name, ", ".join(e.file_name for e in entries),
+        super().__init__(source.name, file_names(entries),
                          f"failed validation ({outcome.failure_count} problem(s)): {outcome.summary()}")
 
 
@@ -94,7 +94,7 @@ def check_not_behind(source: Source, entries: list[ArchivedFile], table: pd.Data
     ends, kept_ends = table[column].max(), kept.table[column].max()
     if pd.isna(ends) or pd.isna(kept_ends) or ends > kept_ends:
         return
-    files = ", ".join(e.file_name for e in entries)
+    files = file_names(entries)
     if {e.origin for e in entries} == {"sample"} and "sample" not in kept.table.attrs.get("origin", ""):
         # Sample mode (make run's default) on a storage that holds live releases: the samples are years older.
         raise SourceError(source.name, files, (
@@ -129,7 +129,7 @@ def check_measures(source: Source, entries: list[ArchivedFile], table: pd.DataFr
             continue
         vanished += [column if area is None else f"{column} for {area}" for area in gone]
     if vanished:
-        files = ", ".join(e.file_name for e in entries)
+        files = file_names(entries)
         raise SourceError(source.name, files, (
             f"{'; '.join(vanished)}: empty in this release, though the previous release had figures (a column or "
             "measure renamed or dropped by the publisher?). Nothing was stored; the last good table stays. If the "

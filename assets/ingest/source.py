@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
-from resources.archive import ArchivedFile
+from resources.archive import ArchivedFile, file_names
 from resources.errors import SourceError
 from resources.settings import UPSTREAMS, samples_dir
 
@@ -142,11 +142,11 @@ class Source:
         """The variant that wrote these archived files: the API the archive recorded with them."""
         apis = {entry.api for entry in entries}
         if len(apis) != 1:
-            raise SourceError(self.name, ", ".join(e.file_name for e in entries),
+            raise SourceError(self.name, file_names(entries),
                               f"the files come from more than one API ({sorted(apis)}): they cannot be read together")
         [api] = apis
         if not any(v.api == api for v in self.variants):
-            raise SourceError(self.name, ", ".join(e.file_name for e in entries),
+            raise SourceError(self.name, file_names(entries),
                               f"archived from API {api!r}, which this source cannot read")
         return self.variant(api)
 
