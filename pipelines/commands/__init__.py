@@ -67,16 +67,25 @@ def exit_with(main: Callable[[], int]) -> NoReturn:
     sys.exit(status)
 
 
+# How Dagster fails on a dagster.yaml it cannot read: not YAML, or a key or value its schema does not know.
+UNREADABLE_INSTANCE_CONFIG = (yaml.YAMLError, dg.DagsterInvalidConfigError)
+
+
+def instance_config_problem(error: BaseException) -> str:
+    """What is wrong with a dagster.yaml, in one line, from Dagster's error reading it (UNREADABLE_INSTANCE_CONFIG)."""
+    # Dagster's own message lists every key it knows after "Expected:": the first sentence says what is wrong.
+    problem = (error.errors[0].message if isinstance(error, dg.DagsterInvalidConfigError) and error.errors
+               else " ".join(str(error).split()))
+    return problem.split(" Expected:")[0]
+
+
 def open_instance() -> dg.DagsterInstance:
     """DAGSTER_HOME's Dagster instance (the UI's); a DAGSTER_HOME that is unset or not a folder, or whose dagster.yaml
     Dagster cannot read, is refused in one line naming it, before Dagster's traceback."""
     home = dagster_home()
     try:
         return dg.DagsterInstance.get()
-    except (yaml.YAMLError, dg.DagsterInvalidConfigError) as error:
-        # Dagster's own message lists every key it knows after "Expected:": the first sentence says what is wrong.
-        problem = (error.errors[0].message if isinstance(error, dg.DagsterInvalidConfigError) and error.errors
-                   else " ".join(str(error).split()))
+    except UNREADABLE_INSTANCE_CONFIG as error:
         raise SettingError(f"DAGSTER_HOME={str(home)!r}: Dagster cannot read its dagster.yaml "
-                           f"({problem.split(' Expected:')[0]}); compare it with config/dagster.yaml, or delete it and "
+                           f"({instance_config_problem(error)}); compare it with config/dagster.yaml, or delete it and "
                            "make writes it again") from error

@@ -33,7 +33,9 @@ from pathlib import Path
 
 import psutil
 import requests
+from dagster._core.instance.ref import InstanceRef
 
+from pipelines.commands import UNREADABLE_INSTANCE_CONFIG, instance_config_problem
 from pipelines.service.logs import keep_small
 from pipelines.service.postgres import Postgres, ServiceError, log_tail
 from resources.files import write_atomically
@@ -171,6 +173,7 @@ class Service:
         the daemon together: each part spends seconds importing before it answers, and those overlap."""
         began = time.monotonic()
         self.check_ports()
+        self.check_instance_config()
         self.prepare()
         self.start_postgres(report)
         self.start_parts(("code server", "reports"), report)
@@ -186,6 +189,22 @@ class Service:
         if self.postgres.managed:
             ports["DAGSTER_PG_PORT"] = s.pg_port
         check_ports(ports)
+
+    def check_instance_config(self) -> None:
+        """The instance's config (config/dagster-service.yaml) as Dagster reads it, before anything starts. Left broken
+        by a hand edit, each part failed in turn with Dagster's traceback in its log, naming the copy in the service's
+        home, which every start writes again: mending that copy mended nothing."""
+        where = f"each start copies it to {self.home / 'dagster.yaml'}"
+        if not self.instance_config.is_file():
+            raise ServiceError(f"{self.instance_config} is missing ({where}): `git checkout {self.instance_config}` "
+                               "brings it back")
+        try:
+            # Reads and checks the file against Dagster's schema without opening any storage.
+            InstanceRef.from_dir(str(self.home), config_dir=str(self.instance_config.parent),
+                                 config_filename=self.instance_config.name)
+        except UNREADABLE_INSTANCE_CONFIG as error:
+            raise ServiceError(f"Dagster cannot read {self.instance_config} ({instance_config_problem(error)}): mend "
+                               f"it there ({where}); `git diff` shows what was changed") from error
 
     def announce(self) -> None:
         """Say, in the service's home, that it runs and how to reach its instance (never the password itself: where
@@ -274,6 +293,10 @@ class Service:
             if part.process is not None and not part.running():
                 return part
         return None
+
+    def started(self) -> bool:
+        """Whether any part or PostgreSQL has been started (so that there is something to stop)."""
+        return self.postgres.process is not None or any(part.process is not None for part in self.parts.values())
 
     def postgres_stopped(self) -> bool:
         return self.postgres.process is not None and self.postgres.process.poll() is not None
@@ -383,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         print("stopping the service", flush=True)
         return 0
     except ServiceError as error:
-        print(f"make serve: {error}\nstopping the service", file=sys.stderr, flush=True)
+        print(f"make serve: {error}" + ("\nstopping the service" if service.started() else ""), file=sys.stderr,
+              flush=True)
         return 1
     finally:
         # Once stopping, a second Ctrl-C must not leave parts running half-stopped.

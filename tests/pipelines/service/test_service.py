@@ -516,3 +516,31 @@ def test_a_data_folder_that_is_a_file_stops_make_serve_in_one_line_before_anythi
                                         "setting (docs/operations.md, \"Settings\") and run the command again."]
     assert not (tmp_path / "home").exists()
     assert_closed(settings.dagster_port, settings.reports_port, settings.code_server_port, settings.pg_port)
+
+
+def test_a_service_config_left_broken_is_named_in_one_line_before_anything_starts(tmp_path) -> None:
+    """config/dagster-service.yaml broken by a hand edit (not YAML, then a key Dagster does not know): one line naming
+    that file and what is wrong, before anything starts. Each part used to fail in turn with Dagster's traceback,
+    naming the copy in the service's home, which the next start writes again."""
+    checkout = copy_of_the_code(tmp_path / "checkout")
+    (checkout / "config").unlink()  # a config of its own to break, not the repository's
+    shutil.copytree(REPO_ROOT / "config", checkout / "config")
+    config = checkout / "config" / "dagster-service.yaml"
+    shipped = config.read_text().splitlines()
+    monitoring = shipped.index("run_monitoring:")
+    settings = free_settings()
+    env = {**service_env(settings, tmp_path / "storage"), "PYTHONPATH": str(checkout)}
+    env.pop("VERBOSE", None)
+    for broken, named in (
+        (["run_monitoring: [unclosed"], f'line {monitoring + 1}, column 17'),
+        (["run_monitorng:"], 'unexpected config entry "run_monitorng"'),
+    ):
+        config.write_text("\n".join([*shipped[:monitoring], *broken, *shipped[monitoring + 1:]]) + "\n")
+        done = subprocess.run([sys.executable, "-m", "pipelines.service", "--home", str(tmp_path / "home")],
+                              cwd=checkout, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1 and done.stdout == "", done.stdout
+        [line] = done.stderr.splitlines()
+        assert line.startswith(f"make serve: Dagster cannot read {config} (") and named in line, line
+        assert f"mend it there (each start copies it to {tmp_path / 'home' / 'dagster.yaml'})" in line, line
+        assert not (tmp_path / "home").exists() and not (tmp_path / "storage").exists()
+        assert_closed(settings.dagster_port, settings.reports_port, settings.code_server_port, settings.pg_port)
