@@ -65,12 +65,17 @@ def assign(files: list[str], variant: Variant) -> dict[str, RawFile]:
     return assigned
 
 
-def london_latest(table: pd.DataFrame, date_column: str) -> pd.DataFrame:
-    """London's rows on the table's latest date (every row of that date if the table has no London code)."""
+def london_latest(table: pd.DataFrame, date_column: str) -> tuple[str, pd.DataFrame]:
+    """The heading and rows `make parse` shows as the latest: London's rows on the table's latest date, or every row
+    of that date, said so, where the table has no London row (an early ONS workbook has England only)."""
+    heading = "latest values for London:"
     if "area_code" in table:
         london = table[table["area_code"].isin(LONDON) | table["area_code"].astype(str).str.startswith("E09")]
-        table = london if len(london) else table
-    return table[table[date_column] == table[date_column].max()]
+        if len(london):
+            table = london
+        else:
+            heading = "latest values (the table has no row for London):"
+    return heading, table[table[date_column] == table[date_column].max()]
 
 
 def _day(value: object) -> str:
@@ -86,9 +91,9 @@ def summary(source: Source, table: pd.DataFrame, outcome: ValidationOutcome | No
         f"{source.name}: {len(table):,} rows, {_day(table[column].min())} .. {_day(table[column].max())}",
         *(f"note: {note}" for note in table.attrs.get("notes", [])),
         f"validation ({source.schema.__name__}): " + ("passed" if outcome.passed else f"FAILED: {outcome.summary()}"),
-        "latest values for London:",
-        london_latest(table, column).head(SHOWN_ROWS).to_string(index=False),
     ]
+    heading, latest = london_latest(table, column)
+    lines += [heading, latest.head(SHOWN_ROWS).to_string(index=False)]
     return "\n".join(lines)
 
 

@@ -292,3 +292,15 @@ def test_an_unexpected_error_is_one_line_and_verbose_adds_the_traceback(monkeypa
     verbose = capsys.readouterr().err
     assert "Traceback" in verbose and "broken_check" in verbose
     assert verbose.strip().splitlines()[-1].startswith("phe_cases_by_age_sex could not read")
+
+
+def test_a_release_without_london_says_so_above_the_latest_values() -> None:
+    """The ONS's first workbook (28 May 2020) has England's estimate only: its latest row is shown, under a heading
+    that does not call it London's."""
+    workbook = REPO_ROOT / "data" / "reference" / "ons" / "covid19infectionsurveydatasets20200528.xlsx"
+    done = parse("ons_infection_survey", str(workbook))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "latest values for London:" not in lines
+    heading = lines.index("latest values (the table has no row for London):")
+    assert lines[heading + 2].split()[:2] == ["E92000001", "England"]  # England's ONS code, below the column names
