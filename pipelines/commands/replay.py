@@ -18,6 +18,8 @@ disk per night). One line a night; the last line is `replay: <path to nights.csv
 AGAINST=<git ref> replays the same nights with that version of the code too (a git worktree, run as `make run` is)
 and prints, per night and published file, the rows added, removed and changed and the first differing rows: the
 check before deploying a parser change. Exit 1 when any published byte differs; 2 for a mistake in the command.
+Stopped (Ctrl-C, or SIGTERM as `kill` and make send it), it ends at once, saying so, with the nights done so far in
+`nights.csv`, the worktree removed and nothing left running; exit 130.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import io
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -154,6 +157,7 @@ class Pipeline:
     instance: Instance
     server: ReleaseServer
     standin: StandIn
+    stops: StopRequests
 
     def definitions(self, night: date) -> dg.Definitions:
         upstreams = Upstreams(mode="live", cases_api="phe", urls=self.server.base_urls(), as_of=f"{night:%Y-%m-%d}")
@@ -169,6 +173,7 @@ class Pipeline:
         started = time.perf_counter()
         result = definitions.resolve_job_def("nightly").execute_in_process(
             instance=self.instance.instance, raise_on_error=False, tags=tags, run_config=QUIET)
+        self.stops.check()
         night.seconds = time.perf_counter() - started
         night.failures = [f"{step}: {message}" for step, message in step_failures(result)]
         report = materialized(result, "cases_report")
@@ -185,10 +190,50 @@ class Pipeline:
         started = time.perf_counter()
         result = definitions.resolve_job_def(settings.PUBLISH_JOB).execute_in_process(
             instance=self.instance.instance, raise_on_error=False, tags=tags, run_config={**config, **QUIET})
+        self.stops.check()
         night.publish_seconds = time.perf_counter() - started
         night.failures += [f"publish: {message}" for _, message in step_failures(result)]
         published = materialized(result, "datastore_publish")
         night.files_sent = published["files_sent"] if published else 0
+
+
+class StopRequests:
+    """Ctrl-C and SIGTERM (`kill`, or make passing its own on) stop the replay, even when they arrive during a run.
+    Dagster turns a stop during a run into that run's failure and returns, and one that lands while Python runs a
+    finalizer is dropped altogether ("Exception ignored in ..."): the replay went on to the next night, to the last
+    (seen, by hand). The signal's number is also written to a pipe whoever's handler takes it (signal.set_wakeup_fd),
+    and read after each run."""
+
+    def __enter__(self) -> StopRequests:
+        self.pending, self.arrived = os.pipe()
+        os.set_blocking(self.pending, False)
+        os.set_blocking(self.arrived, False)
+        self.before = signal.set_wakeup_fd(self.arrived, warn_on_full_buffer=False), signal.getsignal(signal.SIGTERM)
+        self.listen()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wakeup_fd, sigterm = self.before
+        signal.set_wakeup_fd(wakeup_fd)
+        signal.signal(signal.SIGTERM, sigterm)
+        os.close(self.pending)
+        os.close(self.arrived)
+
+    @staticmethod
+    def listen() -> None:
+        # SIGTERM as Ctrl-C (KeyboardInterrupt), so the replay ends saying so and removes its worktree. Set again after
+        # each run: Dagster leaves SIGTERM with SIGINT's handler, which is "ignore" in a job started in the background.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a stop arrived since the last check."""
+        self.listen()
+        try:
+            numbers = os.read(self.pending, 4096)
+        except BlockingIOError:
+            return
+        if signal.SIGINT in numbers or signal.SIGTERM in numbers:
+            raise KeyboardInterrupt
 
 
 def materialized(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object] | None:
@@ -313,8 +358,8 @@ def replay(folder: Path, first: date | None, last: date | None, against: str | N
     differing = 0
     server, standin = ReleaseServer(), StandIn(api_key=secrets.token_hex(16)).start()
     try:
-        with user_instance(service) as instance:
-            pipeline = Pipeline(out / "data", out.name, instance, server, standin)
+        with StopRequests() as stops, user_instance(service) as instance:
+            pipeline = Pipeline(out / "data", out.name, instance, server, standin, stops)
             other = OtherCode(against, out / "against", server.base_urls()) if against else None
             with other or _nothing():
                 for day in plan:
@@ -328,6 +373,11 @@ def replay(folder: Path, first: date | None, last: date | None, against: str | N
                     print(night.line(), flush=True)
                     if other is not None:
                         differing += compare_night(pipeline, other, night)
+                        stops.check()
+    except KeyboardInterrupt:
+        kept = f", kept in {out / 'nights.csv'}" if rows else ""
+        print(f"replay: stopped, {len(rows)} of {len(plan)} night(s) replayed{kept}", file=sys.stderr, flush=True)
+        return 130
     finally:
         server.close()
         standin.stop()

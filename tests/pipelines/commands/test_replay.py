@@ -9,6 +9,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections import defaultdict
@@ -208,3 +209,33 @@ def test_the_rates_files_count_a_day_the_release_left_out_as_no_cases(replayed) 
     for key in left_out:
         assert rows.loc[key, "new_cases"] == 0, key
     assert rates["rolling_7day_cases"].notna().sum() == len(rates) - 6 * 32  # empty only for each area's first 6
+
+
+def test_a_stop_during_the_nights_ends_the_replay_saying_how_far_it_got(tmp_path: Path) -> None:
+    """SIGTERM (`kill`, or make passing its own on) once the first night is done, so that it lands in the second
+    night's run: the replay stops there (it used to take the stop as that run's failure and go on to the last night),
+    says how many nights it replayed, keeps them in nights.csv, and leaves no run marked as still going."""
+    home = dagster_home(tmp_path / "home")
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(tmp_path / "storage"), "DAGSTER_HOME": str(home)}
+    replaying = subprocess.Popen([sys.executable, "-m", "pipelines.commands.replay", str(RELEASES), "--from",
+                                  f"{FIRST}", "--to", f"{LAST}"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+    try:
+        for line in replaying.stdout:
+            if line.startswith(f"{FIRST}  "):
+                break
+        replaying.send_signal(signal.SIGTERM)
+        rest, err = replaying.communicate(timeout=120)
+    finally:
+        replaying.kill()
+    assert replaying.returncode == 130, rest + err
+    said = re.fullmatch(r"replay: stopped, (\d+) of (\d+) night\(s\) replayed, kept in (.+)",
+                        err.strip().splitlines()[-1])
+    assert said, err
+    with Path(said[3]).open(newline="") as handle:
+        kept = list(csv.DictReader(handle))
+    assert int(said[2]) == len(NIGHTS) and int(said[1]) == len(kept) < len(NIGHTS)
+    assert [row["night"] for row in kept] == [f"{night}" for night in NIGHTS[:len(kept)]]
+    with instance_at(home) as instance:
+        statuses = {run.status for run in instance.get_runs()}
+    assert statuses <= {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE}, statuses
