@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from dagster._utils import interrupts
 
 from assets.ingest.clean import CleanRelease, InvalidRelease, KeptRelease, clean_release
 from assets.ingest.fetch import fetch_source
@@ -147,6 +148,20 @@ def fetch_or_fail(source: Source, variant: Variant, mode: str, base_url: str, ht
     return entries, missing
 
 
+# Marks the failure of a download stopped by Ctrl-C or SIGTERM (pipelines/commands/outcomes.py reads it).
+STOPPED = "stopped"
+
+
+def stopped(source: Source) -> dg.Failure:
+    """The failure of a download the run's stop (Ctrl-C, SIGTERM) cut short, ending the run.
+    Left to Dagster, a step with a retry policy takes a stop for a failure to retry: a minute later it downloaded
+    again and the run went on, as if nothing had been asked (seen with `make run`). This one is not retried, and
+    Dagster's own record of the stop is set again, so the next step to start ends the run as the stop asked."""
+    interrupts._received_interrupt["received"] = True  # what Dagster's handler sets between steps
+    return dg.Failure(f"[{source.name}] the run was stopped (Ctrl-C or SIGTERM) during this download: not retried",
+                      metadata={STOPPED: True}, allow_retries=False)
+
+
 def raw_metadata(source: Source, entries: list[ArchivedFile], mode: str, note: str, missing: list[str],
                  archive: RawArchive) -> dict[str, dg.MetadataValue]:
     metadata: dict[str, dg.MetadataValue] = {
@@ -194,6 +209,8 @@ def raw_asset(source: Source, fetch_retry: dg.RetryPolicy) -> dg.AssetsDefinitio
         except DamagedFile as error:
             # The archive's record of the last good release, damaged on this disk: a retry would read the same bytes.
             raise dg.Failure(f"[{source.name}] {error}", allow_retries=False) from error
+        except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as stop:
+            raise stopped(source) from stop
         return dg.Output([e.to_dict() for e in entries],
                          metadata=raw_metadata(source, entries, mode, note, missing, archive))
 

@@ -7,6 +7,8 @@ import re
 
 import dagster as dg
 
+from assets.ingest.factory import STOPPED
+
 # The exception's class before its message: "resources.errors.DatastoreError: could not reach ..." -> "could not
 # reach ...", and so for a class named otherwise in a package's module ("resources.files.DamagedFile: ..."; not a file
 # name such as "region_london.CSV: ...").
@@ -32,7 +34,14 @@ def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
 
 
 def interrupted(result: dg.ExecuteInProcessResult) -> bool:
-    """Whether the run ended because it was stopped (Ctrl-C, SIGTERM), not because a step failed on its own."""
-    return any(event.is_step_failure and event.step_failure_data is not None and event.step_failure_data.error
-               is not None and event.step_failure_data.error.cls_name == "DagsterExecutionInterruptedError"
-               for event in result.all_events)
+    """Whether the run ended because it was stopped (Ctrl-C, SIGTERM), not because a step failed on its own: a step
+    failed with Dagster's interrupt, or a download failed as stopped (assets/ingest/factory.py: stopped)."""
+    for event in result.all_events:
+        data = event.step_failure_data if event.is_step_failure else None
+        if data is None:
+            continue
+        if data.error is not None and data.error.cls_name == "DagsterExecutionInterruptedError":
+            return True
+        if data.user_failure_data is not None and STOPPED in data.user_failure_data.metadata:
+            return True
+    return False

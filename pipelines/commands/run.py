@@ -7,6 +7,8 @@ the UI afterwards. Exits non-zero if any step failed, after printing which sourc
 from __future__ import annotations
 
 import json
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import requests
 
 from assets.sources import SOURCES
 from pipelines.commands import exit_with, open_instance
-from pipelines.commands.outcomes import step_failures
+from pipelines.commands.outcomes import interrupted, step_failures
 from pipelines.commands.stale_runs import close_dead_runs, process_tags
 from pipelines.definitions import build_definitions
 from pipelines.jobs import IN_PROCESS_RUN_TAGS
@@ -93,13 +95,26 @@ def main() -> int:
     with open_instance() as instance:
         for line in close_dead_runs(instance, "make run"):
             print(f"note: {line}")
-        if executor == "multiprocess":
-            result = dg.execute_job(dg.reconstructable(nightly_job), instance=instance, run_config=run_config,
-                                    raise_on_error=False, tags=tags)
-        else:
-            result = nightly_job().execute_in_process(instance=instance, raise_on_error=False,
-                                                      run_config=run_config, tags=tags)
+        # SIGTERM (`kill`, a supervisor) stops the run as Ctrl-C does: Dagster ends it as failed, where the process
+        # would otherwise die with the run left open until the next command closes it.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            if executor == "multiprocess":
+                result = dg.execute_job(dg.reconstructable(nightly_job), instance=instance, run_config=run_config,
+                                        raise_on_error=False, tags=tags)
+            else:
+                result = nightly_job().execute_in_process(instance=instance, raise_on_error=False,
+                                                          run_config=run_config, tags=tags)
+        except KeyboardInterrupt:  # stopped before Dagster took the run over
+            result = None
     elapsed = time.perf_counter() - started
+    if result is None or interrupted(result):
+        # Not the interrupted steps as failures ("FAILED phe_cases_by_utla: DagsterExecutionInterruptedError"): the
+        # sources did not fail, the run was stopped.
+        print(f"make run stopped (Ctrl-C or SIGTERM) after {elapsed:.1f}s, before it finished: what a step had not "
+              "finished was not stored, every source keeps its last good table, and the run is marked failed. Run "
+              "make run again for the report.", file=sys.stderr)
+        return 130
     if stats := settings.text("PIPELINE_RUN_STATS"):
         Path(stats).write_text(json.dumps({"run_wall_s": elapsed, "step_compute_s": step_compute_seconds(result),
                                            "executor": executor}))
