@@ -3,7 +3,9 @@ stack trace Dagster keeps for the UI's run log."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 
 import dagster as dg
 
@@ -45,3 +47,46 @@ def interrupted(result: dg.ExecuteInProcessResult) -> bool:
         if data.user_failure_data is not None and STOPPED in data.user_failure_data.metadata:
             return True
     return False
+
+
+class StopRequests:
+    """Whether Ctrl-C or SIGTERM (`kill`, or make passing its own on) arrived, even during a run. Dagster turns a stop
+    during a run into that run's failure and returns (the multiprocess executor with no step failure at all), and one
+    that lands while Python runs a finalizer is dropped altogether ("Exception ignored in ..."): `make replay` went on
+    to its last night (seen, by hand). The signal's number is also written to a pipe whoever's handler takes it
+    (signal.set_wakeup_fd), and read after each run. Within it SIGTERM raises KeyboardInterrupt, as Ctrl-C does."""
+
+    def __enter__(self) -> StopRequests:
+        self.reading, self.writing = os.pipe()
+        os.set_blocking(self.reading, False)
+        os.set_blocking(self.writing, False)
+        self.before = signal.set_wakeup_fd(self.writing, warn_on_full_buffer=False), signal.getsignal(signal.SIGTERM)
+        self.listen()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wakeup_fd, sigterm = self.before
+        signal.set_wakeup_fd(wakeup_fd)
+        signal.signal(signal.SIGTERM, sigterm)
+        os.close(self.reading)
+        os.close(self.writing)
+
+    @staticmethod
+    def listen() -> None:
+        # SIGTERM as Ctrl-C (KeyboardInterrupt), so a command ends saying so and cleans up. Set again after each run:
+        # Dagster leaves SIGTERM with SIGINT's handler, which is "ignore" in a job started in the background.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    def arrived(self) -> bool:
+        """Whether a stop arrived since the last look."""
+        self.listen()
+        try:
+            numbers = os.read(self.reading, 4096)
+        except BlockingIOError:
+            return False
+        return signal.SIGINT in numbers or signal.SIGTERM in numbers
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a stop arrived since the last look."""
+        if self.arrived():
+            raise KeyboardInterrupt

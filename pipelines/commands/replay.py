@@ -30,7 +30,6 @@ import io
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -47,7 +46,7 @@ from assets.sources import SOURCES
 from checks.published import PUBLISHED
 from pipelines.commands import exit_with, open_instance
 from pipelines.commands.datastore_standin import StandIn
-from pipelines.commands.outcomes import step_failures
+from pipelines.commands.outcomes import StopRequests, step_failures
 from pipelines.commands.rebuild import first_difference
 from pipelines.commands.release_server import SHIPPED, ReleaseServer, held_on, night_routes, release_dates
 from pipelines.definitions import build_definitions
@@ -195,45 +194,6 @@ class Pipeline:
         night.failures += [f"publish: {message}" for _, message in step_failures(result)]
         published = materialized(result, "datastore_publish")
         night.files_sent = published["files_sent"] if published else 0
-
-
-class StopRequests:
-    """Ctrl-C and SIGTERM (`kill`, or make passing its own on) stop the replay, even when they arrive during a run.
-    Dagster turns a stop during a run into that run's failure and returns, and one that lands while Python runs a
-    finalizer is dropped altogether ("Exception ignored in ..."): the replay went on to the next night, to the last
-    (seen, by hand). The signal's number is also written to a pipe whoever's handler takes it (signal.set_wakeup_fd),
-    and read after each run."""
-
-    def __enter__(self) -> StopRequests:
-        self.pending, self.arrived = os.pipe()
-        os.set_blocking(self.pending, False)
-        os.set_blocking(self.arrived, False)
-        self.before = signal.set_wakeup_fd(self.arrived, warn_on_full_buffer=False), signal.getsignal(signal.SIGTERM)
-        self.listen()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        wakeup_fd, sigterm = self.before
-        signal.set_wakeup_fd(wakeup_fd)
-        signal.signal(signal.SIGTERM, sigterm)
-        os.close(self.pending)
-        os.close(self.arrived)
-
-    @staticmethod
-    def listen() -> None:
-        # SIGTERM as Ctrl-C (KeyboardInterrupt), so the replay ends saying so and removes its worktree. Set again after
-        # each run: Dagster leaves SIGTERM with SIGINT's handler, which is "ignore" in a job started in the background.
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-    def check(self) -> None:
-        """Raise KeyboardInterrupt if a stop arrived since the last check."""
-        self.listen()
-        try:
-            numbers = os.read(self.pending, 4096)
-        except BlockingIOError:
-            return
-        if signal.SIGINT in numbers or signal.SIGTERM in numbers:
-            raise KeyboardInterrupt
 
 
 def materialized(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object] | None:

@@ -7,7 +7,6 @@ the UI afterwards. Exits non-zero if any step failed, after printing which sourc
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import requests
 
 from assets.sources import SOURCES
 from pipelines.commands import exit_with, open_instance
-from pipelines.commands.outcomes import interrupted, step_failures
+from pipelines.commands.outcomes import StopRequests, interrupted, step_failures
 from pipelines.commands.stale_runs import close_dead_runs, process_tags
 from pipelines.definitions import build_definitions
 from pipelines.jobs import IN_PROCESS_RUN_TAGS
@@ -92,12 +91,11 @@ def main() -> int:
     executor = settings.choice("PIPELINE_EXECUTOR", settings.EXECUTORS)
     started = time.perf_counter()
     tags = {**IN_PROCESS_RUN_TAGS, **process_tags()}
-    with open_instance() as instance:
+    # SIGTERM (`kill`, a supervisor) stops the run as Ctrl-C does (StopRequests): Dagster ends it as failed, where
+    # the process would otherwise die with the run left open until the next command closes it.
+    with open_instance() as instance, StopRequests() as stops:
         for line in close_dead_runs(instance, "make run"):
             print(f"note: {line}")
-        # SIGTERM (`kill`, a supervisor) stops the run as Ctrl-C does: Dagster ends it as failed, where the process
-        # would otherwise die with the run left open until the next command closes it.
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             if executor == "multiprocess":
                 result = dg.execute_job(dg.reconstructable(nightly_job), instance=instance, run_config=run_config,
@@ -107,8 +105,10 @@ def main() -> int:
                                                           run_config=run_config, tags=tags)
         except KeyboardInterrupt:  # stopped before Dagster took the run over
             result = None
+        # A run that finished although a stop arrived (Dagster lost it) is reported as it ended.
+        stopped = result is None or (not result.success and (interrupted(result) or stops.arrived()))
     elapsed = time.perf_counter() - started
-    if result is None or interrupted(result):
+    if stopped:
         # Not the interrupted steps as failures ("FAILED phe_cases_by_utla: DagsterExecutionInterruptedError"): the
         # sources did not fail, the run was stopped.
         print(f"make run stopped (Ctrl-C or SIGTERM) after {elapsed:.1f}s, before it finished: what a step had not "

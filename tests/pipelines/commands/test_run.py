@@ -122,19 +122,21 @@ def test_dagster_s_database_on_a_full_disk_is_one_line_saying_where(tmp_path: Pa
             "Free space on that disk (make prune removes old runs) and run the command again."]
 
 
-def test_a_stopped_run_says_it_was_stopped_not_that_its_sources_failed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", ["in_process", "multiprocess"])
+def test_a_stopped_run_says_it_was_stopped_not_that_its_sources_failed(tmp_path: Path, executor: str) -> None:
     """SIGTERM (`kill`; Ctrl-C is the same to it) once the first download is under way: the run ends at once, in one
     line saying it was stopped, exit 130, the run marked failed. A stop during a download used to be taken by Dagster
     as a failure to retry: the run waited the retry's minute, downloaded again and went on (this test then timed
     out); a stop elsewhere listed each step it cut short as a failed source ("FAILED phe_cases_by_utla:
-    dagster._core.errors.DagsterExecutionInterruptedError"). Dagster now and then loses a stop that lands while
+    dagster._core.errors.DagsterExecutionInterruptedError"), and with a process per step (PIPELINE_EXECUTOR) every
+    source as "no table stored yet" and "report: not produced". Dagster now and then loses a stop that lands while
     Python runs a finalizer, and the run finishes: a user stops it again, as this test does."""
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
     # Unbuffered: its lines reach the test as they are written, not at its end.
     env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage"),
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", "PIPELINE_EXECUTOR": executor}
     env.pop("VERBOSE", None)
     for _attempt in range(3):
         running = subprocess.Popen([sys.executable, "-m", "pipelines.commands.run"], cwd=REPO_ROOT, env=env,
