@@ -67,7 +67,8 @@ class StopRequests:
     def __exit__(self, *exc: object) -> None:
         wakeup_fd, sigterm = self.before
         signal.set_wakeup_fd(wakeup_fd)
-        signal.signal(signal.SIGTERM, sigterm)
+        if sigterm is not None:  # None: a handler set outside Python, which cannot be put back from here
+            signal.signal(signal.SIGTERM, sigterm)
         os.close(self.reading)
         os.close(self.writing)
 
