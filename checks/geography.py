@@ -33,6 +33,10 @@ LONDON_BOROUGH_NAMES = {
     "E09000032": "Wandsworth", "E09000033": "Westminster",
 }
 
+# The 32 areas of PHE's case data by name, E09000012 as PHE names it.
+LONDON_PHE_UTLA_NAMES = {code: HACKNEY_AND_CITY if code == HACKNEY else LONDON_BOROUGH_NAMES[code]
+                         for code in LONDON_PHE_UTLA_CODES}
+
 
 def fold_city_into_hackney(
     frame: pd.DataFrame, value_columns: list[str], flag_columns: tuple[str, ...] = ("provisional",)

@@ -69,18 +69,34 @@ def follow_pages(request: SourceRequest, content: bytes, url: str) -> list[Sourc
 
 
 def series_notes(files: Mapping[str, RawFile], series: Sequence[SourceRequest]) -> list[str]:
-    """What the analyst should know about series the API did not give: not found (404) or no results."""
-    notes = []
+    """What the analyst should know about series the API did not give: not found (404) or no results. A metric
+    missing for a geography is a note; a geography none of whose series answered is a ParseError naming it (a name
+    the API does not know, or no longer uses): the table would lack that area or, for City of London and Hackney,
+    count one of them as both."""
+    notes: list[str] = []
+    missing: dict[str, list[str]] = {}  # geography -> why each of its series is missing
+    answered: set[str] = set()
+    where: dict[str, str] = {}  # geography -> its first series' path (a 404 is not archived: no file to name)
     for first in series:
         chain = PAGE_SUFFIX.sub("", first.name)
         pages = [file for name, file in files.items() if PAGE_SUFFIX.sub("", name) == chain]
-        parts = dict(zip(*[iter(unquote(urlsplit(first.url).path).split("/")[-6:])] * 2, strict=True))
-        what = (f"{parts.get('metrics')} for {parts.get('geographies')} "
-                f"({parts.get('geography_types')})")
+        path = unquote(urlsplit(first.url).path)
+        parts = dict(zip(*[iter(path.split("/")[-6:])] * 2, strict=True))
+        geography, metric = f"{parts.get('geographies')} ({parts.get('geography_types')})", parts.get("metrics")
+        where.setdefault(geography, f"the UKHSA API's {path}")
         if not pages:
-            notes.append(f"the UKHSA API does not hold {what} (404): left out")
+            notes.append(f"the UKHSA API does not hold {metric} for {geography} (404): left out")
+            missing.setdefault(geography, []).append(f"{metric} not found (404)")
         elif not any(read_page(page.content, page.name)["results"] for page in pages):
-            notes.append(f"the UKHSA API has no data for {what} (empty results): left out")
+            notes.append(f"the UKHSA API has no data for {metric} for {geography} (empty results): left out")
+            missing.setdefault(geography, []).append(f"{metric} has no results")
+        else:
+            answered.add(geography)
+    for geography, why in missing.items():
+        if geography not in answered:
+            raise ParseError(where[geography], (
+                f"no series answered for {geography} ({'; '.join(why)}), so the table would lack it: has the API "
+                "renamed the geography? Nothing was stored; the last good table stays"))
     return notes
 
 

@@ -69,17 +69,38 @@ def clean_release(source: Source, entries: list[ArchivedFile], archive: RawArchi
                   variant: Variant | None = None, previous: KeptRelease | None = None) -> CleanRelease:
     """The release's clean table, read by `variant` (by default the one whose API the archive recorded with the
     files) and validated; raises InvalidRelease, before anything is stamped or stored, if it fails its model, and
-    SourceError if it lacks a measure the `previous` release's table had (check_measures) or is an older copy of
-    what it had (check_not_behind)."""
+    SourceError if it has no figures for an area it must cover (check_areas), lacks a measure the `previous`
+    release's table had (check_measures) or is an older copy of what it had (check_not_behind)."""
     variant = variant or source.variant_of(entries)
     table = parse_archived(source, variant, entries, archive)
     outcome = validate_table(table, source.schema)
     if not outcome.passed:
         raise InvalidRelease(source, entries, outcome)
+    check_areas(source, entries, table)
     if previous is not None:
         check_not_behind(source, entries, table, previous)
         check_measures(source, entries, table, previous.table)
     return CleanRelease(table, outcome, record_provenance(table, entries), variant)
+
+
+def check_areas(source: Source, entries: list[ArchivedFile], table: pd.DataFrame) -> None:
+    """An area the source must cover (`Source.areas`) with no figure in this release would be published missing,
+    or empty, while the release validates: raise, naming it."""
+    lacking = areas_lacking(source, table)
+    if lacking:
+        shown = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+        raise SourceError(source.name, file_names(entries), (
+            f"this release has no figures for {shown} (a file of other areas, or an area renamed or left out by the "
+            "publisher?). Nothing was stored; the last good table stays"))
+
+
+def areas_lacking(source: Source, table: pd.DataFrame) -> list[str]:
+    """The areas of `Source.areas` (as "name (code)") that no row of `table` gives a figure for."""
+    if not source.areas:
+        return []
+    with_figures = table[measures(table)].notna().any(axis=1)
+    covered = set(table.loc[with_figures, "area_code"])
+    return [f"{name} ({code})" for code, name in source.areas.items() if code not in covered]
 
 
 def check_not_behind(source: Source, entries: list[ArchivedFile], table: pd.DataFrame, kept: KeptRelease) -> None:

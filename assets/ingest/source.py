@@ -108,6 +108,10 @@ class Source:
     # Measures (clean-table columns) the publisher stopped giving, with why: a release without one is read with a
     # note. Any other measure a previous release had and this one lacks fails the release (clean.check_measures).
     ended_measures: Mapping[str, str] = field(default_factory=dict)
+    # The areas (area_code -> name) every release must give figures for: a release without one (a file of other
+    # areas, a borough left out, an area renamed) fails, rather than publish the area missing or empty
+    # (clean.check_areas).
+    areas: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         apis = [v.api for v in self.variants]

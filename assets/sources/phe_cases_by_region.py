@@ -45,9 +45,10 @@ def build_live_requests(base_url: str) -> list[SourceRequest]:
 
 def parse_cases_by_region_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
     """UKHSA pages -> the same table; the API has no cumulative count, so it is rebuilt where it can be."""
+    notes = series_notes(files, build_live_requests(""))
     table = wide(records(files), {CASES_BY_DAY: "new_cases"})
     table.insert(4, "cumulative_cases", pd.array([pd.NA] * len(table), dtype="Int64"))
-    for note in series_notes(files, build_live_requests("")):
+    for note in notes:
         add_note(table, note)
     return fill_cumulative(table, "the UKHSA API").sort_values(["area_code", "date"], ignore_index=True)
 
@@ -60,5 +61,6 @@ SOURCE = Source(
         ukhsa_variant(build_live_requests, parse_cases_by_region_live, parallel_requests=2),
         Variant(api="phe", build_requests=build_requests, parse=parse_cases_by_region, sample_release="2020-11-20"),
     ),
+    areas={LONDON_REGION: "London", ENGLAND: "England"},
     freshness=Freshness(expected_lag_days=7),
 )

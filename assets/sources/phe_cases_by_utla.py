@@ -18,7 +18,13 @@ from assets.formats.phe_api import CASES_METRICS, fill_cumulative, phe_v2_url, r
 from assets.formats.reading import add_note
 from assets.formats.ukhsa_api import CASES_BY_DAY, records, series_notes, ukhsa_requests, ukhsa_variant, wide
 from assets.ingest.source import Freshness, Presentation, RawFile, Source, SourceRequest, Variant
-from checks.geography import CITY_OF_LONDON, LONDON_BOROUGH_CODES, LONDON_BOROUGH_NAMES, fold_city_into_hackney
+from checks.geography import (
+    CITY_OF_LONDON,
+    LONDON_BOROUGH_CODES,
+    LONDON_BOROUGH_NAMES,
+    LONDON_PHE_UTLA_NAMES,
+    fold_city_into_hackney,
+)
 from checks.schemas import PheCasesByUtla
 from resources.errors import ParseError
 
@@ -40,7 +46,7 @@ def parse_cases_by_utla(files: Mapping[str, RawFile]) -> pd.DataFrame:
 def build_live_requests(base_url: str) -> list[SourceRequest]:
     """33 series. UKHSA's own data and code name E09000012 plain "Hackney" as an upper-tier authority and hold City
     of London (E09000001) as a lower-tier one: it is fetched as such and folded into Hackney, as PHE's series was.
-    A series the API does not hold is left out and named in the notes."""
+    Each area is one series: one the API does not answer fails the source, naming it (series_notes)."""
     return ukhsa_requests(base_url, [
         (f"{code.lower()}_cases", "Lower Tier Local Authority" if code == CITY_OF_LONDON else
          "Upper Tier Local Authority", name, CASES_BY_DAY)
@@ -67,5 +73,6 @@ SOURCE = Source(
         ukhsa_variant(build_live_requests, parse_cases_by_utla_live, parallel_requests=4),
         Variant(api="phe", build_requests=build_requests, parse=parse_cases_by_utla, sample_release="2020-11-20"),
     ),
+    areas=LONDON_PHE_UTLA_NAMES,
     freshness=Freshness(expected_lag_days=7),
 )

@@ -4,7 +4,8 @@ What an analyst runs when a publisher changes a format: it touches no stored tab
 It prints the clean table's rows, date range, London's latest values, the parser's notes and the validation result.
 Every failure is one line on stderr naming the file (and, where the parser knows them, the column or sheet and the
 line) with exit code 1: a file that cannot be read, a table that fails validation (the summary is printed first),
-or an unexpected error (its type and message; VERBOSE=1 or --verbose adds the traceback).
+a whole release without figures for an area the source must cover, or an unexpected error (its type and message;
+VERBOSE=1 or --verbose adds the traceback).
 
 FILE is one path or URL, or several separated by spaces, each optionally `name=` the request it stands for (a
 source that reads several files, e.g. `pathways=a.csv online=b.csv` for nhs_111; the names are those of the
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from assets.ingest.clean import areas_lacking
 from assets.ingest.source import RawFile, Source, Variant
 from assets.sources import SOURCES
 from checks.validation import ValidationOutcome, validate_table
@@ -92,6 +94,9 @@ def summary(source: Source, table: pd.DataFrame, outcome: ValidationOutcome | No
         *(f"note: {note}" for note in table.attrs.get("notes", [])),
         f"validation ({source.schema.__name__}): " + ("passed" if outcome.passed else f"FAILED: {outcome.summary()}"),
     ]
+    if lacking := areas_lacking(source, table):
+        lines.append(f"areas: no figures for {', '.join(lacking)}: the pipeline stores a release only with figures for "
+                     "each (read alone, one file of several may lack some)")
     heading, latest = london_latest(table, column)
     lines += [heading, latest.head(SHOWN_ROWS).to_string(index=False)]
     return "\n".join(lines)
@@ -147,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
             names = ", ".join(file.name for file in files.values())
             print(one_line(f"{source.name}: {names} failed validation ({source.schema.__name__}): "
                            f"{outcome.summary()}{first_failing_row(source, table, outcome)}"), file=sys.stderr)
+            return 1
+        lacking = areas_lacking(source, table)
+        if lacking and set(files) >= set(request_names(variant)):
+            names = ", ".join(file.name for file in files.values())
+            print(one_line(f"{source.name}: {names}: no figures for {', '.join(lacking)}: the pipeline would not "
+                           "store this release"), file=sys.stderr)
             return 1
     except (ParseError, FetchError, OSError) as error:
         print(one_line(f"{source.name} could not read it: {error}"), file=sys.stderr)

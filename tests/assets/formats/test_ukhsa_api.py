@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import time
 from pathlib import Path
 
@@ -15,63 +16,77 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from assets.formats.ukhsa_api import CASES_BY_DAY, read_page, records, wide
-from assets.ingest.source import RawFile
+from assets.formats.ukhsa_api import ADMISSIONS_BY_DAY, CASES_BY_DAY, OCCUPIED_BEDS_BY_DAY, read_page, records, wide
+from assets.ingest.source import RawFile, Source
 from assets.sources import SOURCES
 from assets.sources.phe_cases_by_region import parse_cases_by_region
+from checks.geography import LONDON_BOROUGH_NAMES
 from resources.archive import RawArchive
 from resources.settings import REPO_ROOT
 from tests.conftest import failure_text, pipeline_resources, source_assets
 from tests.samples import sample_files, sample_rows
 
 REGION = SOURCES["phe_cases_by_region"]
+HEALTHCARE = SOURCES["phe_healthcare"]
+BOROUGHS = SOURCES["phe_cases_by_utla"]
 PER_PAGE = 80  # the server's own page size: London's 283 days and England's 295 make 4 pages per series
 
 
-def ukhsa_results(file: str, geography: str, kind: str, delayed_days: int = 0) -> list[dict]:
-    """The PHE sample's numbers as UKHSA API records (the documented record shape)."""
-    rows = sorted((r for r in sample_rows("phe_cases_by_region", file) if r["areaName"] == geography),
-                  key=lambda r: r["date"])
+def as_records(rows: list[dict[str, str]], kind: str, geography: str, metric: str, column: str,
+               delayed_days: int = 0) -> list[dict]:
+    """Rows of a PHE-format sample as UKHSA API records of `metric` (the documented record shape); a day the
+    sample left blank has no record, as the API leaves out days with no value."""
+    rows = sorted((r for r in rows if r[column]), key=lambda r: r["date"])
     return [
         {"theme": "infectious_disease", "sub_theme": "respiratory", "topic": "COVID-19", "geography_type": kind,
-         "geography": geography, "geography_code": row["areaCode"], "metric": CASES_BY_DAY, "metric_group": "cases",
+         "geography": geography, "geography_code": row["areaCode"], "metric": metric, "metric_group": "cases",
          "stratum": "default", "sex": "all", "age": "all", "year": int(row["date"][:4]), "epiweek": 1,
-         "date": row["date"], "metric_value": int(row["newCasesBySpecimenDate"]),
+         "date": row["date"], "metric_value": int(row[column]),
          "in_reporting_delay_period": index >= len(rows) - delayed_days}
         for index, row in enumerate(rows)
     ]
 
 
-class PagedApi:
-    """Serves each series in pages of PER_PAGE with absolute `next` links; faults can be set per page."""
+def ukhsa_results(file: str, geography: str, kind: str, delayed_days: int = 0) -> list[dict]:
+    """The PHE region sample's daily cases for `geography` as UKHSA API records."""
+    rows = [r for r in sample_rows("phe_cases_by_region", file) if r["areaName"] == geography]
+    return as_records(rows, kind, geography, CASES_BY_DAY, "newCasesBySpecimenDate", delayed_days)
 
-    def __init__(self, server: HTTPServer, delayed_days: int = 0) -> None:
+
+class PagedApi:
+    """Serves each series (geography type, geography, metric -> records; by default the region source's two) in
+    pages of PER_PAGE with absolute `next` links. Faults are set per (geography, page), or (geography, metric,
+    page) for one metric of a geography."""
+
+    def __init__(self, server: HTTPServer, delayed_days: int = 0,
+                 series: dict[tuple[str, str, str], list[dict]] | None = None) -> None:
         self.server, self.hits, self.faults = server, [], {}
-        self.series = {
-            "London": ukhsa_results("region_london.csv", "London", "Region", delayed_days),
-            "England": ukhsa_results("nation_england.csv", "England", "Nation", delayed_days),
+        self.series = series or {
+            ("Region", "London", CASES_BY_DAY): ukhsa_results("region_london.csv", "London", "Region", delayed_days),
+            ("Nation", "England", CASES_BY_DAY): ukhsa_results("nation_england.csv", "England", "Nation",
+                                                               delayed_days),
         }
-        topic = "/api/themes/infectious_disease/sub_themes/respiratory/topics/COVID-19/geography_types"
-        for kind, geography in (("Region", "London"), ("Nation", "England")):
-            server.expect_request(f"{topic}/{kind}/geographies/{geography}/metrics/{CASES_BY_DAY}") \
-                .respond_with_handler(self.answer)
+        # Every series path: one the API does not hold is answered 404, as the real one answers.
+        server.expect_request(re.compile("/api/themes/infectious_disease/sub_themes/respiratory/topics/COVID-19/"
+                                         "geography_types/.+")).respond_with_handler(self.answer)
 
     @property
     def base(self) -> str:
         return self.server.url_for("/api")
 
     def answer(self, request: Request) -> Response:
-        geography = request.path.split("/geographies/")[1].split("/")[0]
+        kind, rest = request.path.split("/geography_types/")[1].split("/geographies/")
+        geography, metric = rest.split("/metrics/")
         page = int(request.args.get("page", "1"))
         self.hits.append((geography, page))
-        fault = self.faults.pop((geography, page), None)
+        fault = self.faults.pop((geography, metric, page), None) or self.faults.pop((geography, page), None)
         if fault == 429:
             return Response("slow down", status=429, headers={"Retry-After": "1"})
         if fault == "malformed":
             return Response('{"count": 62, "next": "http://', status=200, content_type="application/json")
-        if fault == 404:  # as the API answers a geography it does not hold
+        if fault == 404 or (kind, geography, metric) not in self.series:
             return Response('{"detail": "Not found."}', status=404, content_type="application/json")
-        results = [] if fault == "empty" else self.series[geography]
+        results = [] if fault == "empty" else self.series[(kind, geography, metric)]
         chunk = results[(page - 1) * PER_PAGE: page * PER_PAGE]
         more = page * PER_PAGE < len(results)
         next_page = 1 if fault == "loop" else page + 1
@@ -82,9 +97,9 @@ class PagedApi:
         return Response(json.dumps(body), status=200, content_type="application/json")
 
 
-def run_live(api: PagedApi, data_dir: Path) -> dg.ExecuteInProcessResult:
+def run_live(api: PagedApi, data_dir: Path, source: Source = REGION) -> dg.ExecuteInProcessResult:
     resources = pipeline_resources(data_dir, {"ukhsa": api.base}, cases_api="ukhsa")
-    return dg.materialize(source_assets(REGION), resources=resources, raise_on_error=False)
+    return dg.materialize(source_assets(source), resources=resources, raise_on_error=False)
 
 
 def test_all_pages_fetched_archived_and_equal_to_the_phe_release(httpserver: HTTPServer, data_dir: Path) -> None:
@@ -154,21 +169,124 @@ def test_real_ukhsa_records_are_read() -> None:
     assert read_page(page, "page.json")["next"] is None
 
 
-@pytest.mark.parametrize(("fault", "said"), [(404, "does not hold"), ("empty", "has no data for")])
-def test_a_series_the_api_does_not_hold_is_named_not_fatal(fault, said, httpserver: HTTPServer,
-                                                            data_dir: Path) -> None:
+@pytest.mark.parametrize(("fault", "said"), [(404, "not found (404)"), ("empty", "has no results")])
+def test_a_geography_the_api_gives_nothing_for_fails_the_source_and_the_last_good_table_stays(
+        fault, said, httpserver: HTTPServer, data_dir: Path) -> None:
+    """England answered with nothing (a name the API does not hold, or no longer): the table would have London
+    alone, and the Datastore's London and Rest of England file could not be made. The source fails in one line
+    naming England; the table of the night before stays."""
     api = PagedApi(httpserver)
+    assert run_live(api, data_dir).success
+    stored = data_dir / "tables" / "phe_cases_by_region.parquet"
+    before = stored.read_bytes()
     api.faults[("England", 1)] = fault
     result = run_live(api, data_dir)
-    assert result.success, failure_text(result)
-    table = pd.read_parquet(data_dir / "tables" / "phe_cases_by_region.parquet")
-    assert set(table["area_code"]) == {"E12000007"}
-    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(REGION.name)]
-    notes = event.materialization.metadata["notes"].value
-    assert f"the UKHSA API {said} COVID-19_cases_casesByDay for England (Nation)" in notes
+    assert not result.success
+    message = failure_text(result)
+    assert ("[phe_cases_by_region] the UKHSA API's /themes/infectious_disease/sub_themes/respiratory/topics/"
+            "COVID-19/geography_types/Nation/geographies/England/metrics/COVID-19_cases_casesByDay: no series "
+            f"answered for England (Nation) (COVID-19_cases_casesByDay {said})") in message, message
+    assert stored.read_bytes() == before
     if fault == 404:
         [raw] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "raw"]
         assert "geographies/England" in raw.materialization.metadata["not_found"].value
+
+
+def healthcare_series() -> dict[tuple[str, str, str], list[dict]]:
+    """The PHE healthcare sample's admissions and patients in hospital, London's and England's, as UKHSA series."""
+    series = {}
+    for kind, geography, file in (("NHS Region", "London", "nhs_region_london.csv"),
+                                  ("Nation", "England", "nation_england.csv")):
+        rows = sample_rows("phe_healthcare", file)
+        series[(kind, geography, ADMISSIONS_BY_DAY)] = as_records(rows, kind, geography, ADMISSIONS_BY_DAY,
+                                                                  "newAdmissions")
+        series[(kind, geography, OCCUPIED_BEDS_BY_DAY)] = as_records(rows, kind, geography, OCCUPIED_BEDS_BY_DAY,
+                                                                     "hospitalCases")
+    return series
+
+
+def test_healthcare_reads_each_area_s_two_series_and_a_metric_missing_is_a_note(
+        httpserver: HTTPServer, data_dir: Path, tmp_path: Path) -> None:
+    api = PagedApi(httpserver, series=healthcare_series())
+    assert run_live(api, data_dir, HEALTHCARE).success
+    table = pd.read_parquet(data_dir / "tables" / "phe_healthcare.parquet")
+    for code, file in (("E40000003", "nhs_region_london.csv"), ("E92000001", "nation_england.csv")):
+        area = table[table["area_code"] == code].set_index("date")
+        for column, metric in (("new_admissions", "newAdmissions"), ("hospital_cases", "hospitalCases")):
+            expected = {pd.Timestamp(r["date"]): int(r[metric]) for r in sample_rows("phe_healthcare", file)
+                        if r[metric]}
+            assert area[column].dropna().astype(int).to_dict() == expected, (code, column)
+        assert area["covid_occupied_mv_beds"].isna().all()  # the UKHSA API has no ventilation measure
+
+    # London's patients in hospital not held, on a first run (after a release with them, check_measures refuses
+    # it): London's admissions are still read, and the note says what is missing.
+    api.faults[("London", OCCUPIED_BEDS_BY_DAY, 1)] = 404
+    first = tmp_path / "first"
+    result = run_live(api, first, HEALTHCARE)
+    assert result.success, failure_text(result)
+    table = pd.read_parquet(first / "tables" / "phe_healthcare.parquet")
+    london = table[table["area_code"] == "E40000003"]
+    assert london["hospital_cases"].isna().all() and london["new_admissions"].notna().any()
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(HEALTHCARE.name)]
+    assert (f"the UKHSA API does not hold {OCCUPIED_BEDS_BY_DAY} for London (NHS Region) (404): left out"
+            in event.materialization.metadata["notes"].value)
+
+
+def test_healthcare_with_nothing_for_london_fails_naming_it(httpserver: HTTPServer, data_dir: Path) -> None:
+    api = PagedApi(httpserver, series=healthcare_series())
+    api.faults[("London", ADMISSIONS_BY_DAY, 1)] = 404
+    api.faults[("London", OCCUPIED_BEDS_BY_DAY, 1)] = "empty"
+    result = run_live(api, data_dir, HEALTHCARE)
+    assert not result.success
+    message = failure_text(result)
+    assert (f"no series answered for London (NHS Region) ({ADMISSIONS_BY_DAY} not found (404); "
+            f"{OCCUPIED_BEDS_BY_DAY} has no results)") in message, message
+    assert not (data_dir / "tables" / "phe_healthcare.parquet").exists()
+
+
+def borough_series(hackney: str = "Hackney") -> dict[tuple[str, str, str], list[dict]]:
+    """The 20 November 2020 release's London boroughs as UKHSA series, City of London as the lower-tier authority
+    UKHSA holds it as. The release has Hackney and City of London together; the split is made up here (City a
+    twentieth of the pair, Hackney the rest), so folded together they are the release's figures again."""
+    rows = [r for r in sample_rows("phe_cases_by_utla", "utla_all.csv") if r["areaCode"].startswith("E09")]
+    series = {}
+    for code, name in LONDON_BOROUGH_NAMES.items():
+        if code == "E09000001":
+            area = [{**r, "areaCode": code, "newCasesBySpecimenDate": str(int(r["newCasesBySpecimenDate"]) // 20)}
+                    for r in rows if r["areaCode"] == "E09000012"]
+            series[("Lower Tier Local Authority", name, CASES_BY_DAY)] = as_records(
+                area, "Lower Tier Local Authority", name, CASES_BY_DAY, "newCasesBySpecimenDate")
+            continue
+        area = [r for r in rows if r["areaCode"] == code]
+        if code == "E09000012":
+            area = [{**r, "newCasesBySpecimenDate": str(int(r["newCasesBySpecimenDate"])
+                                                        - int(r["newCasesBySpecimenDate"]) // 20)} for r in area]
+        series[("Upper Tier Local Authority", hackney if code == "E09000012" else name, CASES_BY_DAY)] = as_records(
+            area, "Upper Tier Local Authority", name, CASES_BY_DAY, "newCasesBySpecimenDate")
+    return series
+
+
+def test_boroughs_are_read_with_city_of_london_folded_into_hackney(httpserver: HTTPServer, data_dir: Path) -> None:
+    api = PagedApi(httpserver, series=borough_series())
+    result = run_live(api, data_dir, BOROUGHS)
+    assert result.success, failure_text(result)
+    table = pd.read_parquet(data_dir / "tables" / "phe_cases_by_utla.parquet")
+    expected = {(r["areaCode"], pd.Timestamp(r["date"])): int(r["newCasesBySpecimenDate"])
+                for r in sample_rows("phe_cases_by_utla", "utla_all.csv") if r["areaCode"].startswith("E09")}
+    assert len({code for code, _ in expected}) == 32
+    got = {(row.area_code, row.date): int(row.new_cases) for row in table.itertuples()}
+    assert got == expected
+
+
+def test_boroughs_without_hackney_fail_rather_than_publish_city_of_london_as_hackney_and_city(
+        httpserver: HTTPServer, data_dir: Path) -> None:
+    """Hackney under a name the API does not hold: folded, City of London's figures alone would be published as
+    E09000012 "Hackney and City of London". The source fails naming Hackney."""
+    api = PagedApi(httpserver, series=borough_series(hackney="Hackney and City of London"))
+    result = run_live(api, data_dir, BOROUGHS)
+    assert not result.success
+    assert "no series answered for Hackney (Upper Tier Local Authority)" in failure_text(result)
+    assert not (data_dir / "tables" / "phe_cases_by_utla.parquet").exists()
 
 
 def test_city_of_london_is_asked_for_as_the_lower_tier_authority_ukhsa_holds_it_as() -> None:

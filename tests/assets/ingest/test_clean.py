@@ -4,6 +4,7 @@ as the real samples carry them."""
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -167,3 +168,40 @@ def test_the_samples_run_on_a_storage_of_live_releases_are_named_as_samples() ->
     assert ("the shipped sample (its release of 21 Jul 2020) is older than the live release of 22 Jul 2020 kept in "
             "this storage: run the samples with a storage of their own (PIPELINE_DATA_DIR=<another folder> make "
             "run)") in str(refused.value)
+
+
+def without(content: bytes, keep_row=lambda row: True, drop_columns: tuple[str, ...] = ()) -> bytes:
+    """A real file again through the csv module, rows `keep_row` rejects and the `drop_columns` left out."""
+    reader = csv.DictReader(io.StringIO(content.decode("utf-8")))
+    fields = [name for name in reader.fieldnames if name not in drop_columns]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(row for row in reader if keep_row(row))
+    return out.getvalue().encode()
+
+
+HEALTHCARE_MEASURES = ("newAdmissions", "hospitalCases", "covidOccupiedMVBeds")
+
+
+@pytest.mark.parametrize(("name", "cut", "named"), [
+    # Files holding none of the healthcare measures (a mirror's files of other metrics): every area empty.
+    ("phe_healthcare", {"nhs_region_london": {"drop_columns": HEALTHCARE_MEASURES},
+                        "nation_england": {"drop_columns": HEALTHCARE_MEASURES}},
+     "no figures for NHS region London (E40000003), England (E92000001)"),
+    # A borough file without Westminster's rows.
+    ("phe_cases_by_utla", {"utla_all": {"keep_row": lambda row: row["areaCode"] != "E09000033"}},
+     "no figures for Westminster (E09000033)"),
+])
+def test_a_release_without_an_area_the_source_must_cover_is_refused_on_a_first_run(
+        name: str, cut: dict, named: str, httpserver: HTTPServer, data_dir: Path) -> None:
+    """Nothing kept to compare with (check_measures has no previous release): the release validates, and would be
+    published with the area missing or empty."""
+    source = SOURCES[name]
+    files = sample_files(source)
+    replace = {files[request].name: without(files[request].content, **how) for request, how in cut.items()}
+    result = run_source(source, data_dir, serve_samples(httpserver, source, replace=replace))
+    assert not result.success
+    message = failure_text(result)
+    assert f"[{name}]" in message and named in message, message
+    assert not (data_dir / "tables" / f"{name}.parquet").exists()

@@ -304,3 +304,30 @@ def test_a_release_without_london_says_so_above_the_latest_values() -> None:
     assert "latest values for London:" not in lines
     heading = lines.index("latest values (the table has no row for London):")
     assert lines[heading + 2].split()[:2] == ["E92000001", "England"]  # England's ONS code, below the column names
+
+
+def test_a_release_without_figures_for_an_area_it_must_cover_is_named(tmp_path: Path) -> None:
+    """The nation file of 20 November 2020 read alone as the regional source: England's rows, a note that London's
+    are not there (its other file holds them), exit 0. A whole healthcare release whose two files hold none of the
+    measures (the real files with those columns left out): refused in one line, as the pipeline refuses it."""
+    done = parse("phe_cases_by_region", str(sample_path("phe_cases_by_region", "nation_england.csv")))
+    assert done.returncode == 0, done.stderr
+    assert "areas: no figures for London (E12000007): the pipeline stores a release only with figures for each" in (
+        done.stdout)
+    files = []
+    for name in ("nhs_region_london", "nation_england"):
+        with sample_path("phe_healthcare", f"{name}.csv").open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            kept = [f for f in reader.fieldnames if f not in ("newAdmissions", "hospitalCases", "covidOccupiedMVBeds")]
+            rows = list(reader)
+        path = tmp_path / f"{name}.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=kept, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        files.append(f"{name}={path}")
+    done = parse("phe_healthcare", " ".join(files))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "phe_healthcare: nhs_region_london.csv, nation_england.csv: no figures for NHS region London (E40000003), "
+        "England (E92000001): the pipeline would not store this release"]
