@@ -138,9 +138,15 @@ def measures(table: pd.DataFrame) -> list[str]:
 def check_measures(source: Source, entries: list[ArchivedFile], table: pd.DataFrame, previous: pd.DataFrame) -> None:
     """A measure the previous release gave for an area and this one gives none of (a renamed or vanished column, a
     metric the API stopped serving) is drift, not data: raise, naming it, rather than store an empty series that
-    validates. A measure the source says has ended (`ended_measures`) gets a note instead."""
+    validates. A measure the source says has ended (`ended_measures`) gets a note instead. An area the previous
+    release had figures for and this one has no rows for at all (a table the parser no longer finds, an area renamed)
+    is refused the same way."""
     by_area = "area_code" in table.columns and "area_code" in previous.columns
     vanished = []
+    if by_area:
+        had_figures = previous[measures(previous)].notna().any(axis=1)
+        gone = sorted(set(previous.loc[had_figures, "area_code"]) - set(table["area_code"]))
+        vanished += [f"every figure for {area} (it has no rows)" for area in gone]
     for column in (c for c in measures(previous) if c in table.columns):
         gone = _areas_gone_empty(previous, table, column) if by_area else (
             [None] if previous[column].notna().any() and table[column].notna().sum() == 0 else [])

@@ -87,6 +87,17 @@ def test_the_ons_people_columns_renamed_are_refused(tmp_path: Path) -> None:
     assert said is not None and "people_positive for E12000007" in said
 
 
+def test_an_area_gone_from_a_release_is_refused_naming_it() -> None:
+    """The real ONS workbook with London's two tables (the modelled daily series, sheet 1f, and the row per region,
+    1e) no longer found, as a changed layout would leave them: England's estimates alone would validate."""
+    source = SOURCES["ons_infection_survey"]
+    files = sample_files(source)
+    previous = source.sample.parse(files)
+    cut = workbook_with_sheets(files["workbook"].content, lambda sheet: sheet.strip() not in ("1e", "1f", "1m"))
+    said = refusal("ons_infection_survey", {"workbook": RawFile(files["workbook"].name, cut)}, previous)
+    assert said is not None and "every figure for E12000007 (it has no rows)" in said, said
+
+
 def test_a_measure_the_source_says_has_ended_is_a_note() -> None:
     """PHE's mechanical ventilation beds ended with its dashboard (phe_healthcare's ended_measures)."""
     source = SOURCES["phe_healthcare"]
