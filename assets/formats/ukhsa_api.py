@@ -68,36 +68,44 @@ def follow_pages(request: SourceRequest, content: bytes, url: str) -> list[Sourc
     return [SourceRequest(PAGE_SUFFIX.sub(f"_p{number}", request.name), page["next"], ".json")]
 
 
-def series_notes(files: Mapping[str, RawFile], series: Sequence[SourceRequest]) -> list[str]:
-    """What the analyst should know about series the API did not give: not found (404) or no results. A metric
-    missing for a geography is a note; a geography none of whose series answered is a ParseError naming it (a name
-    the API does not know, or no longer uses): the table would lack that area or, for City of London and Hackney,
-    count one of them as both."""
-    notes: list[str] = []
-    missing: dict[str, list[str]] = {}  # geography -> why each of its series is missing
-    answered: set[str] = set()
-    where: dict[str, str] = {}  # geography -> its first series' path (a 404 is not archived: no file to name)
+def _answers(files: Mapping[str, RawFile], series: Sequence[SourceRequest]) -> list[tuple[str, str, str, str]]:
+    """(geography, metric, path, answer) for each series: answer "results", "404" (no page: not found, or not given)
+    or "empty" (pages without results)."""
+    answers = []
     for first in series:
         chain = PAGE_SUFFIX.sub("", first.name)
         pages = [file for name, file in files.items() if PAGE_SUFFIX.sub("", name) == chain]
         path = unquote(urlsplit(first.url).path)
         parts = dict(zip(*[iter(path.split("/")[-6:])] * 2, strict=True))
-        geography, metric = f"{parts.get('geographies')} ({parts.get('geography_types')})", parts.get("metrics")
-        where.setdefault(geography, f"the UKHSA API's {path}")
-        if not pages:
-            notes.append(f"the UKHSA API does not hold {metric} for {geography} (404): left out")
-            missing.setdefault(geography, []).append(f"{metric} not found (404)")
-        elif not any(read_page(page.content, page.name)["results"] for page in pages):
-            notes.append(f"the UKHSA API has no data for {metric} for {geography} (empty results): left out")
-            missing.setdefault(geography, []).append(f"{metric} has no results")
-        else:
-            answered.add(geography)
-    for geography, why in missing.items():
+        answer = ("404" if not pages else
+                  "results" if any(read_page(page.content, page.name)["results"] for page in pages) else "empty")
+        answers.append((f"{parts.get('geographies')} ({parts.get('geography_types')})", parts.get("metrics"), path,
+                        answer))
+    return answers
+
+
+def series_notes(files: Mapping[str, RawFile], series: Sequence[SourceRequest]) -> list[str]:
+    """What the analyst should know about series the API did not give: not found (404) or no results."""
+    said = {"404": "does not hold {metric} for {geography} (404)",
+            "empty": "has no data for {metric} for {geography} (empty results)"}
+    return [f"the UKHSA API {said[answer].format(metric=metric, geography=geography)}: left out"
+            for geography, metric, _, answer in _answers(files, series) if answer in said]
+
+
+def every_geography_answered(files: Mapping[str, RawFile], series: Sequence[SourceRequest]) -> None:
+    """Raise a ParseError naming a geography none of whose series answered (a name the API does not know, or no
+    longer uses): the table would lack that area or, for City of London and Hackney, count one of them as both. A
+    metric missing for a geography that has others is only a note (series_notes)."""
+    answers = _answers(files, series)
+    answered = {geography for geography, _, _, answer in answers if answer == "results"}
+    for geography, _, path, _ in answers:
         if geography not in answered:
-            raise ParseError(where[geography], (
-                f"no series answered for {geography} ({'; '.join(why)}), so the table would lack it: has the API "
-                "renamed the geography? Nothing was stored; the last good table stays"))
-    return notes
+            why = "; ".join(f"{metric} {'not found (404)' if answer == '404' else 'has no results'}"
+                            for place, metric, _, answer in answers if place == geography)
+            # The series' path names it: a 404 is not archived, so there is no file to name.
+            raise ParseError(f"the UKHSA API's {path}", (
+                f"no series answered for {geography} ({why}), so the table would lack it: has the API renamed the "
+                "geography? Nothing was stored; the last good table stays"))
 
 
 def records(files: Mapping[str, RawFile]) -> pd.DataFrame:
@@ -180,6 +188,8 @@ def _account_for_collapsed(frame: pd.DataFrame, keys: list[str]) -> None:
 def ukhsa_variant(
     build_requests: Callable[[str], list[SourceRequest]], parse: Parser, parallel_requests: int
 ) -> Variant:
-    """A source's variant reading the UKHSA API: its series' first pages, followed page by page."""
+    """A source's variant reading the UKHSA API: its series' first pages, followed page by page; a release is read
+    only if every geography asked for answered (every_geography_answered)."""
     return Variant(api="ukhsa", build_requests=build_requests, parse=parse, follow_links=follow_pages,
-                   parallel_requests=parallel_requests)
+                   parallel_requests=parallel_requests,
+                   check_release=lambda files: every_geography_answered(files, build_requests("")))

@@ -47,6 +47,8 @@ def parse_archived(source: Source, variant: Variant, entries: list[ArchivedFile]
     files = {e.request: RawFile(e.file_name, read_archived(source, e, archive)) for e in entries}
     by_name = {e.file_name: e for e in entries}
     try:
+        if variant.check_release is not None:
+            variant.check_release(files)
         return variant.parse(files)
     except ParseError as exc:
         entry = by_name.get(exc.file)

@@ -65,6 +65,9 @@ class Variant:
     sample_release: str | None = None
     # Sample files for URLs only known once a page is read (the follow_links requests): URL -> file name.
     extra_sample_routes: Callable[[str], dict[str, str]] | None = None
+    # Run on a whole release's files (request name -> file) before they are parsed; raises ParseError for a release
+    # that lacks what the parser cannot do without. Not run where some of the files are read alone (make parse).
+    check_release: Callable[[Mapping[str, RawFile]], None] | None = None
 
     @property
     def format_name(self) -> str:

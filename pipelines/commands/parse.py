@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("name at least one file: make parse SOURCE=<source> FILE=<path or URL>")
     try:
         files = assign(names, variant)
+        whole = set(files) >= set(request_names(variant))  # every file of a release, not some read alone
+        if whole and variant.check_release is not None:
+            variant.check_release(files)
         table = variant.parse(files)
         outcome = validate_table(table, source.schema)
         print(summary(source, table, outcome))
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                            f"{outcome.summary()}{first_failing_row(source, table, outcome)}"), file=sys.stderr)
             return 1
         lacking = areas_lacking(source, table)
-        if lacking and set(files) >= set(request_names(variant)):
+        if lacking and whole:
             names = ", ".join(file.name for file in files.values())
             print(one_line(f"{source.name}: {names}: no figures for {', '.join(lacking)}: the pipeline would not "
                            "store this release"), file=sys.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import subprocess
 import sys
 import time
@@ -331,3 +332,20 @@ def test_a_release_without_figures_for_an_area_it_must_cover_is_named(tmp_path: 
     assert done.stderr.splitlines() == [
         "phe_healthcare: nhs_region_london.csv, nation_england.csv: no figures for NHS region London (E40000003), "
         "England (E92000001): the pipeline would not store this release"]
+
+
+def test_one_page_of_the_ukhsa_api_is_read_alone(tmp_path: Path) -> None:
+    """A page of London's series without England's: read, with a note; in the pipeline a geography that gave
+    nothing fails the source, but here the other pages were only not given. Made from the region sample's London
+    rows, in the API's record shape."""
+    with sample_path("phe_cases_by_region", "region_london.csv").open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["areaCode"] == "E12000007"]
+    results = [{"geography_type": "Region", "geography": "London", "geography_code": "E12000007",
+                "metric": "COVID-19_cases_casesByDay", "sex": "all", "age": "all", "date": r["date"],
+                "metric_value": int(r["newCasesBySpecimenDate"])} for r in rows]
+    page = tmp_path / "london_p1.json"
+    page.write_text(json.dumps({"count": len(results), "next": None, "previous": None, "results": results}))
+    done = parse("--api", "ukhsa", "phe_cases_by_region", str(page))
+    assert done.returncode == 0, done.stderr
+    assert f"phe_cases_by_region: {len(rows):,} rows" in done.stdout
+    assert "areas: no figures for England (E92000001)" in done.stdout
