@@ -40,19 +40,16 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from assets.formats.reading import LeftOut, add_note, check_not_error_page, note_left_out
+from assets.formats.xlsx import PercentFormats
 from assets.ingest.source import Freshness, Presentation, RawFile, Source, SourceRequest, Status, Variant
 from checks.geography import ENGLAND, LONDON_REGION
 from checks.schemas import OnsInfectionSurvey
 from resources.errors import ParseError
-
-if TYPE_CHECKING:
-    import openpyxl
 
 SAMPLE = "20220819covid19infectionsurveydatasetsengland.xlsx"
 # Tables start within the first rows of a sheet (title and notes above the header); looking further only costs
@@ -457,26 +454,43 @@ def read_headline(rows: list[list], sheet: str, file: str, released: date | None
     return out
 
 
-def proportions_to_percent(book: openpyxl.Workbook, rows: Rows) -> tuple[int, int]:
+def proportions_to_percent(formats: PercentFormats, content: bytes, rows: Rows) -> tuple[int, int]:
     """Multiply by 100 every value whose cell is formatted as a percentage: it holds a proportion (early workbooks
-    stored 0.0333 and showed 3.33%). calamine reads values only, so the formats come from openpyxl, which reads
-    just this table's rectangle of the sheet. Returns (cells converted, cells read)."""
+    stored 0.0333 and showed 3.33%). calamine reads values only: the formats come from the workbook's XML
+    (assets/formats/xlsx.py), or from openpyxl where that cannot tell. Returns (cells converted, cells read)."""
     percent = {cell: place for cell, place in rows.cells.items() if place[1].startswith("percent")}
     if not percent:
         return 0, 0
     top, bottom = min(r for r, _ in percent), max(r for r, _ in percent)
     left, right = min(c for _, c in percent), max(c for _, c in percent)
+    formatted = formats.cells(rows.sheet, range(top, bottom + 1), range(left, right + 1))
+    if formatted is None:
+        formatted = _percent_cells_by_openpyxl(content, rows.sheet, top, bottom, left, right)
     converted = 0
-    for r, row in enumerate(book[rows.sheet].iter_rows(min_row=top + 1, max_row=bottom + 1, min_col=left + 1,
-                                                       max_col=right + 1), start=top):
-        for c, cell in enumerate(row, start=left):
-            if (r, c) not in percent:
-                continue
-            record, name = percent[(r, c)]
-            if "%" in (getattr(cell, "number_format", "") or "") and rows.records[record].get(name) is not None:
-                rows.records[record][name] *= 100
-                converted += 1
+    for cell in formatted & percent.keys():
+        record, name = percent[cell]
+        if rows.records[record].get(name) is not None:
+            rows.records[record][name] *= 100
+            converted += 1
     return converted, len(percent)
+
+
+def _percent_cells_by_openpyxl(content: bytes, sheet: str, top: int, bottom: int, left: int,
+                               right: int) -> set[tuple[int, int]]:
+    """The percentage-formatted cells of a rectangle (counted from 0), as openpyxl reads their formats."""
+    # Imported here, not with the module: every process that loads the definitions (the code server, make approve)
+    # would pay for it, and only a workbook whose XML xlsx.PercentFormats cannot follow needs it.
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    try:
+        return {(r, c)
+                for r, row in enumerate(book[sheet].iter_rows(min_row=top + 1, max_row=bottom + 1,
+                                                              min_col=left + 1, max_col=right + 1), start=top)
+                for c, cell in enumerate(row, start=left)
+                if "%" in (getattr(cell, "number_format", "") or "")}
+    finally:
+        book.close()
 
 
 def release_date(sheets: Mapping[str, list[list]], file: RawFile) -> tuple[date | None, str]:
@@ -587,15 +601,11 @@ def parse_infection_survey(files: Mapping[str, RawFile]) -> pd.DataFrame:
             "positive ...' for England, or 'Date' and a London group of 'Modelled % testing positive ...' columns "
             f"(sheets: {', '.join(sheets)})",
         )
-    # Imported here, not with the module: every process that loads the definitions (the code server, make approve)
-    # would pay for it, and only this parse reads cell formats.
-    import openpyxl
-
-    book = openpyxl.load_workbook(io.BytesIO(file.content), read_only=True, data_only=True)
+    formats = PercentFormats(file.content)
     try:
-        units = [proportions_to_percent(book, part.rows) for part in parts]
+        units = [proportions_to_percent(formats, file.content, part.rows) for part in parts]
     finally:
-        book.close()
+        formats.close()
     for part, (converted, read) in zip(parts, units, strict=True):
         unit = (f"; {converted} of {read} values were proportions formatted as percentages, multiplied by 100"
                 if converted else "")
