@@ -60,16 +60,17 @@ class PercentFormats:
         styles = self._xml("xl/styles.xml")
         if styles is None:
             return None
-        codes = {int(fmt.get("numFmtId", -1)): fmt.get("formatCode", "") for fmt in styles.iter(f"{MAIN}numFmt")}
-        cell_xfs = styles.find(f"{MAIN}cellXfs")
-        if cell_xfs is None:
-            return set()
-        percent = set()
-        for index, xf in enumerate(cell_xfs.findall(f"{MAIN}xf")):
-            number_format = int(xf.get("numFmtId", 0))
-            if number_format in BUILTIN_PERCENT or "%" in codes.get(number_format, ""):
-                percent.add(index)
-        return percent
+        try:
+            codes = {int(fmt.get("numFmtId", -1)): fmt.get("formatCode", "")
+                     for fmt in styles.iter(f"{MAIN}numFmt")}
+            cell_xfs = styles.find(f"{MAIN}cellXfs")
+            if cell_xfs is None:
+                return set()
+            return {index for index, xf in enumerate(cell_xfs.findall(f"{MAIN}xf"))
+                    if (number_format := int(xf.get("numFmtId", 0))) in BUILTIN_PERCENT
+                    or "%" in codes.get(number_format, "")}
+        except ValueError:  # an id that is not a number: not a stylesheet this can follow
+            return None
 
     def cells(self, sheet: str, rows: range, columns: range) -> set[tuple[int, int]] | None:
         """The (row, column) pairs, counted from 0, in `rows` x `columns` of `sheet` whose format shows a
@@ -91,7 +92,7 @@ class PercentFormats:
                     row, column = int(match[2]) - 1, _column(match[1])
                     if row in rows and column in columns and int(element.get("s", 0)) in self._styles:
                         found.add((row, column))
-        except (KeyError, ElementTree.ParseError):
+        except (KeyError, ValueError, ElementTree.ParseError):
             return None
         return found
 
