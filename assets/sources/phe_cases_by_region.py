@@ -45,10 +45,9 @@ def build_live_requests(base_url: str) -> list[SourceRequest]:
 
 def parse_cases_by_region_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
     """UKHSA pages -> the same table; the API has no cumulative count, so it is rebuilt where it can be."""
-    notes = series_notes(files, build_live_requests(""))
     table = wide(records(files), {CASES_BY_DAY: "new_cases"})
     table.insert(4, "cumulative_cases", pd.array([pd.NA] * len(table), dtype="Int64"))
-    for note in notes:
+    for note in series_notes(files, build_live_requests("")):
         add_note(table, note)
     return fill_cumulative(table, "the UKHSA API").sort_values(["area_code", "date"], ignore_index=True)
 

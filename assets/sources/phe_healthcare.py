@@ -77,12 +77,11 @@ def build_live_requests(base_url: str) -> list[SourceRequest]:
 
 def parse_healthcare_live(files: Mapping[str, RawFile]) -> pd.DataFrame:
     """UKHSA pages -> the same table; the API has no ventilation metric, so that column stays empty."""
-    notes = series_notes(files, build_live_requests(""))
     table = wide(records(files), {ADMISSIONS_BY_DAY: "new_admissions", OCCUPIED_BEDS_BY_DAY: "hospital_cases"})
     table.insert(5, "covid_occupied_mv_beds", pd.array([pd.NA] * len(table), dtype="Int64"))
     table = table.drop(columns=["area_name"]).sort_values(["area_code", "date"], ignore_index=True)
     add_note(table, "covid_occupied_mv_beds is empty: the UKHSA API has no mechanical ventilation measure")
-    for note in notes:
+    for note in series_notes(files, build_live_requests("")):
         add_note(table, note)
     return table
 
