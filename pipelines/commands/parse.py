@@ -85,8 +85,9 @@ def _day(value: object) -> str:
     return "?" if pd.isna(value) else f"{value:%Y-%m-%d}"
 
 
-def summary(source: Source, table: pd.DataFrame, outcome: ValidationOutcome | None = None) -> str:
-    """What `make parse` prints about a table: rows, date range, notes, the validation result, London's latest."""
+def summary(source: Source, table: pd.DataFrame, outcome: ValidationOutcome | None = None, whole: bool = True) -> str:
+    """What `make parse` prints about a table: rows, date range, notes, the validation result, the areas it must
+    cover that it has no figures for (`whole`: read from every file of a release, not some alone), London's latest."""
     column = source.presentation.date_column
     outcome = outcome or validate_table(table, source.schema)
     lines = [
@@ -96,7 +97,7 @@ def summary(source: Source, table: pd.DataFrame, outcome: ValidationOutcome | No
     ]
     if lacking := areas_lacking(source, table):
         lines.append(f"areas: no figures for {', '.join(lacking)}: the pipeline stores a release only with figures for "
-                     "each (read alone, one file of several may lack some)")
+                     f"each{'' if whole else ' (read alone, one file of several may lack some)'}")
     heading, latest = london_latest(table, column)
     lines += [heading, latest.head(SHOWN_ROWS).to_string(index=False)]
     return "\n".join(lines)
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             variant.check_release(files)
         table = variant.parse(files)
         outcome = validate_table(table, source.schema)
-        print(summary(source, table, outcome))
+        print(summary(source, table, outcome, whole))
         if not outcome.passed:
             names = ", ".join(file.name for file in files.values())
             print(one_line(f"{source.name}: {names} failed validation ({source.schema.__name__}): "

@@ -313,8 +313,18 @@ def test_a_release_without_figures_for_an_area_it_must_cover_is_named(tmp_path: 
     measures (the real files with those columns left out): refused in one line, as the pipeline refuses it."""
     done = parse("phe_cases_by_region", str(sample_path("phe_cases_by_region", "nation_england.csv")))
     assert done.returncode == 0, done.stderr
-    assert "areas: no figures for London (E12000007): the pipeline stores a release only with figures for each" in (
-        done.stdout)
+    assert ("areas: no figures for London (E12000007): the pipeline stores a release only with figures for each (read "
+            "alone, one file of several may lack some)") in done.stdout
+    # The borough source's one file is a whole release: without Westminster's lines, refused.
+    path = tmp_path / "utla_all.csv"
+    with sample_path("phe_cases_by_utla", "utla_all.csv").open(newline="") as handle, path.open("w", newline="") as out:
+        csv.writer(out).writerows(row for row in csv.reader(handle) if "E09000033" not in row)
+    done = parse("phe_cases_by_utla", str(path))
+    assert done.returncode == 1
+    assert ("areas: no figures for Westminster (E09000033): the pipeline stores a release only with figures for "
+            "each\n") in done.stdout
+    assert done.stderr.splitlines() == ["phe_cases_by_utla: utla_all.csv: no figures for Westminster (E09000033): the "
+                                        "pipeline would not store this release"]
     files = []
     for name in ("nhs_region_london", "nation_england"):
         with sample_path("phe_healthcare", f"{name}.csv").open(newline="") as handle:
