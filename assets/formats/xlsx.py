@@ -98,7 +98,8 @@ class PercentFormats:
 
 
 def _column(letters: str) -> int:
-    """`A` -> 0, `BD` -> 55."""
+    """`A` -> 0, `BD` -> 55. openpyxl.utils' column_index_from_string, less one, without importing openpyxl (which
+    every process loading the definitions would then pay for)."""
     number = 0
     for letter in letters:
         number = number * 26 + ord(letter) - ord("A") + 1

@@ -100,9 +100,13 @@ def areas_lacking(source: Source, table: pd.DataFrame) -> list[str]:
     """The areas of `Source.areas` (as "name (code)") that no row of `table` gives a figure for."""
     if not source.areas:
         return []
-    with_figures = table[measures(table)].notna().any(axis=1)
-    covered = set(table.loc[with_figures, "area_code"])
+    covered = areas_with_figures(table)
     return [f"{name} ({code})" for code, name in source.areas.items() if code not in covered]
+
+
+def areas_with_figures(table: pd.DataFrame) -> set[str]:
+    """The area codes of the rows that give a figure for at least one measure."""
+    return set(table.loc[table[measures(table)].notna().any(axis=1), "area_code"])
 
 
 def check_not_behind(source: Source, entries: list[ArchivedFile], table: pd.DataFrame, kept: KeptRelease) -> None:
@@ -146,8 +150,7 @@ def check_measures(source: Source, entries: list[ArchivedFile], table: pd.DataFr
     by_area = "area_code" in table.columns and "area_code" in previous.columns
     vanished = []
     if by_area:
-        had_figures = previous[measures(previous)].notna().any(axis=1)
-        gone = sorted(set(previous.loc[had_figures, "area_code"]) - set(table["area_code"]))
+        gone = sorted(areas_with_figures(previous) - set(table["area_code"]))
         vanished += [f"every figure for {area} (it has no rows)" for area in gone]
     for column in (c for c in measures(previous) if c in table.columns):
         gone = _areas_gone_empty(previous, table, column) if by_area else (
