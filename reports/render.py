@@ -3,30 +3,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import jinja2
 import plotly.offline
 
-from reports import wording
 from reports.charts import build_charts
 from reports.inputs import ReportInputs
-
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["thousands"] = lambda n: "n/a" if n is None else f"{n:,}"
-    env.filters["signed"] = lambda n: "n/a" if n is None else f"{n:+,}"
-    env.filters["day"] = wording.day
-    env.filters["count"] = wording.count
-    env.filters["heading"] = wording.heading
-    env.filters["cell"] = wording.cell
-    return env
+from reports.pages import environment
 
 
 def plotly_bundle() -> tuple[str, str]:

@@ -6,7 +6,7 @@ Besides the files it serves two pages built when asked, from the current setting
   its data are live, and whether (when, by whom) it was published to the real London Datastore;
 - `/launchpad/<version>`: a redirect to the `publish` job's Launchpad with that version filled in, at the Dagster
   UI's current address (DAGSTER_UI_URL, or DAGSTER_PORT), whatever it was when the report was built.
-An earlier version's published CSVs are kept compressed at rest (resources/report_storage.py); their links are
+An earlier version's published CSVs are kept compressed at rest (resources/report_store.py); their links are
 answered with the CSV as published.
 """
 
@@ -22,10 +22,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from reports.approval import launchpad_url
-from reports.render import environment
+from reports.pages import environment
 from resources import settings
 from resources.files import DamagedFile, read_json_lines
-from resources.report_storage import ReportStore, read_published
+from resources.report_store import ReportStore, read_published
 from resources.settings import dagster_ui_url, data_dir, lds_dataset
 
 VERSION = re.compile(r"^[0-9a-f]{12}$")

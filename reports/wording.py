@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from resources.clock import LONDON
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def day(value: date | datetime | pd.Timestamp | str, year: bool = True) -> str:
     """A day without a leading zero or a time: `6 Aug 2022` (`6 Aug` in a range whose end has the year). Accepts the
     ISO text the vintages are named by."""
+    import pandas as pd  # here, not above: the report server's index uses this module and never needs pandas else
+
     moment = pd.Timestamp(value)
     return f"{moment.day} {moment:%b %Y}" if year else f"{moment.day} {moment:%b}"
 

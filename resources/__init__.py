@@ -4,14 +4,14 @@ are built from the settings."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resources import settings
-from resources.archive import RawArchive
-from resources.datastore import DatastoreTarget, datastore_from_environment
-from resources.http import HttpClient
-from resources.io_manager import ParquetIOManager
-from resources.report_storage import ReportStorage
-from resources.upstreams import Upstreams
+
+if TYPE_CHECKING:
+    from resources.datastore import DatastoreTarget
+    from resources.http import HttpClient
+    from resources.upstreams import Upstreams
 
 
 def build_resources(
@@ -24,6 +24,15 @@ def build_resources(
 ) -> dict[str, object]:
     """Every resource the definitions use, from the settings (read now, not at import); tests pass their own
     storage folder, upstreams, HTTP client or publish target."""
+    # Imported here, not with the package: every `from resources import settings` (the report server, make dev's
+    # command) would otherwise load Dagster and pandas.
+    from resources.archive import RawArchive
+    from resources.datastore import datastore_from_environment
+    from resources.http import HttpClient
+    from resources.io_manager import ParquetIOManager
+    from resources.report_storage import ReportStorage
+    from resources.upstreams import Upstreams
+
     storage = Path(data_dir) if data_dir is not None else settings.data_dir()
     return {
         "io_manager": ParquetIOManager(base_dir=str(storage)),

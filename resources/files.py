@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dagster as dg
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 # What to write: the bytes (or text, as UTF-8), or a function that writes the file at the path it is given (e.g.
 # DataFrame.to_parquet).
@@ -157,6 +158,8 @@ def refusals_fail_the_step(who: str, storage: Path, setting: str = "PIPELINE_DAT
     except OSError as error:
         if not storage_refused(error):
             raise
+        import dagster as dg  # here: the report server reads its files through this module without Dagster
+
         raise dg.Failure(f"[{who}] {refusal(error, storage, setting)}; a retry would meet the same refusal",
                          allow_retries=False) from error
 
@@ -210,6 +213,8 @@ def _cut_short(line: str, error: json.JSONDecodeError) -> bool:
 
 def read_parquet(path: Path, remedy: str) -> pd.DataFrame:
     """A stored table; a damaged one is a DamagedFile naming it and what to do."""
+    import pandas as pd  # here: the report server reads its files through this module without pandas
+
     try:
         return pd.read_parquet(path)
     except (OSError, ValueError) as error:

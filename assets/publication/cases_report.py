@@ -24,7 +24,8 @@ from reports.provenance import build_manifest, manifest_bytes
 from reports.revisions import Revisions, revisions
 from resources.archive import ArchivedFile, RawArchive, released_on
 from resources.files import refusals_fail_the_step
-from resources.report_storage import ReportStorage, ReportStore
+from resources.report_storage import ReportStorage
+from resources.report_store import ReportStore
 from resources.settings import dagster_ui_url
 from resources.upstreams import Upstreams
 from resources.vintages import VintageStore

@@ -34,7 +34,8 @@ from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, publish
 from reports.provenance import FILE_NAME as PROVENANCE
 from resources.datastore import DatastoreTarget, DryRunSession, PublishSession, TableCheck, check_tables
 from resources.files import refusals_fail_the_step
-from resources.report_storage import ReportStorage, ReportStore
+from resources.report_storage import ReportStorage
+from resources.report_store import ReportStore
 
 PROVENANCE_DESCRIPTION = (
     "Where every file of this dataset came from: for each file its MD5 and rows, the raw releases it was derived "

@@ -48,7 +48,7 @@ from pipelines.definitions import build_definitions
 from pipelines.service.supervisor import join_running_service
 from reports.serve import publications
 from resources.files import compressed, disk_bytes, read_json
-from resources.report_storage import ReportStore
+from resources.report_store import ReportStore
 from resources.settings import data_dir, number, service_home
 
 MANIFEST_REMEDY = "a version's provenance manifest; restore it from a backup, or rebuild the version first"

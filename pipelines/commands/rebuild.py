@@ -35,7 +35,7 @@ from reports.render import plotly_bundle, render_report
 from resources.archive import ArchivedFile, RawArchive, UnreadableArchiveFileError
 from resources.errors import SourceError
 from resources.files import refusal, storage_refused
-from resources.report_storage import ReportStore, read_published
+from resources.report_store import ReportStore, read_published
 from resources.settings import data_dir
 from resources.vintages import VintageStore
 

@@ -56,7 +56,7 @@ from reports.analysis import compare_table
 from resources import build_resources, settings
 from resources.datastore import LondonDatastore
 from resources.files import disk_bytes
-from resources.report_storage import read_published
+from resources.report_store import read_published
 from resources.upstreams import Upstreams
 
 STORES = ("raw", "tables", "vintages", "reports")
@@ -252,7 +252,7 @@ def differences(this: Path, other: Path, ref: str) -> list[str]:
     the file's key columns) and the first differing rows. Empty when every published byte is the same."""
     found = []
     for table in PUBLISHED.values():
-        # An earlier version's files are kept compressed (resources/report_storage.py): read as published.
+        # An earlier version's files are kept compressed (resources/report_store.py): read as published.
         mine, theirs = read_published(this, table.file_name), read_published(other, table.file_name)
         if mine is None or theirs is None:
             side = "one side only" if mine is not None or theirs is not None else "neither side"

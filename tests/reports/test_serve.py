@@ -155,3 +155,14 @@ def test_a_link_recorded_with_another_port_opens_where_the_reports_are_served_no
         server.terminate()
         output = server.communicate(timeout=10)[0]
     assert f"report links recorded with port {old} are sent here" in output
+
+
+def test_the_server_loads_neither_dagster_nor_pandas_nor_plotly() -> None:
+    """`make dev` and `make serve` start the report server beside Dagster every time; it renders only its index. It
+    used to load Dagster, pandas and plotly on the way (through the report's modules): about 1 s of a core at each
+    start and some 200 MB of memory for as long as it ran, where it needs about 25 MB."""
+    heavy = ("dagster", "pandas", "plotly", "numpy", "pyarrow")
+    loaded = subprocess.run([sys.executable, "-c", f"import sys, reports.serve; print(*(m for m in {heavy!r} "
+                             "if m in sys.modules))"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from resources.report_storage import ReportStore, read_published
+from resources.report_store import ReportStore, read_published
 from tests.publishing import gla_published, kept_csvs
 
 BOROUGHS, ENGLAND = "phe_cases_london_boroughs.csv", "phe_cases_london_england.csv"

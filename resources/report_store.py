@@ -1,0 +1,189 @@
+"""Where the cases reports are kept, and the address they are served from.
+
+One HTML file per version (never overwritten), the published CSVs each version would send (so an analyst can open
+them before approving) and its provenance manifest, a snapshot of the tables each report showed (so the next report
+can say what changed), and `history.json`, every report built.
+
+The newest version's CSVs are kept as they are, so its report's links open them in Excel, from disk too. Once a newer
+version is saved, an earlier version's CSVs are kept gzip-compressed (`<name>.csv.gz`, about 7 times smaller; they
+were most of what a year of versions takes): the report server answers their links with the CSV, `make rebuild`
+and `make replay` read them, and a file unchanged from the version compressed before is a hard link to its copy.
+
+Dagster's resource for it is resources/report_storage.py; this module needs neither Dagster nor pandas loaded, so the
+report server (reports/serve.py) starts without them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from resources.files import (
+    TEMPORARY_PREFIX,
+    DamagedFile,
+    compressed,
+    finished,
+    read_json,
+    read_parquet,
+    write_atomically,
+    write_folder_atomically,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _link_or_write(source: Path, path: Path, content: bytes) -> None:
+    path.unlink(missing_ok=True)  # left by a crash: written again, never through a link into another version
+    try:
+        os.link(source, path)
+    except OSError:  # a file system without hard links: a copy
+        write_atomically(path, content)
+
+
+# gzip's default level: the published CSVs 7 times smaller in about 40 ms a version (level 9 takes twice as long to
+# save 1 % more; level 1, the raw archive's, is 6 times smaller).
+PACK_LEVEL = 6
+
+PUBLISHED_COPY_REMEDY = ("a report version's published file, kept compressed; restore it from a backup, or rebuild the "
+                         "version (make rebuild) to get its files again")
+
+
+def read_published(folder: Path, name: str) -> bytes | None:
+    """A published file of a version's folder, as sent: kept as it is or compressed at rest; None when neither is
+    there."""
+    try:
+        return (folder / name).read_bytes()
+    except FileNotFoundError:
+        pass
+    packed = compressed(folder / name)
+    try:
+        return gzip.decompress(packed.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, zlib.error) as error:
+        raise DamagedFile(packed, f"cannot be decompressed: {error}", PUBLISHED_COPY_REMEDY) from None
+
+
+HISTORY_REMEDY = ("it lists the report versions built; restore it from a backup, or move it aside: the next run starts "
+                  "a new list, every report and snapshot stays, and make rebuild renders any version from the archive")
+SNAPSHOT_REMEDY = ("a snapshot of the tables an earlier report showed (for the changes since it); move its version's "
+                   "folder aside: the next report compares with the version before")
+
+
+class ReportStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.history_file = self.root / "history.json"
+
+    def report_path(self, version: str) -> Path:
+        return self.root / f"cases_report_{version}.html"
+
+    def files_folder(self, version: str) -> Path:
+        """The version's published files and provenance manifest, as a publish of that version sends them."""
+        return self.root / "files" / version
+
+    @staticmethod
+    def file_href(version: str, file_name: str) -> str:
+        """A published CSV's address relative to the report: the report server answers it for every version; from
+        disk it opens the newest version's (an earlier version's are compressed at rest)."""
+        return f"files/{version}/{file_name}"
+
+    def _compress_superseded(self, newest: str) -> None:
+        """Compress at rest the CSVs of every version but `newest`. A CSV whose compressed bytes the version built
+        just before holds already becomes a hard link to that copy: a retired source's file is the same every night,
+        and a year of versions would otherwise keep 365 copies. A link is a name, not a copy: removing either version
+        (make prune) leaves the other's whole. Written whole before the CSV goes, so a crash leaves one or both."""
+        folders = self.root / "files"
+        if not folders.is_dir():
+            return
+        # Versions by their latest build, oldest first (a version built again moves to the end).
+        order = list(reversed(dict.fromkeys(reversed([entry["version"] for entry in self.history()]))))
+        # Oldest first, so the version before is compressed already when a version is (a version history no longer
+        # lists first).
+        rank = {version: place for place, version in enumerate(order)}
+        # The latest in history too: another run may have saved its version after this one (both stay as sent until
+        # the next save).
+        kept = {newest, *order[-1:]}
+        before: Path | None = None  # the version compressed just before this one
+        for folder in sorted(folders.iterdir(), key=lambda folder: (rank.get(folder.name, -1), folder.name)):
+            if folder.name in kept or folder.name.startswith(TEMPORARY_PREFIX) or not folder.is_dir():
+                continue
+            for plain in finished(folder, "*.csv"):
+                try:
+                    content = plain.read_bytes()
+                except FileNotFoundError:  # compressed meanwhile by another run saving its report
+                    continue
+                packed = gzip.compress(content, compresslevel=PACK_LEVEL, mtime=0)
+                same = compressed(before / plain.name) if before is not None else None
+                if same is not None and same.is_file() and same.read_bytes() == packed:
+                    _link_or_write(same, compressed(plain), packed)
+                else:
+                    write_atomically(compressed(plain), packed)
+                plain.unlink(missing_ok=True)
+            before = folder
+
+    def _as_sent(self, version: str, files: Mapping[str, bytes]) -> None:
+        """The version's files as they are again (from the bytes it sends, not its compressed copies): it is the
+        newest once more, built again after a newer one."""
+        folder = self.files_folder(version)
+        for name, content in files.items():
+            if compressed(folder / name).exists():
+                write_atomically(folder / name, content)
+                compressed(folder / name).unlink(missing_ok=True)
+
+    def history(self) -> list[dict]:
+        return read_json(self.history_file, HISTORY_REMEDY, default=[])
+
+    def versions(self) -> list[dict]:
+        """One entry per version, newest build first: the latest record of each (when built, mode, warnings...)."""
+        latest: dict[str, dict] = {}
+        for entry in self.history():
+            latest[entry["version"]] = entry
+        return sorted(latest.values(), key=lambda entry: entry.get("rendered_at", ""), reverse=True)
+
+    def previous(self, version: str) -> tuple[str, dict[str, pd.DataFrame]] | None:
+        """The most recent earlier report with other contents, and the tables it showed."""
+        for entry in reversed(self.history()):
+            if entry["version"] != version:
+                folder = self.root / "snapshots" / entry["version"]
+                if folder.is_dir():
+                    return entry["version"], {p.stem: read_parquet(p, SNAPSHOT_REMEDY)
+                                              for p in finished(folder, "*.parquet")}
+        return None
+
+    def save(self, version: str, html: str, tables: Mapping[str, pd.DataFrame], run_id: str,
+             summary: Mapping[str, object] | None = None, files: Mapping[str, bytes] | None = None,
+             shared: Mapping[str, str] | None = None) -> Path:
+        """Write the report, its published files (`files`: file name -> the exact bytes a publish sends) and its
+        tables' snapshot unless this version exists already; record it in history with `summary` (mode, warnings,
+        stale sources, where the data came from). `shared`: files every version's page loads from beside it
+        (plotly.js), under a name that changes with their content: written again only when the copy there differs (cut
+        short or overwritten from outside, it would leave every version's page without its charts)."""
+        for name, text in (shared or {}).items():
+            content = text.encode("utf-8")
+            stored = self.root / name
+            if not stored.is_file() or stored.stat().st_size != len(content) or stored.read_bytes() != content:
+                write_atomically(stored, content)
+        path = self.report_path(version)
+        if not path.exists():
+            write_atomically(path, html)
+        if files:
+            write_folder_atomically(self.files_folder(version), files)
+            self._as_sent(version, files)
+        write_folder_atomically(self.root / "snapshots" / version, {
+            f"{name}.parquet": lambda file, table=table: table.to_parquet(file, index=False)
+            for name, table in tables.items()})
+        history = self.history()
+        history.append({"version": version, "run_id": run_id, "file": path.name,
+                        "rendered_at": datetime.now(UTC).isoformat(timespec="seconds"), **(summary or {})})
+        write_atomically(self.history_file, json.dumps(history, indent=2))
+        if files:
+            self._compress_superseded(version)
+        return path
