@@ -53,8 +53,8 @@ def test_the_morning_with_the_ui_on_other_ports(tmp_path: Path, upstream: HTTPSe
     ui = start_ui(tmp_path, {**live_environment(upstream_urls(upstream)), **STEPS_IN_THE_RUN_PROCESS,
                              "LDS_URL": standin.url, "LDS_DATASET": standin.dataset, "LDS_API_KEY": KEY,
                              "REPORTS_ANSWER_OLD_LINKS": "1",
-                             # The GLA's healthcare table never follows on the stand-in: say so after 5 s, not 2 min.
-                             "LDS_TABLE_TIMEOUT_S": "5", "LDS_TABLE_POLL_S": "0.2"})
+                             # The GLA's healthcare table never follows on the stand-in: say so after 1 s, not 2 min.
+                             "LDS_TABLE_TIMEOUT_S": "1", "LDS_TABLE_POLL_S": "0.2"})
     try:
         # The night before: make run, with the reports served on another port than this morning's.
         old = free_port()

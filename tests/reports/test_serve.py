@@ -63,7 +63,8 @@ def audit_log(tmp_path: Path) -> Path:
 def server(reports: Path, audit_log: Path) -> Iterator[str]:
     handler = functools.partial(ReportHandler, folder=reports, audit_log=audit_log)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    # Polling for shutdown every 0.05 s, not every 0.5 s: each test's teardown waited for the next poll.
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()

@@ -79,9 +79,9 @@ def test_a_publish_killed_after_its_first_upload_does_not_block_the_next(approve
 def test_a_second_approval_names_the_publish_running_and_a_stop_ends_it_cleanly(approved_build,
                                                                                 standin: StandIn) -> None:
     env, version = approved_build
-    # Slow enough (about 40 s for its requests) that the second approval and the stop come while it still runs,
-    # however busy the machine.
-    first = start_publish(env, version, standin, delay_s=2.0)
+    # Slow enough (about 20 s for its requests) that the second approval and the stop come while it still runs,
+    # however busy the machine (the second approval takes 2-5 s).
+    first = start_publish(env, version, standin, delay_s=1.0)
     started = time.monotonic()
     second = approve(env, version)
     assert time.monotonic() - started < 60  # it does not wait for the slot

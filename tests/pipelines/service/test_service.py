@@ -52,7 +52,7 @@ NIGHTLY_DESCRIPTION = """{ pipelineOrError(params: {repositoryLocationName: "lon
 SOURCE_JOB = "phe_cases_by_region_job"
 # How long PostgreSQL is away in the outage test: longer than Dagster's own retries of one lost database write
 # (dagster_postgres' retry_pg_connection_fn: five waits of 0.2 x (2^n - 1) s, 11.4 s give or take 1 s).
-OUTAGE_S = 15
+OUTAGE_S = 13
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 pytestmark = pytest.mark.service
