@@ -3,6 +3,7 @@ against it with temporary storage, and whole nightly builds made once per test p
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 import shutil
@@ -57,6 +58,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                     len(SLOWEST_FIRST))
 
     items.sort(key=kind)  # stable: each file's tests stay together, in their order
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Each test process's garbage collector leaves alone what collection loaded (Dagster, pandas, pyarrow, the
+    definitions and every test module: never garbage), and collects the young generation less often. Measured on
+    `make test-fast` (469 tests, two workers): 12.3 s of the workers' 75.6 s of CPU went to collections, each full one
+    looking through all of that again; 4.6 s of 60 s with both."""
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)  # Python's default is 700
 
 
 # The browser test files that share one Dagster UI (the package-scoped `ui` fixture, tests/browser/conftest.py) are
