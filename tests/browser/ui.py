@@ -56,9 +56,17 @@ class DagsterUI:
                               capture_output=True, text=True, timeout=timeout)
 
     def stop(self) -> None:
-        """Kill the UI and the report server, each with every process it started (their process groups). Not
-        SIGTERM: Dagster's daemon takes some 4 s to end its threads after it, while the test waits. How `make dev`
+        """Stop the UI and the report server, each with every process it started (their process groups): SIGTERM,
+        then SIGKILL after 1.5 s. The webserver and the code server end within about a second, removing their
+        sockets; Dagster's daemon takes some 4 s more to end its threads, while the test would wait. How `make dev`
         stops on SIGTERM or Ctrl-C is tested in tests/pipelines/commands/test_dev.py."""
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 1.5
+        for process in self.processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.01, deadline - time.monotonic()))
         for process in self.processes:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
