@@ -64,7 +64,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Each test process's garbage collector leaves alone what collection loaded (Dagster, pandas, pyarrow, the
     definitions and every test module: never garbage), and collects the young generation less often. Measured on
     `make test-fast` (469 tests, two workers): 12.3 s of the workers' 75.6 s of CPU went to collections, each full one
-    looking through all of that again; 4.6 s of 60 s with both."""
+    looking through all of that again; 4.9 s of 64 s with both."""
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)  # Python's default is 700
 
