@@ -85,17 +85,17 @@ def _day(value: object) -> str:
     return "?" if pd.isna(value) else f"{value:%Y-%m-%d}"
 
 
-def summary(source: Source, table: pd.DataFrame, outcome: ValidationOutcome | None = None, whole: bool = True) -> str:
+def summary(source: Source, table: pd.DataFrame, outcome: ValidationOutcome, lacking: list[str], whole: bool) -> str:
     """What `make parse` prints about a table: rows, date range, notes, the validation result, the areas it must
-    cover that it has no figures for (`whole`: read from every file of a release, not some alone), London's latest."""
+    cover that it has no figures for (`lacking`; `whole`: read from every file of a release, not some alone),
+    London's latest."""
     column = source.presentation.date_column
-    outcome = outcome or validate_table(table, source.schema)
     lines = [
         f"{source.name}: {len(table):,} rows, {_day(table[column].min())} .. {_day(table[column].max())}",
         *(f"note: {note}" for note in table.attrs.get("notes", [])),
         f"validation ({source.schema.__name__}): " + ("passed" if outcome.passed else f"FAILED: {outcome.summary()}"),
     ]
-    if lacking := areas_lacking(source, table):
+    if lacking:
         lines.append(f"areas: no figures for {', '.join(lacking)}: the pipeline stores a release only with figures for "
                      f"each{'' if whole else ' (read alone, one file of several may lack some)'}")
     heading, latest = london_latest(table, column)
@@ -151,16 +151,15 @@ def main(argv: list[str] | None = None) -> int:
             variant.check_release(files)
         table = variant.parse(files)
         outcome = validate_table(table, source.schema)
-        print(summary(source, table, outcome, whole))
+        lacking = areas_lacking(source, table)
+        print(summary(source, table, outcome, lacking, whole))
+        file_names = ", ".join(file.name for file in files.values())
         if not outcome.passed:
-            names = ", ".join(file.name for file in files.values())
-            print(one_line(f"{source.name}: {names} failed validation ({source.schema.__name__}): "
+            print(one_line(f"{source.name}: {file_names} failed validation ({source.schema.__name__}): "
                            f"{outcome.summary()}{first_failing_row(source, table, outcome)}"), file=sys.stderr)
             return 1
-        lacking = areas_lacking(source, table)
         if lacking and whole:
-            names = ", ".join(file.name for file in files.values())
-            print(one_line(f"{source.name}: {names}: no figures for {', '.join(lacking)}: the pipeline would not "
+            print(one_line(f"{source.name}: {file_names}: no figures for {', '.join(lacking)}: the pipeline would not "
                            "store this release"), file=sys.stderr)
             return 1
     except (ParseError, FetchError, OSError) as error:
