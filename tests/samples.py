@@ -45,6 +45,17 @@ def csv_bytes(rows: list[dict[str, str]]) -> bytes:
     return out.getvalue().encode()
 
 
+# The three healthcare columns of PHE's download (phe_healthcare's measures as published).
+PHE_HEALTHCARE_MEASURES = ("newAdmissions", "hospitalCases", "covidOccupiedMVBeds")
+
+
+def sample_csv_without(source: str, file: str, keep_row: Callable[[dict[str, str]], bool] = lambda row: True,
+                       drop_columns: tuple[str, ...] = ()) -> bytes:
+    """A shipped CSV again through the csv module, without the rows `keep_row` rejects and the `drop_columns`."""
+    return csv_bytes([{name: value for name, value in row.items() if name not in drop_columns}
+                      for row in sample_rows(source, file) if keep_row(row)])
+
+
 def revised_london_file(day: str, extra: int) -> bytes:
     """The shipped London cases file with `extra` cases added on `day`: a later release that revised one day."""
     rows = sample_rows("phe_cases_by_region", "region_london.csv")

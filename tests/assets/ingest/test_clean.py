@@ -4,7 +4,6 @@ as the real samples carry them."""
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from checks.validation import validate_table
 from resources.archive import ArchivedFile
 from resources.errors import ParseError, SourceError
 from tests.conftest import failure_text, run_source, serve_samples
-from tests.samples import sample_files, workbook_with_sheets
+from tests.samples import PHE_HEALTHCARE_MEASURES, sample_csv_without, sample_files, workbook_with_sheets
 
 # (source, request, the publisher's name for a measure in that file, what the refusal names)
 RENAMES = [
@@ -181,24 +180,10 @@ def test_the_samples_run_on_a_storage_of_live_releases_are_named_as_samples() ->
             "run)") in str(refused.value)
 
 
-def without(content: bytes, keep_row=lambda row: True, drop_columns: tuple[str, ...] = ()) -> bytes:
-    """A real file again through the csv module, rows `keep_row` rejects and the `drop_columns` left out."""
-    reader = csv.DictReader(io.StringIO(content.decode("utf-8")))
-    fields = [name for name in reader.fieldnames if name not in drop_columns]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(row for row in reader if keep_row(row))
-    return out.getvalue().encode()
-
-
-HEALTHCARE_MEASURES = ("newAdmissions", "hospitalCases", "covidOccupiedMVBeds")
-
-
 @pytest.mark.parametrize(("name", "cut", "named"), [
     # Files holding none of the healthcare measures (a mirror's files of other metrics): every area empty.
-    ("phe_healthcare", {"nhs_region_london": {"drop_columns": HEALTHCARE_MEASURES},
-                        "nation_england": {"drop_columns": HEALTHCARE_MEASURES}},
+    ("phe_healthcare", {"nhs_region_london": {"drop_columns": PHE_HEALTHCARE_MEASURES},
+                        "nation_england": {"drop_columns": PHE_HEALTHCARE_MEASURES}},
      "no figures for NHS region London (E40000003), England (E92000001)"),
     # A borough file without Westminster's rows.
     ("phe_cases_by_utla", {"utla_all": {"keep_row": lambda row: row["areaCode"] != "E09000033"}},
@@ -210,7 +195,8 @@ def test_a_release_without_an_area_the_source_must_cover_is_refused_on_a_first_r
     published with the area missing or empty."""
     source = SOURCES[name]
     files = sample_files(source)
-    replace = {files[request].name: without(files[request].content, **how) for request, how in cut.items()}
+    replace = {files[request].name: sample_csv_without(name, files[request].name, **how)
+               for request, how in cut.items()}
     result = run_source(source, data_dir, serve_samples(httpserver, source, replace=replace))
     assert not result.success
     message = failure_text(result)

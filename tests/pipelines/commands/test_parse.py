@@ -21,7 +21,7 @@ from pytest_httpserver import HTTPServer
 
 from pipelines.commands import parse as command
 from resources.settings import REPO_ROOT
-from tests.samples import sample_path
+from tests.samples import PHE_HEALTHCARE_MEASURES, sample_csv_without, sample_path
 
 # make test-fast leaves these out, as it does every command's tests.
 pytestmark = pytest.mark.commands
@@ -317,8 +317,8 @@ def test_a_release_without_figures_for_an_area_it_must_cover_is_named(tmp_path: 
             "alone, one file of several may lack some)") in done.stdout
     # The borough source's one file is a whole release: without Westminster's lines, refused.
     path = tmp_path / "utla_all.csv"
-    with sample_path("phe_cases_by_utla", "utla_all.csv").open(newline="") as handle, path.open("w", newline="") as out:
-        csv.writer(out).writerows(row for row in csv.reader(handle) if "E09000033" not in row)
+    path.write_bytes(sample_csv_without("phe_cases_by_utla", "utla_all.csv",
+                                        keep_row=lambda row: row["areaCode"] != "E09000033"))
     done = parse("phe_cases_by_utla", str(path))
     assert done.returncode == 1
     assert ("areas: no figures for Westminster (E09000033): the pipeline stores a release only with figures for "
@@ -327,15 +327,8 @@ def test_a_release_without_figures_for_an_area_it_must_cover_is_named(tmp_path: 
                                         "pipeline would not store this release"]
     files = []
     for name in ("nhs_region_london", "nation_england"):
-        with sample_path("phe_healthcare", f"{name}.csv").open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            kept = [f for f in reader.fieldnames if f not in ("newAdmissions", "hospitalCases", "covidOccupiedMVBeds")]
-            rows = list(reader)
         path = tmp_path / f"{name}.csv"
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=kept, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        path.write_bytes(sample_csv_without("phe_healthcare", f"{name}.csv", drop_columns=PHE_HEALTHCARE_MEASURES))
         files.append(f"{name}={path}")
     done = parse("phe_healthcare", " ".join(files))
     assert done.returncode == 1
