@@ -56,6 +56,21 @@ def sample_csv_without(source: str, file: str, keep_row: Callable[[dict[str, str
                       for row in sample_rows(source, file) if keep_row(row)])
 
 
+def ukhsa_records(rows: list[dict[str, str]], kind: str, geography: str, metric: str, column: str,
+                  delayed_days: int = 0) -> list[dict]:
+    """Rows of a PHE-format sample as UKHSA API records of `metric` (the documented record shape; `column` the
+    sample's column of it); a day the sample left blank has no record, as the API leaves out days with no value."""
+    rows = sorted((r for r in rows if r[column]), key=lambda r: r["date"])
+    return [
+        {"theme": "infectious_disease", "sub_theme": "respiratory", "topic": "COVID-19", "geography_type": kind,
+         "geography": geography, "geography_code": row["areaCode"], "metric": metric, "metric_group": "cases",
+         "stratum": "default", "sex": "all", "age": "all", "year": int(row["date"][:4]), "epiweek": 1,
+         "date": row["date"], "metric_value": int(row[column]),
+         "in_reporting_delay_period": index >= len(rows) - delayed_days}
+        for index, row in enumerate(rows)
+    ]
+
+
 def revised_london_file(day: str, extra: int) -> bytes:
     """The shipped London cases file with `extra` cases added on `day`: a later release that revised one day."""
     rows = sample_rows("phe_cases_by_region", "region_london.csv")

@@ -24,7 +24,7 @@ from checks.geography import LONDON_BOROUGH_NAMES
 from resources.archive import RawArchive
 from resources.settings import REPO_ROOT
 from tests.conftest import failure_text, pipeline_resources, source_assets
-from tests.samples import sample_files, sample_rows
+from tests.samples import sample_files, sample_rows, ukhsa_records
 
 REGION = SOURCES["phe_cases_by_region"]
 HEALTHCARE = SOURCES["phe_healthcare"]
@@ -32,25 +32,10 @@ BOROUGHS = SOURCES["phe_cases_by_utla"]
 PER_PAGE = 80  # the server's own page size: London's 283 days and England's 295 make 4 pages per series
 
 
-def as_records(rows: list[dict[str, str]], kind: str, geography: str, metric: str, column: str,
-               delayed_days: int = 0) -> list[dict]:
-    """Rows of a PHE-format sample as UKHSA API records of `metric` (the documented record shape); a day the
-    sample left blank has no record, as the API leaves out days with no value."""
-    rows = sorted((r for r in rows if r[column]), key=lambda r: r["date"])
-    return [
-        {"theme": "infectious_disease", "sub_theme": "respiratory", "topic": "COVID-19", "geography_type": kind,
-         "geography": geography, "geography_code": row["areaCode"], "metric": metric, "metric_group": "cases",
-         "stratum": "default", "sex": "all", "age": "all", "year": int(row["date"][:4]), "epiweek": 1,
-         "date": row["date"], "metric_value": int(row[column]),
-         "in_reporting_delay_period": index >= len(rows) - delayed_days}
-        for index, row in enumerate(rows)
-    ]
-
-
 def ukhsa_results(file: str, geography: str, kind: str, delayed_days: int = 0) -> list[dict]:
     """The PHE region sample's daily cases for `geography` as UKHSA API records."""
     rows = [r for r in sample_rows("phe_cases_by_region", file) if r["areaName"] == geography]
-    return as_records(rows, kind, geography, CASES_BY_DAY, "newCasesBySpecimenDate", delayed_days)
+    return ukhsa_records(rows, kind, geography, CASES_BY_DAY, "newCasesBySpecimenDate", delayed_days)
 
 
 class PagedApi:
@@ -198,9 +183,9 @@ def healthcare_series() -> dict[tuple[str, str, str], list[dict]]:
     for kind, geography, file in (("NHS Region", "London", "nhs_region_london.csv"),
                                   ("Nation", "England", "nation_england.csv")):
         rows = sample_rows("phe_healthcare", file)
-        series[(kind, geography, ADMISSIONS_BY_DAY)] = as_records(rows, kind, geography, ADMISSIONS_BY_DAY,
+        series[(kind, geography, ADMISSIONS_BY_DAY)] = ukhsa_records(rows, kind, geography, ADMISSIONS_BY_DAY,
                                                                   "newAdmissions")
-        series[(kind, geography, OCCUPIED_BEDS_BY_DAY)] = as_records(rows, kind, geography, OCCUPIED_BEDS_BY_DAY,
+        series[(kind, geography, OCCUPIED_BEDS_BY_DAY)] = ukhsa_records(rows, kind, geography, OCCUPIED_BEDS_BY_DAY,
                                                                      "hospitalCases")
     return series
 
@@ -254,14 +239,14 @@ def borough_series(hackney: str = "Hackney") -> dict[tuple[str, str, str], list[
         if code == "E09000001":
             area = [{**r, "areaCode": code, "newCasesBySpecimenDate": str(int(r["newCasesBySpecimenDate"]) // 20)}
                     for r in rows if r["areaCode"] == "E09000012"]
-            series[("Lower Tier Local Authority", name, CASES_BY_DAY)] = as_records(
+            series[("Lower Tier Local Authority", name, CASES_BY_DAY)] = ukhsa_records(
                 area, "Lower Tier Local Authority", name, CASES_BY_DAY, "newCasesBySpecimenDate")
             continue
         area = [r for r in rows if r["areaCode"] == code]
         if code == "E09000012":
             area = [{**r, "newCasesBySpecimenDate": str(int(r["newCasesBySpecimenDate"])
                                                         - int(r["newCasesBySpecimenDate"]) // 20)} for r in area]
-        series[("Upper Tier Local Authority", hackney if code == "E09000012" else name, CASES_BY_DAY)] = as_records(
+        series[("Upper Tier Local Authority", hackney if code == "E09000012" else name, CASES_BY_DAY)] = ukhsa_records(
             area, "Upper Tier Local Authority", name, CASES_BY_DAY, "newCasesBySpecimenDate")
     return series
 

@@ -21,7 +21,7 @@ from pytest_httpserver import HTTPServer
 
 from pipelines.commands import parse as command
 from resources.settings import REPO_ROOT
-from tests.samples import PHE_HEALTHCARE_MEASURES, sample_csv_without, sample_path
+from tests.samples import PHE_HEALTHCARE_MEASURES, sample_csv_without, sample_path, sample_rows, ukhsa_records
 
 # make test-fast leaves these out, as it does every command's tests.
 pytestmark = pytest.mark.commands
@@ -341,11 +341,8 @@ def test_one_page_of_the_ukhsa_api_is_read_alone(tmp_path: Path) -> None:
     """A page of London's series without England's: read, with a note; in the pipeline a geography that gave
     nothing fails the source, but here the other pages were only not given. Made from the region sample's London
     rows, in the API's record shape."""
-    with sample_path("phe_cases_by_region", "region_london.csv").open(newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["areaCode"] == "E12000007"]
-    results = [{"geography_type": "Region", "geography": "London", "geography_code": "E12000007",
-                "metric": "COVID-19_cases_casesByDay", "sex": "all", "age": "all", "date": r["date"],
-                "metric_value": int(r["newCasesBySpecimenDate"])} for r in rows]
+    rows = [r for r in sample_rows("phe_cases_by_region", "region_london.csv") if r["areaCode"] == "E12000007"]
+    results = ukhsa_records(rows, "Region", "London", "COVID-19_cases_casesByDay", "newCasesBySpecimenDate")
     page = tmp_path / "london_p1.json"
     page.write_text(json.dumps({"count": len(results), "next": None, "previous": None, "results": results}))
     done = parse("--api", "ukhsa", "phe_cases_by_region", str(page))
