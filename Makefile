@@ -28,13 +28,16 @@ help:
 	@echo "make lint      ruff"
 	@echo "make docs      regenerate the settings table in docs/operations.md from resources/settings.py"
 
-# The pinned dependencies, then the project itself in editable mode (no dependencies: the lock has them all). The
-# build backend's notes on editable installs are noise on success; a failure is repeated with its full output.
+# The pinned dependencies, then the project itself in editable mode (no dependencies: the lock has them all). uv,
+# pinned in the lock and installed first with the venv's own pip, installs the lock in about 7 s where pip took 18-29 s
+# (it downloads and unpacks in parallel); compiled to bytecode as pip does, because this machine sets
+# PYTHONDONTWRITEBYTECODE and every process would otherwise compile what it imports, every time.
+UV := $(VENV)/bin/uv
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
-	$(PY) -m pip install --quiet --no-deps -e . 2>/dev/null || $(PY) -m pip install --no-deps -e .
+	$(PY) -m pip install --quiet "$$(grep '^uv==' requirements.lock)"
+	$(UV) pip install --quiet --python $(PY) --compile-bytecode -r requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
