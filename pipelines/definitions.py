@@ -3,6 +3,8 @@ code location loads, so the settings they depend on are read then, not when this
 
 from __future__ import annotations
 
+import gc
+
 import dagster as dg
 
 from assets.ingest.factory import build_source, fetch_retry_policy
@@ -58,3 +60,7 @@ def build_definitions(resources: dict[str, object] | None = None) -> dg.Definiti
 @dg.definitions
 def defs() -> dg.Definitions:
     return build_definitions()
+
+
+# What every process that loads the definitions imported by now lives as long as it does (pipelines/__init__.py).
+gc.freeze()
