@@ -9,7 +9,10 @@ VERBOSE=1 or --verbose adds the traceback).
 
 FILE is one path or URL, or several separated by spaces, each optionally `name=` the request it stands for (a
 source that reads several files, e.g. `pathways=a.csv online=b.csv` for nhs_111; the names are those of the
-source's requests, which an unknown name lists). Without names, files take the source's request names in order.
+source's requests, which an unknown name lists). Without names, files take the source's request names in order; for
+a source that finds its files by following links from a page (nhs_111), the names of the files the shipped release's
+page links to (`pathways`, then `online`). A name with spaces is quoted as a shell would quote it, unless FILE is
+that one existing file.
 """
 
 from __future__ import annotations
@@ -50,14 +53,49 @@ def request_names(variant: Variant) -> list[str]:
     return [request.name for request in variant.build_requests("https://example.invalid/")]
 
 
-def assign(files: list[str], variant: Variant) -> dict[str, RawFile]:
+def names_in_order(source: Source, variant: Variant) -> list[str]:
+    """The names a release's files take, in the order files given without a name take them: the source's requests,
+    or, where its files are found by following links from a page (NHS 111), the names of the files the shipped
+    release's page links to (the parser reads those, not the page)."""
     names = request_names(variant)
+    if variant.follow_links is None or variant is not source.sample:
+        return names
+    return [request.name for request, _ in source.sample_walk() if request.name not in names]
+
+
+def named(item: str) -> tuple[str, str]:
+    """(the request name given as `name=`, or "", the path or URL)."""
+    name, _, location = item.partition("=") if "=" in item.split("/")[0] else ("", "", item)
+    return name, location
+
+
+def split_files(text: str) -> list[str]:
+    """FILE's names, split as a shell would split them; the whole of FILE where it is one existing file (a path
+    with spaces given unquoted, as NHS Digital named its files), so that it is not read as several."""
+    whole = text.strip()
+    if whole and Path(named(whole)[1]).expanduser().is_file():
+        return [whole]
+    return shlex.split(text)
+
+
+def order_hint(items: list[str], order: list[str]) -> str:
+    """For a source of several files, what the files given without a name were read as, to end an error with."""
+    guessed = [f"{Path(location).name} as {name}"
+               for name, (given, location) in zip(order, map(named, items), strict=False) if not given]
+    if len(order) < 2 or not guessed:
+        return ""
+    return (f" (files given without a name are read as {', '.join(order)} in that order, so {', '.join(guessed)}; "
+            f"name them if that is wrong, e.g. {order[-1]}=<file>)")
+
+
+def assign(files: list[str], source: Source, variant: Variant) -> dict[str, RawFile]:
+    names = names_in_order(source, variant)
+    known = list(dict.fromkeys([*request_names(variant), *names]))
     assigned: dict[str, RawFile] = {}
     for position, item in enumerate(files):
-        name, _, location = item.partition("=") if "=" in item.split("/")[0] else ("", "", item)
-        # A source that finds its files by following links (NHS 111's page) reads names the page gives them.
-        if name and name not in names and variant.follow_links is None:
-            raise SystemExit(f"{name!r} is not one of this source's requests: {', '.join(names)}")
+        name, location = named(item)
+        if name and name not in known:
+            raise SystemExit(f"{name!r} is not one of this source's requests: {', '.join(known)}")
         if not name:
             if position >= len(names):
                 raise SystemExit(f"more files than the source's requests ({', '.join(names)}): name them, e.g. "
@@ -138,15 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as error:
         parser.error(f"{error.args[0]} (it reads {', '.join(v.api for v in source.variants)})")
     try:
-        names = shlex.split(args.files)
+        names = split_files(args.files)
     except ValueError as error:  # an unmatched quote: say so, as the shell would
         parser.error(f"the file list {args.files!r} cannot be split into names: {error} (quote a name with "
                      "spaces or quotes in it as a shell would, or escape them)")
     if not names:
         parser.error("name at least one file: make parse SOURCE=<source> FILE=<path or URL>")
     try:
-        files = assign(names, variant)
-        whole = set(files) >= set(request_names(variant))  # every file of a release, not some read alone
+        files = assign(names, source, variant)
+        whole = set(files) >= set(names_in_order(source, variant))  # every file of a release, not some read alone
         if whole and variant.check_release is not None:
             variant.check_release(files)
         table = variant.parse(files)
@@ -162,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
             print(one_line(f"{source.name}: {file_names}: no figures for {', '.join(lacking)}: the pipeline would not "
                            "store this release"), file=sys.stderr)
             return 1
-    except (ParseError, FetchError, OSError) as error:
+    except ParseError as error:
+        hint = order_hint(names, names_in_order(source, variant))
+        print(one_line(f"{source.name} could not read it: {error}{hint}"), file=sys.stderr)
+        return 1
+    except (FetchError, OSError) as error:
         print(one_line(f"{source.name} could not read it: {error}"), file=sys.stderr)
         return 1
     except Exception as error:  # a parser's bug or a file it never met: one line, the traceback on request

@@ -69,6 +69,36 @@ def test_files_with_spaces_named_for_their_requests_and_a_url(httpserver: HTTPSe
     assert "note: NHS Pathways Covid-19 data CCG mapped.csv: 55 London rows kept" in done.stdout
 
 
+def test_nhs_111_files_given_without_names_or_quotes_read_as_they_do_named() -> None:
+    """NHS Digital's file names have spaces: one given as FILE unquoted was split at them ("No such file or
+    directory: '.../NHS'"), and files without names were taken for the publication page, which the parser does not
+    read ("holds neither the NHS Pathways nor the 111 online file"). Unnamed, they take the names of the files the
+    page links to: pathways, then online."""
+    pathways = sample_path("nhs_111", "NHS Pathways Covid-19 data CCG mapped.csv")
+    online = sample_path("nhs_111", "111 Online Covid-19 data_CCG mapped.csv")
+    both = parse("nhs_111", f'pathways="{pathways}" online="{online}"')
+    assert both.returncode == 0, both.stderr
+    assert parse("nhs_111", f'"{pathways}" "{online}"').stdout == both.stdout
+    alone = parse("nhs_111", str(pathways))
+    assert alone.returncode == 0, alone.stderr
+    assert alone.stdout == parse("nhs_111", f'pathways="{pathways}"').stdout
+
+
+def test_a_file_taken_for_another_of_its_source_s_files_says_what_it_was_read_as() -> None:
+    online = sample_path("nhs_111", "111 Online Covid-19 data_CCG mapped.csv")
+    with online.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    done = parse("nhs_111", str(online))
+    line = done.stderr.strip()
+    assert done.returncode == 1 and "\n" not in line
+    assert f"found {', '.join(map(repr, header))}" in line  # the parser's own words, then what it was read as
+    assert line.endswith(f"(files given without a name are read as pathways, online in that order, so {online.name} "
+                         "as pathways; name them if that is wrong, e.g. online=<file>)")
+    with pytest.raises(SystemExit) as refused:
+        command.main(["nhs_111", f'pathway="{online}"'])
+    assert refused.value.code == "'pathway' is not one of this source's requests: page, pathways, online"
+
+
 def test_a_file_that_cannot_be_read_says_why_and_fails() -> None:
     done = parse_in_a_fresh_process("ons_infection_survey", str(REPO_ROOT / "README.md"))
     assert done.returncode == 1
