@@ -1,19 +1,46 @@
 """The commands behind the make targets: run, approve, parse, rebuild and backfill (each `python -m
 pipelines.commands.<name> --help`)."""
 
-import gc
-import os
-import sqlite3
 import sys
-from collections.abc import Callable
-from typing import NoReturn
 
-import dagster as dg
-import yaml
+_main_started = False
 
-from resources.errors import SettingError
-from resources.files import DamagedFile, refusal, storage_refused
-from resources.settings import dagster_home, data_dir, verbose
+
+def _one_line(kind: type[BaseException], error: BaseException, trace: object) -> None:
+    """Set before anything else is imported: a Ctrl-C while a command is still loading (its first second or two) was a
+    traceback of 30-80 lines through whichever module was being imported; it is one line now, naming the command.
+    Everything else goes to _in_one_line (below) once it is defined."""
+    if issubclass(kind, KeyboardInterrupt) and not ("verbose" in globals() and verbose()):
+        command = _command_name()
+        if _main_started:
+            print(f"{command} stopped (Ctrl-C or SIGTERM).", file=sys.stderr)
+        else:
+            print(f"{command} stopped (Ctrl-C) while starting, before it did anything.", file=sys.stderr)
+        return
+    globals().get("_in_one_line", sys.__excepthook__)(kind, error, trace)
+
+
+def _command_name() -> str:
+    """`make <name>` for `python -m pipelines.commands.<name>`, as the make targets run them."""
+    argv = getattr(sys, "orig_argv", [])
+    module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else ""
+    return f"make {module.rsplit('.', 1)[-1]}" if module.startswith(f"{__name__}.") else "the command"
+
+
+sys.excepthook = _one_line
+
+import gc  # noqa: E402 (after the hook above, which must be in place first)
+import os  # noqa: E402
+import sqlite3  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import NoReturn  # noqa: E402
+
+import dagster as dg  # noqa: E402
+import yaml  # noqa: E402
+
+from resources.errors import SettingError  # noqa: E402
+from resources.files import DamagedFile, refusal, storage_refused  # noqa: E402
+from resources.settings import dagster_home, data_dir, verbose  # noqa: E402
 
 
 def _in_one_line(kind: type[BaseException], error: BaseException, trace: object) -> None:
@@ -50,7 +77,6 @@ def _sqlite_full(error: BaseException | None) -> bool:
     return False
 
 
-sys.excepthook = _in_one_line
 
 
 def exit_with(main: Callable[[], int]) -> NoReturn:
@@ -59,7 +85,9 @@ def exit_with(main: Callable[[], int]) -> NoReturn:
     Everything imported before `main` lives as long as the process, and so does what a run leaves behind when the
     command ends: frozen (gc.freeze), the garbage collector does not look through it again. On a nightly's heap its
     full collections took 0.3 s during `make run` and most of the second Python spends tearing down at exit."""
+    global _main_started
     gc.freeze()
+    _main_started = True
     try:
         status = main()
     finally:

@@ -6,10 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import psutil
 import pytest
 
 from assets.sources import SOURCES
@@ -120,6 +122,31 @@ def test_dagster_s_database_on_a_full_disk_is_one_line_saying_where(tmp_path: Pa
         assert completed.stderr.splitlines() == [
             f"Dagster's database in DAGSTER_HOME ({tmp_path}) could not be written: the database or disk is full. "
             "Free space on that disk (make prune removes old runs) and run the command again."]
+
+
+def test_a_ctrl_c_while_a_command_is_still_loading_is_one_line(tmp_path: Path) -> None:
+    """Ctrl-C in a command's first second, while it imports Dagster and pandas: one line naming the command, where it
+    was a traceback of 30-80 lines through whichever module was being imported; nothing stored, no run recorded."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO_ROOT / "config" / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(tmp_path / "storage")}
+    env.pop("VERBOSE", None)
+    starting = subprocess.Popen([sys.executable, "-m", "pipelines.commands.run"], cwd=REPO_ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Loading takes it from about 10 MB to about 190 MB before anything runs: 60 MB is well inside the imports.
+        loading, deadline = psutil.Process(starting.pid), time.monotonic() + 60
+        while loading.memory_info().rss < 60 * 2**20:
+            assert starting.poll() is None and time.monotonic() < deadline, starting.communicate()
+            time.sleep(0.005)
+        starting.send_signal(signal.SIGINT)
+        out, err = starting.communicate(timeout=60)
+    finally:
+        starting.kill()
+    assert starting.returncode == -signal.SIGINT and out == ""
+    assert err == "make run stopped (Ctrl-C) while starting, before it did anything.\n"
+    assert not (tmp_path / "storage").exists() and sorted(p.name for p in home.iterdir()) == ["dagster.yaml"]
 
 
 @pytest.mark.parametrize("executor", ["in_process", "multiprocess"])
