@@ -212,12 +212,13 @@ def _cut_short(line: str, error: json.JSONDecodeError) -> bool:
 
 
 def read_parquet(path: Path, remedy: str) -> pd.DataFrame:
-    """A stored table; a damaged one is a DamagedFile naming it and what to do."""
+    """A stored table; a damaged one is a DamagedFile naming it and what to do. The storage refusing to read it
+    (storage_refused: permissions, say) is raised as it is: storing it again would meet the same refusal."""
     import pandas as pd  # here: the report server reads its files through this module without pandas
 
     try:
         return pd.read_parquet(path)
     except (OSError, ValueError) as error:
-        if isinstance(error, FileNotFoundError):
+        if isinstance(error, FileNotFoundError) or storage_refused(error):
             raise
         raise DamagedFile(path, _first_line(error), remedy) from error

@@ -54,6 +54,11 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> Any:
+        # A stored value the storage refuses to read fails the step once, saying so, as a refused write does.
+        with refusals_fail_the_step(context.asset_key.to_user_string(), Path(self.base_dir)):
+            return self._load(context)
+
+    def _load(self, context: dg.InputContext) -> Any:
         key = context.asset_key
         parquet, manifest, folder = self._path(key, ".parquet"), self._path(key, ".json"), self._path(key, "")
         remedy = (f"re-run {key.to_user_string()} (its source's job, or Materialize in the UI) to store it again; "
