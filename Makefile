@@ -31,13 +31,16 @@ help:
 # The pinned dependencies, then the project itself in editable mode (no dependencies: the lock has them all). uv,
 # pinned in the lock and installed first with the venv's own pip, installs the lock in about 7 s where pip took 18-29 s
 # (it downloads and unpacks in parallel); compiled to bytecode as pip does, because this machine sets
-# PYTHONDONTWRITEBYTECODE and every process would otherwise compile what it imports, every time.
+# PYTHONDONTWRITEBYTECODE and every process would otherwise compile what it imports, every time. uv reads no pip.conf:
+# where it cannot reach the package index, pip installs the same lock, saying so.
 UV := $(VENV)/bin/uv
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet "$$(grep '^uv==' requirements.lock)"
-	$(UV) pip install --quiet --python $(PY) --compile-bytecode -r requirements.lock
-	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	$(PY) -m pip install --quiet "$$(grep '^uv==' requirements.lock)" && \
+	  $(UV) pip install --quiet --python $(PY) --compile-bytecode -r requirements.lock && \
+	  $(UV) pip install --quiet --python $(PY) --no-deps -e . || { \
+	  echo "uv could not install requirements.lock (above): installing it with pip instead, which is slower"; \
+	  $(PY) -m pip install --quiet -r requirements.lock && $(PY) -m pip install --quiet --no-deps -e .; }
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
