@@ -143,10 +143,11 @@ class ReportStore:
 
     def versions(self) -> list[dict]:
         """One entry per version, newest build first: the latest record of each (when built, mode, warnings...)."""
-        latest: dict[str, dict] = {}
-        for entry in self.history():
-            latest[entry["version"]] = entry
-        return sorted(latest.values(), key=lambda entry: entry.get("rendered_at", ""), reverse=True)
+        latest: dict[str, tuple[str, int, dict]] = {}
+        for position, entry in enumerate(self.history()):
+            # By when it was built, then by its place in history: two builds in one second keep their order.
+            latest[entry["version"]] = (entry.get("rendered_at", ""), position, entry)
+        return [entry for *_, entry in sorted(latest.values(), key=lambda built: built[:2], reverse=True)]
 
     def previous(self, version: str) -> tuple[str, dict[str, pd.DataFrame]] | None:
         """The most recent earlier report with other contents, and the tables it showed."""

@@ -126,12 +126,32 @@ def _code_notes(manifest: Mapping[str, object]) -> list[str]:
     return notes
 
 
+NEWEST_LISTED = 5
+
+
+def resolve_version(given: str, storage: Path) -> str:
+    """The version `given` names: itself, or the one version with a provenance record that begins with it (as git
+    takes a commit's first characters). One naming none or several is a RebuildError listing what can be rebuilt."""
+    store = ReportStore(storage / "reports")
+    if (store.files_folder(given) / FILE_NAME).exists():
+        return given
+    folders = store.root / "files"
+    kept = {path.parent.name for path in folders.glob(f"*/{FILE_NAME}")} if folders.is_dir() else set()
+    matching = sorted(version for version in kept if version.startswith(given))
+    if len(matching) == 1:
+        return matching[0]
+    if matching:
+        raise RebuildError(f"report version {given} could be any of {', '.join(matching)}: give more of it")
+    newest = [entry["version"] for entry in store.versions() if entry["version"] in kept][:NEWEST_LISTED]
+    listed = (f"the newest that can be rebuilt: {', '.join(newest)}" if newest
+              else "no version there can be (make run builds one)")
+    raise RebuildError(f"no provenance for report version {given} in {folders}: the version is unknown, or was built "
+                       f"before versions recorded their provenance; {listed}")
+
+
 def rebuild(version: str, storage: Path, out: Path) -> Rebuilt:
     store = ReportStore(storage / "reports")
-    manifest_path = store.root / "files" / version / FILE_NAME
-    if not manifest_path.exists():
-        raise RebuildError(f"no provenance for report version {version} ({manifest_path}): the version is unknown, "
-                           "or was built before versions recorded their provenance")
+    manifest_path = store.files_folder(version) / FILE_NAME
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     clear_folder(out, storage)
     archive = RawArchive(data_dir=str(storage))
@@ -188,7 +208,8 @@ def clear_folder(out: Path, storage: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", required=True, help="the report version to rebuild (12 characters)")
+    parser.add_argument("--version", required=True,
+                        help="the report version to rebuild (its 12 characters, or the first few of them)")
     parser.add_argument("--out", type=Path, help="where to write the rebuilt files and report "
                         "(default <data dir>/rebuilds/<version>)")
     args = parser.parse_args(argv)
@@ -196,8 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     if not version:
         parser.error("--version needs a value (make rebuild VERSION=<report_version>)")
     storage = data_dir()
+    try:
+        version = resolve_version(given := version, storage)
+    except RebuildError as error:
+        print(f"rebuild failed: {error}", file=sys.stderr)
+        return 1
     out = (args.out or storage / "rebuilds" / version).resolve()
-    print(f"rebuilding report version {version} from the raw archive in {storage} into {out}")
+    named = f"{given} ({version})" if given != version else version
+    print(f"rebuilding report version {named} from the raw archive in {storage} into {out}")
     try:
         result = rebuild(version, storage, out)
     except RebuildError as error:

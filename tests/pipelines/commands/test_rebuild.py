@@ -25,6 +25,7 @@ from pytest_httpserver import HTTPServer
 from assets.publication.cases_report import cases_report
 from assets.publication.datastore_tables import datastore_tables
 from assets.sources import SOURCES
+from pipelines.commands import rebuild as rebuild_command
 from resources.settings import REPO_ROOT
 from tests.conftest import (
     all_source_assets,
@@ -107,9 +108,12 @@ def published_files(storage: Path, version: str) -> dict[str, bytes]:
 
 def test_make_rebuild_reproduces_the_first_version_byte_for_byte(two_releases, tmp_path: Path) -> None:
     storage, first, _ = two_releases
-    done = make_rebuild(storage, first, tmp_path / "home")
+    # Asked for by its first characters, as git takes a commit's.
+    done = make_rebuild(storage, first[:7], tmp_path / "home")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.strip().splitlines()[-1] == f"report_version: {first}"
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith(f"rebuilding report version {first[:7]} ({first}) from the raw archive")
+    assert lines[-1] == f"report_version: {first}"
     rebuilt = storage / "rebuilds" / first
     assert {path.name: path.read_bytes() for path in (rebuilt / "files" / first).glob("*.csv")} == published_files(
         storage, first)
@@ -118,6 +122,24 @@ def test_make_rebuild_reproduces_the_first_version_byte_for_byte(two_releases, t
     html = (rebuilt / f"cases_report_{first}.html").read_text()
     # The release as a person writes the day (28 Aug 2020, from FIRST = "2020-08-28").
     assert "Only one release is kept so far (of 28 Aug 2020)" in " ".join(html.split())
+
+
+def test_a_version_that_names_none_or_several_lists_what_can_be_rebuilt(two_releases, tmp_path: Path) -> None:
+    storage, first, second = two_releases
+    files = storage / "reports" / "files"
+    with pytest.raises(rebuild_command.RebuildError) as unknown:
+        rebuild_command.resolve_version("zz", storage)
+    assert str(unknown.value).endswith(f"the newest that can be rebuilt: {second}, {first}")  # newest first
+    # Two versions beginning alike (a copy of the first's record under a name that shares its first 6 characters).
+    twin = first[:6] + "0" * 6 if first[6] != "0" else first[:6] + "1" * 6
+    copy = tmp_path / "storage"
+    shutil.copytree(files / first, copy / "reports" / "files" / twin)
+    shutil.copytree(files / first, copy / "reports" / "files" / first)
+    with pytest.raises(rebuild_command.RebuildError) as several:
+        rebuild_command.resolve_version(first[:6], copy)
+    assert str(several.value) == (f"report version {first[:6]} could be any of {', '.join(sorted([first, twin]))}: "
+                                  "give more of it")
+    assert rebuild_command.resolve_version(first[:7], copy) == first
 
 
 def test_the_manifest_names_every_file_s_raw_release_and_the_code(two_releases) -> None:
