@@ -77,8 +77,6 @@ def _sqlite_full(error: BaseException | None) -> bool:
     return False
 
 
-
-
 def exit_with(main: Callable[[], int]) -> NoReturn:
     """Run a command's `main` as the program, then exit with its status.
 
