@@ -15,8 +15,8 @@ from resources.io_manager import ParquetIOManager
 
 def test_a_table_the_storage_refuses_to_read_is_named_as_refused_not_damaged(tmp_path: Path, monkeypatch) -> None:
     """A table this account may not read (its permissions changed by hand, a folder of another user's) was called
-    damaged, with "re-run nhs_111 to store it again" as the remedy, which would meet the same refusal. The tests run
-    as root, whom permissions do not stop, so the refusal is pandas' read raising what the operating system would."""
+    damaged, with "re-run nhs_111 to store it again" as the remedy, which would meet the same refusal. Permissions do
+    not stop root, as whom the tests run here, so the refusal is pandas' read raising what the system would."""
     manager = ParquetIOManager(base_dir=str(tmp_path))
     stored = tmp_path / "tables" / "nhs_111.parquet"
     stored.parent.mkdir()
