@@ -148,17 +148,19 @@ def fetch_or_fail(source: Source, variant: Variant, mode: str, base_url: str, ht
     return entries, missing
 
 
-# Marks the failure of a download stopped by Ctrl-C or SIGTERM (pipelines/commands/outcomes.py reads it).
+# Marks the failure of a download stopped by Terminate in the UI, Ctrl-C or SIGTERM (pipelines/commands/outcomes.py
+# reads it).
 STOPPED = "stopped"
 
 
 def stopped(source: Source) -> dg.Failure:
-    """The failure of a download the run's stop (Ctrl-C, SIGTERM) cut short, ending the run.
+    """The failure of a download the run's stop (Terminate in the UI, Ctrl-C, SIGTERM) cut short, ending the run.
     Left to Dagster, a step with a retry policy takes a stop for a failure to retry: a minute later it downloaded
     again and the run went on, as if nothing had been asked (seen with `make run`). This one is not retried, and
     Dagster's own record of the stop is set again, so the next step to start ends the run as the stop asked."""
     interrupts._received_interrupt["received"] = True  # what Dagster's handler sets between steps
-    return dg.Failure(f"[{source.name}] the run was stopped (Ctrl-C or SIGTERM) during this download: not retried",
+    return dg.Failure(f"[{source.name}] the run was stopped (Terminate in the UI, Ctrl-C or SIGTERM) during this "
+                      "download: not retried",
                       metadata={STOPPED: True}, allow_retries=False)
 
 
