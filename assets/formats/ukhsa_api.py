@@ -84,12 +84,25 @@ def _answers(files: Mapping[str, RawFile], series: Sequence[SourceRequest]) -> l
     return answers
 
 
+SERIES_NOTES = {"404": "the UKHSA API does not hold {metric} for {geography} (404): left out",
+                "empty": "the UKHSA API has no data for {metric} for {geography} (empty results): left out"}
+# The same series where the files were given by hand (make parse): there no page means no page given, not a 404.
+NOT_GIVEN = "{metric} for {geography}: no page of it given: left out"
+
+
 def series_notes(files: Mapping[str, RawFile], series: Sequence[SourceRequest]) -> list[str]:
     """What the analyst should know about series the API did not give: not found (404) or no results."""
-    said = {"404": "does not hold {metric} for {geography} (404)",
-            "empty": "has no data for {metric} for {geography} (empty results)"}
-    return [f"the UKHSA API {said[answer].format(metric=metric, geography=geography)}: left out"
-            for geography, metric, _, answer in _answers(files, series) if answer in said]
+    return [SERIES_NOTES[answer].format(metric=metric, geography=geography)
+            for geography, metric, _, answer in _answers(files, series) if answer in SERIES_NOTES]
+
+
+def as_not_given(note: str) -> str:
+    """A note of series_notes as it reads where the files were given by hand (make parse): a series said not to be
+    held (404) was only not given. Other notes as they are."""
+    pattern = re.escape(SERIES_NOTES["404"]).replace(r"\{metric\}", "(?P<metric>.+?)").replace(
+        r"\{geography\}", "(?P<geography>.+)")
+    found = re.fullmatch(pattern, note)
+    return NOT_GIVEN.format(**found.groupdict()) if found else note
 
 
 def every_geography_answered(files: Mapping[str, RawFile], series: Sequence[SourceRequest]) -> None:

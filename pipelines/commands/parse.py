@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from assets.formats.ukhsa_api import as_not_given
 from assets.ingest.clean import areas_lacking
 from assets.ingest.source import RawFile, Source, Variant
 from assets.sources import SOURCES
@@ -130,7 +131,8 @@ def summary(source: Source, table: pd.DataFrame, outcome: ValidationOutcome, lac
     column = source.presentation.date_column
     lines = [
         f"{source.name}: {len(table):,} rows, {_day(table[column].min())} .. {_day(table[column].max())}",
-        *(f"note: {note}" for note in table.attrs.get("notes", [])),
+        # Files are given here, not fetched: a series with no page was not given, which the pipeline would call a 404.
+        *(f"note: {as_not_given(note)}" for note in table.attrs.get("notes", [])),
         f"validation ({source.schema.__name__}): " + ("passed" if outcome.passed else f"FAILED: {outcome.summary()}"),
     ]
     if lacking:

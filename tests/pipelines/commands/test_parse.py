@@ -379,3 +379,6 @@ def test_one_page_of_the_ukhsa_api_is_read_alone(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"phe_cases_by_region: {len(rows):,} rows" in done.stdout
     assert "areas: no figures for England (E92000001)" in done.stdout
+    # England's pages were not given: not that the API does not hold them (a 404, as it said before).
+    assert "note: COVID-19_cases_casesByDay for England (Nation): no page of it given: left out" in done.stdout
+    assert "(404)" not in done.stdout
