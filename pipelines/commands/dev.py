@@ -3,13 +3,14 @@ started together and stopped whole.
 
 Ctrl-C, SIGTERM (`kill`, a supervisor, make passing on its own SIGTERM) or SIGHUP stops both, whether `make dev`
 runs in the foreground or the background: each part runs in a process group of its own, which is signalled as a
-whole (`dagster dev` does not stop its webserver and daemon on a SIGTERM meant for it alone), then killed if it has
-not stopped within STOP_WAIT_S. No process is left holding the ports. If one part stops by itself, the other is
-stopped too and the command exits non-zero.
+whole (`dagster dev` does not stop its webserver and daemon on a SIGTERM meant for it alone) until none of it runs,
+then killed if it has not stopped within STOP_WAIT_S. No process is left holding the ports, and no socket file in
+/tmp. If one part stops by itself, the other is stopped too and the command exits non-zero.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -17,6 +18,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import psutil
 
 from pipelines.commands import open_instance
 from resources import settings
@@ -43,22 +46,32 @@ def start(command: list[str]) -> subprocess.Popen:
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM to each part's whole process group, then SIGKILL to any group still there after STOP_WAIT_S."""
+    """SIGTERM to each part's whole process group until none of it runs, then SIGKILL to any group still there after
+    STOP_WAIT_S. The whole group, not only its leader: on SIGTERM `dagster dev` starts its code server again (seen
+    1.5 s in) and ends before that one does, and a process killed leaves its socket file in /tmp, two for each stop
+    of `make dev` when the group was killed as soon as `dagster dev` had ended."""
+    deadline = time.monotonic() + STOP_WAIT_S
     for process in processes:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    for process in processes:
-        try:
-            process.wait(timeout=STOP_WAIT_S)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
+        signalled = 0.0
+        while time.monotonic() < deadline and _running(process):
+            if time.monotonic() - signalled >= 1.0:  # again for a process started since the last one
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                signalled = time.monotonic()
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # the group's stragglers, even once its leader has gone
-        except ProcessLookupError:
-            pass
         process.wait()
+
+
+def _running(leader: subprocess.Popen) -> bool:
+    """Whether any process of `leader`'s group still runs (one that has ended but is not yet reaped does not)."""
+    leader.poll()  # reaps the leader once it has ended
+    for process in psutil.process_iter():
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getpgid(process.pid) == leader.pid and process.status() != psutil.STATUS_ZOMBIE:
+                return True
+    return False
 
 
 def main() -> int:

@@ -40,6 +40,16 @@ def ours(home: Path) -> list[psutil.Process]:
     return found
 
 
+def socket_files(home: Path) -> set[str]:
+    """The socket files the processes of this Dagster home were started with (`--socket <path>`: dagster dev's code
+    server and its gRPC server)."""
+    found = set()
+    for process in ours(home):
+        with contextlib.suppress(psutil.Error):
+            found |= set(re.findall(r"--socket (\S+)", " ".join(process.cmdline())))
+    return found
+
+
 def dev_environment(tmp_path: Path) -> tuple[Path, int, int, dict[str, str]]:
     """A new Dagster home, its storage and two free ports for make dev: the home, the UI's and the reports' ports,
     and the environment naming them."""
@@ -69,16 +79,25 @@ def test_make_dev_in_the_background_stops_whole(stop_signal: int, tmp_path: Path
             time.sleep(1)
         assert len(ours(home)) >= 4  # make, the command, the report server, dagster dev and its parts
 
+        sockets = socket_files(home)
         if stop_signal == signal.SIGTERM:
             make.send_signal(stop_signal)  # to make alone, as `kill` does
         else:
             os.killpg(make.pid, stop_signal)  # Ctrl-C
-        output, _ = make.communicate(timeout=90)
+        # dagster dev starts its code server again while it stops (with a socket file of its own): watched until the
+        # end, for its socket too.
+        deadline = time.monotonic() + 90
+        while make.poll() is None and time.monotonic() < deadline:
+            sockets |= socket_files(home)
+            time.sleep(0.05)
+        output, _ = make.communicate(timeout=10)
         assert "make dev stopped: the Dagster UI and the report server are down." in output
         deadline = time.monotonic() + 30
         while (ours(home) or listening(port) or listening(reports_port)) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert ours(home) == [] and not listening(port) and not listening(reports_port)
+        # Each process removes its socket file as it ends; killed, it left it in /tmp (two for each stop, before).
+        assert sockets and not [path for path in sockets if Path(path).exists()]
     except BaseException:
         # Once the test has failed, nothing of this make dev may go on running through the rest of the suite.
         for process in ours(home):
