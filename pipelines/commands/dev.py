@@ -51,10 +51,13 @@ def stop(processes: list[subprocess.Popen]) -> None:
     1.5 s in) and ends before that one does, and a process killed leaves its socket file in /tmp, two for each stop
     of `make dev` when the group was killed as soon as `dagster dev` had ended."""
     deadline = time.monotonic() + STOP_WAIT_S
+    for process in processes:  # every part at once
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
     for process in processes:
-        signalled = 0.0
+        signalled = time.monotonic()
         while time.monotonic() < deadline and _running(process):
-            if time.monotonic() - signalled >= 1.0:  # again for a process started since the last one
+            if time.monotonic() - signalled >= 1.0:  # again, for a process started since
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
                 signalled = time.monotonic()
