@@ -207,7 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         print(one_line(f"{source.name} could not read it: {error}{hint}"), file=sys.stderr)
         return 1
     except (FetchError, OSError) as error:
-        print(one_line(f"{source.name} could not read it: {error}"), file=sys.stderr)
+        # A name with spaces, unquoted and not found whole, was split at them: say so, not only that a piece of it
+        # ("no") is missing.
+        split = isinstance(error, FileNotFoundError) and len(names) > 1 and not set("'\"") & set(args.files)
+        hint = (f" (FILE is split at its spaces into {len(names)} names; quote a name with spaces in it, e.g. "
+                f"FILE='\"{args.files.strip()}\"')" if split else "")
+        print(one_line(f"{source.name} could not read it: {error}{hint}"), file=sys.stderr)
         return 1
     except Exception as error:  # a parser's bug or a file it never met: one line, the traceback on request
         if args.verbose:

@@ -99,6 +99,20 @@ def test_a_file_taken_for_another_of_its_source_s_files_says_what_it_was_read_as
     assert refused.value.code == "'pathway' is not one of this source's requests: page, pathways, online"
 
 
+def test_a_missing_name_with_spaces_given_unquoted_is_said_to_have_been_split(tmp_path: Path) -> None:
+    """Not found whole, an unquoted name with spaces was split at them, and the error named only its first piece
+    ("No such file or directory: '.../no'"): it now says that FILE was split and how to quote the name."""
+    given = f"{tmp_path}/no such file.csv"
+    done = parse("nhs_111", given)
+    line = done.stderr.strip()
+    assert done.returncode == 1 and "\n" not in line
+    assert line.startswith(f"nhs_111 could not read it: [Errno 2] No such file or directory: '{tmp_path}/no'")
+    assert line.endswith(f"(FILE is split at its spaces into 3 names; quote a name with spaces in it, e.g. "
+                         f"FILE='\"{given}\"')")
+    quoted = parse("nhs_111", f'"{given}"')  # quoted, the whole name is the one missing
+    assert quoted.stderr.strip() == f"nhs_111 could not read it: [Errno 2] No such file or directory: '{given}'"
+
+
 def test_a_file_that_cannot_be_read_says_why_and_fails() -> None:
     done = parse_in_a_fresh_process("ons_infection_survey", str(REPO_ROOT / "README.md"))
     assert done.returncode == 1
