@@ -208,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (FetchError, OSError) as error:
         # A name with spaces, unquoted and not found whole, was split at them: say so, not only that a piece of it
-        # ("no") is missing.
-        split = isinstance(error, FileNotFoundError) and len(names) > 1 and not set("'\"") & set(args.files)
+        # ("no") is missing. Not where a piece is found: those were meant as several names.
+        split = (isinstance(error, FileNotFoundError) and len(names) > 1 and not set("'\"") & set(args.files)
+                 and not any(Path(named(name)[1]).expanduser().exists() for name in names))
         hint = (f" (FILE is split at its spaces into {len(names)} names; quote a name with spaces in it, e.g. "
                 f"FILE='\"{args.files.strip()}\"')" if split else "")
         print(one_line(f"{source.name} could not read it: {error}{hint}"), file=sys.stderr)

@@ -111,6 +111,12 @@ def test_a_missing_name_with_spaces_given_unquoted_is_said_to_have_been_split(tm
                          f"FILE='\"{given}\"')")
     quoted = parse("nhs_111", f'"{given}"')  # quoted, the whole name is the one missing
     assert quoted.stderr.strip() == f"nhs_111 could not read it: [Errno 2] No such file or directory: '{given}'"
+    # Two names meant as two, one of them found: only the missing one is named.
+    online = tmp_path / "online.csv"
+    online.write_bytes(sample_path("nhs_111", "111 Online Covid-19 data_CCG mapped.csv").read_bytes())
+    two = parse("nhs_111", f"pathways={tmp_path}/missing.csv online={online}")
+    assert two.stderr.strip() == (f"nhs_111 could not read it: [Errno 2] No such file or directory: "
+                                  f"'{tmp_path}/missing.csv'")
 
 
 def test_a_file_that_cannot_be_read_says_why_and_fails() -> None:
