@@ -96,12 +96,15 @@ def series_notes(files: Mapping[str, RawFile], series: Sequence[SourceRequest]) 
             for geography, metric, _, answer in _answers(files, series) if answer in SERIES_NOTES]
 
 
+# SERIES_NOTES' 404 note as a pattern, to find it among a table's notes.
+NOT_HELD = re.compile(re.escape(SERIES_NOTES["404"]).replace(r"\{metric\}", "(?P<metric>.+?)").replace(
+    r"\{geography\}", "(?P<geography>.+)"))
+
+
 def as_not_given(note: str) -> str:
     """A note of series_notes as it reads where the files were given by hand (make parse): a series said not to be
     held (404) was only not given. Other notes as they are."""
-    pattern = re.escape(SERIES_NOTES["404"]).replace(r"\{metric\}", "(?P<metric>.+?)").replace(
-        r"\{geography\}", "(?P<geography>.+)")
-    found = re.fullmatch(pattern, note)
+    found = NOT_HELD.fullmatch(note)
     return NOT_GIVEN.format(**found.groupdict()) if found else note
 
 

@@ -89,8 +89,9 @@ def order_hint(items: list[str], order: list[str]) -> str:
             f"name them if that is wrong, e.g. {order[-1]}=<file>)")
 
 
-def assign(files: list[str], source: Source, variant: Variant) -> dict[str, RawFile]:
-    names = names_in_order(source, variant)
+def assign(files: list[str], variant: Variant, names: list[str]) -> dict[str, RawFile]:
+    """Each file given by the request name it stands for: `name=` where given, else `names` (names_in_order) in
+    order."""
     known = list(dict.fromkeys([*request_names(variant), *names]))
     assigned: dict[str, RawFile] = {}
     for position, item in enumerate(files):
@@ -184,9 +185,10 @@ def main(argv: list[str] | None = None) -> int:
                      "spaces or quotes in it as a shell would, or escape them)")
     if not names:
         parser.error("name at least one file: make parse SOURCE=<source> FILE=<path or URL>")
+    order = names_in_order(source, variant)  # walks the shipped release for a source that follows links: once
     try:
-        files = assign(names, source, variant)
-        whole = set(files) >= set(names_in_order(source, variant))  # every file of a release, not some read alone
+        files = assign(names, variant, order)
+        whole = set(files) >= set(order)  # every file of a release, not some read alone
         if whole and variant.check_release is not None:
             variant.check_release(files)
         table = variant.parse(files)
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                            "store this release"), file=sys.stderr)
             return 1
     except ParseError as error:
-        hint = order_hint(names, names_in_order(source, variant))
+        hint = order_hint(names, order)
         print(one_line(f"{source.name} could not read it: {error}{hint}"), file=sys.stderr)
         return 1
     except (FetchError, OSError) as error:
