@@ -4,8 +4,8 @@ started together and stopped whole.
 Ctrl-C, SIGTERM (`kill`, a supervisor, make passing on its own SIGTERM) or SIGHUP stops both, whether `make dev`
 runs in the foreground or the background: each part runs in a process group of its own, which is signalled as a
 whole (`dagster dev` does not stop its webserver and daemon on a SIGTERM meant for it alone) until none of it runs,
-then killed if it has not stopped within STOP_WAIT_S. No process is left holding the ports, and no socket file in
-/tmp. If one part stops by itself, the other is stopped too and the command exits non-zero.
+then killed if it has not stopped within STOP_WAIT_S. No process is left holding the ports, and no socket file of
+theirs in /tmp. If one part stops by itself, the other is stopped too and the command exits non-zero.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -47,16 +49,20 @@ def start(command: list[str]) -> subprocess.Popen:
 
 def stop(processes: list[subprocess.Popen]) -> None:
     """SIGTERM to each part's whole process group until none of it runs, then SIGKILL to any group still there after
-    STOP_WAIT_S. The whole group, not only its leader: on SIGTERM `dagster dev` starts its code server again (seen
-    1.5 s in) and ends before that one does, and a process killed leaves its socket file in /tmp, two for each stop
-    of `make dev` when the group was killed as soon as `dagster dev` had ended."""
+    STOP_WAIT_S; then the socket files its processes were started with are removed. The whole group, not only its
+    leader: on SIGTERM `dagster dev` starts its code server again (seen 1.5 s in) and ends before that one does. And a
+    process killed leaves its socket file in /tmp: two for each stop of `make dev` when the group was killed as soon
+    as `dagster dev` had ended, and still one now and then under load, where Dagster's code server kills its own gRPC
+    server."""
     deadline = time.monotonic() + STOP_WAIT_S
+    sockets = {path for process in processes for path in _socket_files(_group(process))}
     for process in processes:  # every part at once
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
     for process in processes:
         signalled = time.monotonic()
-        while time.monotonic() < deadline and _running(process):
+        while time.monotonic() < deadline and (running := _group(process)):
+            sockets |= _socket_files(running)  # a process started since, too
             if time.monotonic() - signalled >= 1.0:  # again, for a process started since
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
@@ -65,16 +71,30 @@ def stop(processes: list[subprocess.Popen]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # the group's stragglers, even once its leader has gone
         process.wait()
+    for path in sockets:  # no process of the groups is left to use them
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(os.lstat(path).st_mode):
+                os.unlink(path)
 
 
-def _running(leader: subprocess.Popen) -> bool:
-    """Whether any process of `leader`'s group still runs (one that has ended but is not yet reaped does not)."""
+def _group(leader: subprocess.Popen) -> list[psutil.Process]:
+    """The processes of `leader`'s group still running (one that has ended but is not yet reaped is not)."""
     leader.poll()  # reaps the leader once it has ended
+    running = []
     for process in psutil.process_iter():
         with contextlib.suppress(OSError, psutil.Error):
             if os.getpgid(process.pid) == leader.pid and process.status() != psutil.STATUS_ZOMBIE:
-                return True
-    return False
+                running.append(process)
+    return running
+
+
+def _socket_files(processes: list[psutil.Process]) -> set[str]:
+    """The socket files `processes` were started with (`--socket <path>`: dagster dev's code servers)."""
+    found: set[str] = set()
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            found |= set(re.findall(r"--socket (\S+)", " ".join(process.cmdline())))
+    return found
 
 
 def main() -> int:
