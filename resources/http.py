@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import random
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -227,7 +229,7 @@ class HttpClient(dg.ConfigurableResource):
             return _Retryable(f"timed out ({type(exc).__name__}, connect {self.connect_timeout_s}s / read "
                               f"{read_timeout:.3g}s)")
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            return _Retryable(f"connection failed: {exc}")
+            return _Retryable(f"connection failed: {_connection_problem(exc, url)}")
         except requests.exceptions.ContentDecodingError as exc:
             # A compressed body that does not decompress: mangled on the way (a proxy) as often as at the source.
             return _Retryable(f"the body could not be decompressed ({exc.args[0]})")
@@ -267,6 +269,46 @@ class _Cutoff:
     def error(self, source: str, url: str, rule: str, started: float) -> FetchError:
         return FetchError(source, url, f"still downloading after {time.monotonic() - started:.0f}s: gave up, {rule}; "
                           "the server is sending too slowly or has stalled")
+
+
+def _connection_problem(error: requests.exceptions.RequestException, url: str) -> str:
+    """What broke, in a few words: requests' and urllib3's wrappers around the socket's error repeat the connection
+    pool, the host and the URL in 300-400 characters ("HTTPSConnectionPool(host=...): Max retries exceeded with url:
+    ... (Caused by NameResolutionError(...))"), once per retry line and again in the failure."""
+    cause = _root_cause(error)
+    address = urlsplit(url)
+    host = address.hostname or url
+    if isinstance(error, requests.exceptions.ProxyError):
+        return f"the proxy failed: {cause}"
+    if isinstance(cause, socket.gaierror):
+        return f"could not resolve the host name {host!r} ({cause.strerror}): no network, or no DNS?"
+    if isinstance(cause, http.client.RemoteDisconnected):  # a ConnectionResetError too: asked first
+        return f"{host} closed the connection without answering"
+    if isinstance(cause, ConnectionResetError):
+        return f"{host} reset the connection"
+    if isinstance(cause, ssl.SSLError):  # an OSError too: asked first
+        return f"the TLS connection to {host} failed: {cause}"
+    if isinstance(cause, OSError) and cause.strerror:
+        port = address.port or {"https": 443, "http": 80}.get(address.scheme)
+        return f"could not connect to {host}:{port}: {cause.strerror}"
+    if isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return f"the download broke off: {cause}"
+    return str(cause)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The error under the wrappers: urllib3's MaxRetryError keeps it as `reason`, its own errors as their cause,
+    requests' as their first argument, and ProtocolError as its second."""
+    seen: set[int] = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        reason = getattr(error, "reason", None)
+        inner = (reason if isinstance(reason, BaseException) else None) or error.__cause__ or next(
+            (arg for arg in reversed(error.args) if isinstance(arg, BaseException)), None)
+        if inner is None:
+            break
+        error = inner
+    return error
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -73,12 +79,64 @@ def test_client_error_is_not_retried_and_quotes_the_server(httpserver: HTTPServe
     assert sum(1 for request, _ in httpserver.log if request.path == "/missing") == 1
 
 
-def test_connection_refused_names_the_url() -> None:
+def test_connection_refused_names_the_url_and_the_address_in_one_short_line() -> None:
     client = fast_http(max_attempts=2)
     url = "http://127.0.0.1:9/nothing-listens-here"
     with pytest.raises(FetchError, match="connection failed") as caught:
         client.get(client.session(), "ons_infection_survey", url)
-    assert url in str(caught.value)
+    message = str(caught.value)
+    assert url in message
+    assert f"could not connect to 127.0.0.1:9: {os.strerror(errno.ECONNREFUSED)}" in message
+    # Not requests' wrapping of urllib3's errors, which repeats the host and the URL in some 300 characters.
+    assert "ConnectionPool" not in message and "Max retries" not in message and message.count(url) == 1
+
+
+def test_a_host_name_that_does_not_resolve_says_so() -> None:
+    """What a live run prints for every source with no network: the host it could not find, not a wrapper's text."""
+    client = fast_http(max_attempts=1)
+    url = "https://nowhere.invalid/data.csv"  # .invalid never resolves (RFC 6761)
+    with pytest.raises(FetchError) as caught:
+        client.get(client.session(), "nhs_111", url)
+    message = str(caught.value)
+    assert message.startswith(f"[nhs_111] {url}: connection failed: could not resolve the host name "
+                              "'nowhere.invalid' (")
+    assert message.endswith("): no network, or no DNS?")
+
+
+@contextmanager
+def raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A server on 127.0.0.1 that reads one request and then does `answer` with the connection (then closes it):
+    what no well-behaved HTTP server does, and networks and proxies do."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(1024)
+            answer(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/data.csv"
+    finally:
+        thread.join(timeout=5)
+        listener.close()
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    (lambda connection: None, "connection failed: 127.0.0.1 closed the connection without answering"),
+    (lambda connection: connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc"),
+     "connection failed: the download broke off: IncompleteRead(3 bytes read, 97 more expected)"),
+], ids=["closed", "cut-short"])
+def test_a_connection_that_breaks_is_named_for_how_it_broke(answer: Callable[[socket.socket], None],
+                                                          expected: str) -> None:
+    client = fast_http(max_attempts=1)
+    with raw_server(answer) as url, pytest.raises(FetchError) as caught:
+        client.get(client.session(), "phe_healthcare", url)
+    assert str(caught.value) == f"[phe_healthcare] {url}: {expected}"
 
 
 def test_response_over_the_size_limit_is_refused(httpserver: HTTPServer) -> None:
