@@ -201,22 +201,53 @@ def raw_asset(source: Source, fetch_retry: dg.RetryPolicy) -> dg.AssetsDefinitio
         context: dg.AssetExecutionContext, http: HttpClient, archive: RawArchive, upstreams: Upstreams
     ) -> dg.Output[list[dict]]:
         try:
-            with refusals_fail_the_step(source.name, archive.root):
-                mode, variant, note = what_to_fetch(source, upstreams, archive)
-                if note:
-                    context.log.warning(f"{source.name}: {note}")
-                base_url = upstreams.base_url(variant.api)
-                context.log.info(f"{source.name}: fetching from the {variant.format_name} in {mode} mode: {base_url}")
-                entries, missing = fetch_or_fail(source, variant, mode, base_url, http, archive, context.log)
-        except DamagedFile as error:
-            # The archive's record of the last good release, damaged on this disk: a retry would read the same bytes.
-            raise dg.Failure(f"[{source.name}] {error}", allow_retries=False) from error
-        except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as stop:
-            raise stopped(source) from stop
-        return dg.Output([e.to_dict() for e in entries],
-                         metadata=raw_metadata(source, entries, mode, note, missing, archive))
+            return fetch_release(context, source, http, archive, upstreams)
+        except Exception as error:
+            # Dagster waits before the retry without a word in the run's log (its retry event is a debug one): a
+            # `make run` without network looked stuck for minutes.
+            if notice := retry_notice(source.name, error, context.retry_number, fetch_retry):
+                context.log.warning(notice)
+            raise
 
     return fetched
+
+
+def retry_notice(source_name: str, error: Exception, retry_number: int, policy: dg.RetryPolicy) -> str | None:
+    """What the log says when a download step fails and Dagster will try it again (None when it will not): the
+    failure, and the wait, as a range since the policy adds jitter (Dagster waits `delay` × (2^n - 1) ± `delay`
+    before the n-th retry)."""
+    if retry_number >= policy.max_retries or (isinstance(error, dg.Failure) and not error.allow_retries):
+        return None
+    retry = retry_number + 1
+    delay = policy.delay or 0
+    middle = delay * (2**retry - 1)
+    wait = f"{_seconds(max(middle - delay, 0))}-{_seconds(middle + delay)} s" if delay else "at once"
+    return (f"{source_name}: the download failed: {error}; Dagster tries it again in {wait} (retry {retry} of "
+            f"{policy.max_retries}: FETCH_STEP_RETRIES, FETCH_STEP_RETRY_DELAY_S)")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def fetch_release(context: dg.AssetExecutionContext, source: Source, http: HttpClient, archive: RawArchive,
+                  upstreams: Upstreams) -> dg.Output[list[dict]]:
+    """raw/<source>'s work: every file of the release downloaded and archived, or a failure in one line."""
+    try:
+        with refusals_fail_the_step(source.name, archive.root):
+            mode, variant, note = what_to_fetch(source, upstreams, archive)
+            if note:
+                context.log.warning(f"{source.name}: {note}")
+            base_url = upstreams.base_url(variant.api)
+            context.log.info(f"{source.name}: fetching from the {variant.format_name} in {mode} mode: {base_url}")
+            entries, missing = fetch_or_fail(source, variant, mode, base_url, http, archive, context.log)
+    except DamagedFile as error:
+        # The archive's record of the last good release, damaged on this disk: a retry would read the same bytes.
+        raise dg.Failure(f"[{source.name}] {error}", allow_retries=False) from error
+    except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as stop:
+        raise stopped(source) from stop
+    return dg.Output([e.to_dict() for e in entries],
+                     metadata=raw_metadata(source, entries, mode, note, missing, archive))
 
 
 # --- <source>: parse, validate (a blocking check), keep the release, store --------------------------------------

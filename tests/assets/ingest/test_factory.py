@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -15,10 +16,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from assets.ingest.factory import SCHEMA_CHECK
+from assets.ingest.factory import SCHEMA_CHECK, fetch_retry_policy, retry_notice
 from assets.sources import SOURCES
 from pipelines.commands.outcomes import step_failures
 from resources.archive import RawArchive
+from resources.errors import FetchError
 from resources.settings import UPSTREAMS
 from tests.conftest import base_url, failure_text, fast_http, route_for, run_source, serve_samples
 from tests.samples import csv_bytes, sample_path, sample_rows
@@ -297,17 +299,48 @@ def test_an_outage_longer_than_the_client_retries_is_retried_as_a_step(httpserve
         return healthy(request)
 
     httpserver.handlers[0].request_handler = flaky
-    result = run_source(REGION, data_dir, url, http=fast_http(max_attempts=3))
-    assert result.success, failure_text(result)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = run_source(REGION, data_dir, url, http=fast_http(max_attempts=3), instance=instance)
+        assert result.success, failure_text(result)
+        warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
     raw_step = [e for e in result.all_events if e.step_key == "raw__phe_cases_by_region"]
     assert any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in raw_step)
+    # The wait is said in the run's log (Dagster's own retry event is a debug one): the tests' policy retries twice
+    # after 0.05 s, give or take 0.05 s.
+    [notice] = [w for w in warnings if "tries it again" in w]
+    assert notice.startswith("phe_cases_by_region: the download failed: [phe_cases_by_region] ")
+    assert "gave up after 3 attempts: server answered 503" in notice
+    assert notice.endswith("; Dagster tries it again in 0-0.1 s (retry 1 of 2: FETCH_STEP_RETRIES, "
+                           "FETCH_STEP_RETRY_DELAY_S)")
 
 
 def test_a_missing_file_is_not_retried_as_a_step(httpserver: HTTPServer, data_dir: Path) -> None:
     httpserver.expect_request("/v2/data").respond_with_data("no such metric", status=404)
-    result = run_source(REGION, data_dir, httpserver.url_for("/v2/data"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = run_source(REGION, data_dir, httpserver.url_for("/v2/data"), instance=instance)
+        warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
     assert not result.success and "HTTP 404" in failure_text(result)
     assert len(httpserver.log) == 1
+    assert not [w for w in warnings if "tries it again" in w]  # no retry is announced that will not come
+
+
+@pytest.mark.parametrize("retry", [1, 2])
+def test_the_wait_announced_before_a_step_retry_is_the_one_dagster_takes(retry: int) -> None:
+    """The default policy (2 retries, 60 s): the range the log gives holds every wait Dagster draws for that retry,
+    and no more than that."""
+    policy = fetch_retry_policy(max_retries=2, delay_s=60.0)
+    notice = retry_notice("nhs_111", FetchError("nhs_111", "https://example.org/x.csv", "timed out"), retry - 1, policy)
+    low, high = map(float, re.search(r"again in ([\d.]+)-([\d.]+) s \(retry (\d) of 2", notice).group(1, 2))
+    waits = [policy.calculate_delay(retry) for _ in range(5000)]
+    assert low <= min(waits) < low + 1 and high - 1 < max(waits) <= high
+    assert f"(retry {retry} of 2: " in notice
+
+
+def test_no_retry_is_announced_after_the_last_or_for_a_failure_that_is_not_retried() -> None:
+    policy = fetch_retry_policy(max_retries=2, delay_s=60.0)
+    error = FetchError("nhs_111", "https://example.org/x.csv", "timed out")
+    assert retry_notice("nhs_111", error, 2, policy) is None
+    assert retry_notice("nhs_111", dg.Failure("HTTP 404", allow_retries=False), 0, policy) is None
 
 
 def test_live_mode_keeps_the_last_release_of_a_source_with_no_live_successor(data_dir: Path) -> None:
