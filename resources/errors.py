@@ -14,10 +14,12 @@ class SourceError(Exception):
 
 
 class FetchError(SourceError):
-    """A download failed (after retries, where retrying made sense)."""
+    """A download failed (after retries, where retrying made sense). `final`: trying again later would meet the same
+    failure (a certificate that cannot be verified), so the step is not retried either."""
 
-    def __init__(self, source: str, url: str, problem: str, status: int | None = None) -> None:
+    def __init__(self, source: str, url: str, problem: str, status: int | None = None, *, final: bool = False) -> None:
         self.status = status
+        self.final = final
         where = f"{url} (HTTP {status})" if status is not None else url
         super().__init__(source, where, problem)
 

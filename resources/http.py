@@ -165,7 +165,7 @@ class HttpClient(dg.ConfigurableResource):
             return self._request(session, source, method, url, headers, retry, masked, body)
         except FetchError as error:
             # from None: the original error, with the address in it, would be shown as its cause.
-            raise FetchError(error.source, shown_url, masked(error.problem), error.status) from None
+            raise FetchError(error.source, shown_url, masked(error.problem), error.status, final=error.final) from None
 
     def _request(self, session: requests.Session, source: str, method: str, url: str,
                  headers: Mapping[str, str] | None, retry: bool, masked: Callable[[str], str],
@@ -228,6 +228,16 @@ class HttpClient(dg.ConfigurableResource):
             # The read timeout as it was for this attempt: shortened to what the deadline left of it.
             return _Retryable(f"timed out ({type(exc).__name__}, connect {self.connect_timeout_s}s / read "
                               f"{read_timeout:.3g}s)")
+        except requests.exceptions.SSLError as exc:
+            cause = _root_cause(exc)
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                # Another attempt would be shown the same certificate. Met on networks whose proxy inspects TLS (it
+                # signs every site's certificate itself): only that proxy's CA certificate mends it.
+                raise FetchError(source, url, f"the TLS certificate of {urlsplit(url).hostname} could not be "
+                                 f"verified ({cause.verify_message}): not retried. On a network whose proxy "
+                                 "inspects TLS, set REQUESTS_CA_BUNDLE to the proxy's CA certificate (a PEM file)",
+                                 final=True) from exc
+            return _Retryable(f"connection failed: {_connection_problem(exc, url)}")
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             return _Retryable(f"connection failed: {_connection_problem(exc, url)}")
         except requests.exceptions.ContentDecodingError as exc:

@@ -8,10 +8,14 @@ import hashlib
 import re
 import shutil
 import signal
+import socket
+import ssl
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -177,6 +181,48 @@ def built(stored_builds: StoredBuilds, data_dir: Path) -> str:
 def built_from_samples(stored_builds: StoredBuilds, data_dir: Path) -> str:
     """What `make run` leaves: a sample-mode run's tables and report in data_dir; returns the report version."""
     return copied_nightly(stored_builds, "sample", data_dir)
+
+
+# A self-signed certificate and its key for 127.0.0.1 and localhost, made for these tests with openssl (valid to
+# 2126): what a server looks like to a client that does not trust its issuer, as every site does behind a proxy that
+# inspects TLS.
+TLS = Path(__file__).parent / "tls"
+
+
+@contextmanager
+def https_server() -> Iterator[tuple[str, list[object]]]:
+    """An HTTPS server on 127.0.0.1 serving a small CSV with the self-signed certificate; the connections it
+    accepted (each a TLS handshake asked for) are counted."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS / "cert.pem", TLS / "key.pem")
+    accepted: list[object] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"a,b\n1,2\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        def get_request(self) -> tuple[socket.socket, object]:
+            connection, address = self.socket.accept()
+            accepted.append(address)
+            # A failed handshake raises here; the server drops that connection and goes on.
+            return context.wrap_socket(connection, server_side=True), address
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/data.csv", accepted
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def fast_http(**overrides) -> HttpClient:

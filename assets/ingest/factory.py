@@ -126,7 +126,8 @@ def what_to_fetch(source: Source, upstreams: Upstreams, archive: RawArchive) -> 
 def fetch_or_fail(source: Source, variant: Variant, mode: str, base_url: str, http: HttpClient,
                   archive: RawArchive, log: dg.DagsterLogManager) -> tuple[list[ArchivedFile], list[str]]:
     """Every file of the release, archived; and the series the upstream does not hold (404). A failure that a
-    retry in a minute will not mend (a 4xx, a malformed page) stops the step without its retries."""
+    retry in a minute will not mend (a 4xx, a certificate that cannot be verified, a malformed page) stops the step
+    without its retries."""
     missing: list[str] = []
     try:
         entries = fetch_source(
@@ -138,7 +139,7 @@ def fetch_or_fail(source: Source, variant: Variant, mode: str, base_url: str, ht
                 f"{source.name}: {damage}: downloading {entry.file_name} again in full (the same bytes mend the copy)"),
         )
     except FetchError as error:
-        if error.status is not None and error.status not in RETRYABLE_STATUSES:
+        if error.final or (error.status is not None and error.status not in RETRYABLE_STATUSES):
             raise dg.Failure(str(error), allow_retries=False) from error
         raise
     except SourceError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 import threading
 import time
@@ -15,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from resources.errors import FetchError
-from tests.conftest import fast_http
+from tests.conftest import TLS, fast_http, https_server
 
 
 def test_retries_a_500_then_succeeds(httpserver: HTTPServer) -> None:
@@ -211,3 +212,23 @@ def test_a_redirect_loop_is_named_at_once(httpserver: HTTPServer) -> None:
         client.get(client.session(), "phe_cases_by_utla", httpserver.url_for("/data"))
     assert str(caught.value).startswith(f"[phe_cases_by_utla] {httpserver.url_for('/data')}: TooManyRedirects: ")
     assert len(httpserver.log) == 31  # requests' own limit of 30 redirects, followed once: no retry repeats them
+
+
+def test_a_certificate_that_cannot_be_verified_is_named_not_retried_and_mended_by_a_ca_bundle(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a network whose proxy inspects TLS every download fails this way: retrying shows the same certificate
+    (7 minutes of retries before), and the message's remedy, REQUESTS_CA_BUNDLE, works."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    client = fast_http(max_attempts=3)
+    with https_server() as (url, accepted):
+        with pytest.raises(FetchError) as caught:
+            client.get(client.session(), "phe_cases_by_region", url)
+        assert len(accepted) == 1  # one handshake: no retry
+        message = str(caught.value)
+        assert re.fullmatch(
+            rf"\[phe_cases_by_region\] {re.escape(url)}: the TLS certificate of 127\.0\.0\.1 could not be verified "
+            r"\(self.signed certificate\): not retried\. On a network whose proxy inspects TLS, set "
+            r"REQUESTS_CA_BUNDLE to the proxy's CA certificate \(a PEM file\)", message), message
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(TLS / "cert.pem"))
+        assert client.get(client.session(), "phe_cases_by_region", url).content == b"a,b\n1,2\n"

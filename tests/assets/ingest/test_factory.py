@@ -22,7 +22,7 @@ from pipelines.commands.outcomes import step_failures
 from resources.archive import RawArchive
 from resources.errors import FetchError
 from resources.settings import UPSTREAMS
-from tests.conftest import base_url, failure_text, fast_http, route_for, run_source, serve_samples
+from tests.conftest import base_url, failure_text, fast_http, https_server, route_for, run_source, serve_samples
 from tests.samples import csv_bytes, sample_path, sample_rows
 
 REGION = SOURCES["phe_cases_by_region"]
@@ -322,6 +322,23 @@ def test_a_missing_file_is_not_retried_as_a_step(httpserver: HTTPServer, data_di
     assert not result.success and "HTTP 404" in failure_text(result)
     assert len(httpserver.log) == 1
     assert not [w for w in warnings if "tries it again" in w]  # no retry is announced that will not come
+
+
+def test_a_certificate_that_cannot_be_verified_is_not_retried_as_a_step(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind a proxy that inspects TLS every download meets a certificate it cannot verify: a step retry a minute
+    later would meet it again (and a live make run waited 7 minutes to say so)."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with https_server() as (url, accepted):
+        result = run_source(REGION, data_dir, url.removesuffix("/data.csv"))
+    assert not result.success
+    message = failure_text(result)
+    assert "[phe_cases_by_region]" in message and "could not be verified" in message
+    assert "REQUESTS_CA_BUNDLE" in message
+    raw_step = [e.event_type_value for e in result.all_events if e.step_key == "raw__phe_cases_by_region"]
+    assert "STEP_UP_FOR_RETRY" not in raw_step and raw_step.count("STEP_FAILURE") == 1
+    assert len(accepted) == 1  # the first download's one handshake: no quick retry either
 
 
 @pytest.mark.parametrize("retry", [1, 2])
