@@ -238,6 +238,14 @@ class HttpClient(dg.ConfigurableResource):
                                  "inspects TLS, set REQUESTS_CA_BUNDLE to the proxy's CA certificate (a PEM file)",
                                  final=True) from exc
             return _Retryable(f"connection failed: {_connection_problem(exc, url)}")
+        except requests.exceptions.ProxyError as exc:
+            if "407" in str(_root_cause(exc)):
+                # The proxy wants credentials: asking again without them gets the same answer. The proxy's address is
+                # not named: where it carries the credentials, they are in it.
+                raise FetchError(source, url, "the proxy asks for a user name and password (407 Proxy Authentication "
+                                 "Required): not retried. Give them in HTTPS_PROXY as http://user:password@host:port "
+                                 "(or check them, if they are there)", final=True) from None
+            return _Retryable(f"connection failed: {_connection_problem(exc, url)}")
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             return _Retryable(f"connection failed: {_connection_problem(exc, url)}")
         except requests.exceptions.ContentDecodingError as exc:

@@ -232,3 +232,23 @@ def test_a_certificate_that_cannot_be_verified_is_named_not_retried_and_mended_b
             r"REQUESTS_CA_BUNDLE to the proxy's CA certificate \(a PEM file\)", message), message
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(TLS / "cert.pem"))
         assert client.get(client.session(), "phe_cases_by_region", url).content == b"a,b\n1,2\n"
+
+
+def test_a_proxy_that_wants_credentials_is_named_and_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An organisation's proxy asking for a password answers every attempt the same way (407)."""
+    def ask_for_credentials(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"office\""
+                           b"\r\nContent-Length: 0\r\n\r\n")
+
+    for name in ("NO_PROXY", "no_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    client = fast_http(max_attempts=3)
+    url = "https://upstream.invalid/data.csv"  # never resolved here: the proxy is asked to connect to it
+    with raw_server(ask_for_credentials) as proxy_url:
+        monkeypatch.setenv("HTTPS_PROXY", proxy_url.removesuffix("/data.csv"))
+        with pytest.raises(FetchError) as caught:
+            client.get(client.session(), "nhs_111", url)  # one attempt: the server answers one connection only
+    assert str(caught.value) == (
+        f"[nhs_111] {url}: the proxy asks for a user name and password (407 Proxy Authentication Required): not "
+        "retried. Give them in HTTPS_PROXY as http://user:password@host:port (or check them, if they are there)")
+    assert caught.value.final
