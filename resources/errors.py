@@ -15,7 +15,8 @@ class SourceError(Exception):
 
 class FetchError(SourceError):
     """A download failed (after retries, where retrying made sense). `final`: trying again later would meet the same
-    failure (a certificate that cannot be verified), so the step is not retried either."""
+    failure (a certificate that cannot be verified, a proxy that wants a password), so the step is not retried
+    either."""
 
     def __init__(self, source: str, url: str, problem: str, status: int | None = None, *, final: bool = False) -> None:
         self.status = status

@@ -126,8 +126,8 @@ def what_to_fetch(source: Source, upstreams: Upstreams, archive: RawArchive) -> 
 def fetch_or_fail(source: Source, variant: Variant, mode: str, base_url: str, http: HttpClient,
                   archive: RawArchive, log: dg.DagsterLogManager) -> tuple[list[ArchivedFile], list[str]]:
     """Every file of the release, archived; and the series the upstream does not hold (404). A failure that a
-    retry in a minute will not mend (a 4xx, a certificate that cannot be verified, a malformed page) stops the step
-    without its retries."""
+    retry in a minute will not mend (a 4xx, a malformed page, a FetchError marked final: a certificate that cannot be
+    verified, a proxy that wants a password) stops the step without its retries."""
     missing: list[str] = []
     try:
         entries = fetch_source(
