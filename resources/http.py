@@ -81,6 +81,8 @@ class HttpClient(dg.ConfigurableResource):
     # What the deadline is, for the message of a request that passes it: the setting a user would change.
     deadline_rule: str = "a download may take {deadline}s in all (HTTP_DEADLINE_S)"
     user_agent: str = PROJECT_USER_AGENT
+    # How often a download still under way says how far it has got, in the run's log.
+    progress_every_s: float = 10.0
 
     def session(self, mounts: Mapping[str, BaseAdapter] | None = None) -> requests.Session:
         """A session for one source's downloads; `mounts` replaces the transport for URL prefixes
@@ -100,7 +102,7 @@ class HttpClient(dg.ConfigurableResource):
         # Jitter spreads retries from parallel steps so they do not hit the server in lockstep.
         return ceiling * random.uniform(0.5, 1.0)
 
-    def _read_body(self, response: requests.Response, source: str, url: str) -> bytes:
+    def _read_body(self, response: requests.Response, source: str, url: str, shown_url: str) -> bytes:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
             raise FetchError(
@@ -110,8 +112,15 @@ class HttpClient(dg.ConfigurableResource):
             )
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(chunk_size=1024 * 1024):
+        of = f" of {int(declared) / 1e6:,.1f} MB" if declared and declared.isdigit() else ""
+        started = reported = time.monotonic()
+        for chunk in response.iter_content(chunk_size=256 * 1024):
             size += len(chunk)
+            # A large file on a slow line would otherwise show nothing in the run's log until it ends or the deadline.
+            if time.monotonic() - reported >= self.progress_every_s:
+                reported = time.monotonic()
+                dg.get_dagster_logger().info(f"[{source}] {shown_url}: {size / 1e6:,.1f} MB{of} after "
+                                             f"{reported - started:.0f}s")
             if size > self.max_response_bytes:
                 raise FetchError(
                     source, url,
@@ -173,7 +182,7 @@ class HttpClient(dg.ConfigurableResource):
         attempts = self.max_attempts if retry else 1
         started = time.monotonic()
         for attempt in range(1, attempts + 1):
-            outcome = self._attempt(session, source, method, url, dict(headers or {}), attempt, body,
+            outcome = self._attempt(session, source, method, url, masked, dict(headers or {}), attempt, body,
                                     started + self.deadline_s)
             if isinstance(outcome, HttpResult):
                 return outcome
@@ -191,8 +200,9 @@ class HttpClient(dg.ConfigurableResource):
             raise FetchError(source, url, outcome.problem, outcome.status)
         raise FetchError(source, url, f"gave up after {attempts} attempts: {outcome.problem}", outcome.status)
 
-    def _attempt(self, session: requests.Session, source: str, method: str, url: str, headers: dict[str, str],
-                 attempt: int, body: Mapping[str, object], deadline: float) -> HttpResult | _Retryable:
+    def _attempt(self, session: requests.Session, source: str, method: str, url: str, masked: Callable[[str], str],
+                 headers: dict[str, str], attempt: int, body: Mapping[str, object],
+                 deadline: float) -> HttpResult | _Retryable:
         """One try: the result, a failure worth retrying, or a FetchError for one that is not (a download past its
         `deadline`, a time.monotonic() value, among them)."""
         started = time.monotonic()
@@ -216,7 +226,7 @@ class HttpClient(dg.ConfigurableResource):
                     raise FetchError(source, url, f"server answered {status} {response.reason}: "
                                      f"{snippet.decode('utf-8', 'replace').strip()[:300]!r}", status)
                 try:
-                    content = self._read_body(response, source, url)
+                    content = self._read_body(response, source, url, masked(url))
                 except Exception:
                     if cutoff.fired:
                         raise cutoff.error(source, url, self._rule(), started) from None

@@ -252,3 +252,34 @@ def test_a_proxy_that_wants_credentials_is_named_and_not_retried(monkeypatch: py
         f"[nhs_111] {url}: the proxy asks for a user name and password (407 Proxy Authentication Required): not "
         "retried. Give them in HTTPS_PROXY as http://user:password@host:port (or check them, if they are there)")
     assert caught.value.final
+
+
+def test_a_long_download_says_how_far_it_has_got(httpserver: HTTPServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A large file on a slow line showed nothing in the run's log until it ended: now a line every
+    progress_every_s (10 s by default; 0.3 s here) gives the megabytes so far, of the size the server declared."""
+    piece = b"x" * 256 * 1024
+    pieces = 12
+
+    def slow(request: Request) -> Response:
+        def body():
+            for _ in range(pieces):
+                time.sleep(0.1)
+                yield piece
+        return Response(body(), status=200, headers={"Content-Length": str(len(piece) * pieces)},
+                        direct_passthrough=True)
+
+    httpserver.expect_request("/national.csv").respond_with_handler(slow)
+    url = httpserver.url_for("/national.csv")
+    client = fast_http(progress_every_s=0.3)
+    with caplog.at_level("INFO"):
+        result = client.get(client.session(), "nhs_111", url)
+    assert len(result.content) == len(piece) * pieces
+    progress = [record.getMessage() for record in caplog.records if "MB of" in record.getMessage()]
+    assert len(progress) >= 2, progress
+    total_mb = f"{len(piece) * pieces / 1e6:,.1f}"  # 3.1
+    sizes = []
+    for line in progress:
+        found = re.fullmatch(rf"\[nhs_111\] {re.escape(url)}: ([\d.]+) MB of {total_mb} MB after \d+s", line)
+        assert found, line
+        sizes.append(float(found[1]))
+    assert sizes == sorted(sizes) and 0 < sizes[0] and sizes[-1] <= float(total_mb)
