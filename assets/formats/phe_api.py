@@ -283,14 +283,23 @@ def _area_of(record: dict) -> tuple[str | None, str | None, str | None]:
     return code, record.get("areaName"), kind
 
 
+def _held_instead(rows: AreaRows) -> str:
+    """What a file without the area wanted holds instead, for its error: `; it holds 7,788 rows of other areas
+    (overview)`."""
+    held = [f"{count:,} {kind}" for kind, count in rows.skipped.items() if count]
+    return f"; it holds {', '.join(held)}" if held else ""
+
+
 def nested_metric(
-    content: bytes, file: str, metric: str, fields: Mapping[str, str], area: tuple[str, str, str]
+    content: bytes, file: str, metric: str, fields: Mapping[str, str], area: tuple[str, str, str],
+    headers: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """One area's rows of a nested metric (cases by age, admissions by age, ...), from any shape the PHE API gave
     it: v2 CSV exploded one row per band (`...,date,age,<fields>`, columns in any order, an extra `metric`
     column), or JSON (v2 `body` / v1 `data`) with a list per record. `fields` maps each nested field to its kind
     ("int" or "float"); `area` is (code, name, type): records are kept by code, or by name and type where the
-    release gives no code (v1 JSON). Returns date, age (normalised) and the fields."""
+    release gives no code (v1 JSON). `headers` maps other names a CSV's header gave the fields to theirs. Returns
+    date, age (normalised) and the fields."""
     code, name, kind = area
     others = AreaRows({code}, None)
     if content.lstrip()[:1] in (b"{", b"["):
@@ -312,16 +321,20 @@ def nested_metric(
                              **{f: band.get(f) for f in fields}})
         frame = pd.DataFrame(rows, columns=["date", "age", *fields])
         if frame.empty:
-            raise ParseError(file, f"has no {metric} records for {name} ({code})")
+            raise ParseError(file, f"has no {metric} records for {name} ({code}){_held_instead(others)}")
         frame["date"] = to_date(frame, "date", file)
         for field, field_kind in fields.items():
             frame[field] = to_int(frame, field, file) if field_kind == "int" else to_float(frame, field, file)
     else:
-        frame = read_csv_typed(content, file, {"areaCode": "text", "date": "date_iso", "age": "text", **fields},
-                               keep_rows=others)
+        named = headers or {}
+        # areaType only names the kind of the rows of other areas, in the notes and errors.
+        frame = read_csv_typed(content, file, {"areaCode": "text", "areaType": "text", "date": "date_iso",
+                                               "age": "text", **fields},
+                               header_key=lambda name: named.get(name.strip(), name.strip()), keep_rows=others,
+                               optional={"areaType"})
         if frame.empty:
-            raise ParseError(file, f"has no rows for {name} ({code})")
-        frame = frame.drop(columns=["areaCode"])
+            raise ParseError(file, f"has no rows for {name} ({code}){_held_instead(others)}")
+        frame = frame.drop(columns=["areaCode", "areaType"])
     frame["age"] = frame["age"].fillna("").map(normalise_age_band)
     frame = frame.reset_index(drop=True)
     note_left_out(frame, file, others.left_out, others.skipped)

@@ -4,7 +4,8 @@ One row per date and age band (00_04 ... 90+, and `unassigned` for cases whose a
 people with a first positive test on that specimen date; `rolling_sum` is the sum over the 7 days ending on
 `date` and `rolling_rate` that sum per 100,000 people, as PHE published them (empty where a release left them
 out). PHE's aggregate bands 00_59 and 60+ are left out so no case is counted twice. Source: PHE coronavirus
-dashboard API, metric `newCasesBySpecimenDateAgeDemographics` for region London (v2 CSV or v1/v2 JSON). The
+dashboard API, metric `newCasesBySpecimenDateAgeDemographics` for region London (v2 CSV or v1/v2 JSON; the
+dashboard's earlier all-areas download `specimenDate_ageDemographic-stacked.csv` reads too). The
 UKHSA API has no case counts by age (only a rate), so live mode keeps the last PHE release and says so.
 """
 
@@ -23,6 +24,10 @@ from resources.errors import ParseError
 
 METRIC = "newCasesBySpecimenDateAgeDemographics"
 FIELDS = {"cases": "int", "rollingSum": "int", "rollingRate": "float"}
+# The dashboard's download before the v2 API (`downloads/demographic/cases/specimenDate_ageDemographic-stacked.csv`,
+# to January 2021: every area type in one file, bands unpadded) named the fields after the metric.
+LEGACY_HEADERS = {"newCasesBySpecimenDate": "cases", "newCasesBySpecimenDateRollingSum": "rollingSum",
+                  "newCasesBySpecimenDateRollingRate": "rollingRate"}
 
 
 def build_requests(base_url: str) -> list[SourceRequest]:
@@ -32,7 +37,7 @@ def build_requests(base_url: str) -> list[SourceRequest]:
 
 def parse_cases_by_age(files: Mapping[str, RawFile]) -> pd.DataFrame:
     file = files["region_london_age"]
-    frame = nested_metric(file.content, file.name, METRIC, FIELDS, (LONDON_REGION, "London", "region"))
+    frame = nested_metric(file.content, file.name, METRIC, FIELDS, (LONDON_REGION, "London", "region"), LEGACY_HEADERS)
     unknown = sorted(set(frame["age"]) - {*PHE_AGE_BANDS, "unassigned", "00_59", "60+"})
     if unknown:
         raise ParseError(file.name, f"unknown age band label(s) {unknown}")

@@ -20,6 +20,10 @@ from tests.samples import csv_bytes, sample_files, sample_rows
 
 EARLY_ENGLAND = REPO_ROOT / "data" / "reference" / "phe" / (
     "v2_csv_EARLY_nested_with_metric_column_nation_England_age_EXCERPT_2021-01-02.csv")
+# The dashboard's download before the v2 API, real (UK rows of 16 and 17 January 2021, re-saved by pandas with an
+# index column): the only real copy of that layout here holds no London rows.
+LEGACY_UK = REPO_ROOT / "data" / "reference" / "phe" / (
+    "legacy_download_specimenDate_ageDemographic-stacked_UK_CUT_2021-01-16_17.csv")
 
 
 def test_every_band_and_day_of_the_sample_is_read() -> None:
@@ -49,6 +53,38 @@ def test_a_real_early_2021_layout_reads_and_drops_the_aggregate_bands() -> None:
     kept = [r for r in day if r["age"] not in ("00_59", "60+")]
     assert len(table[table["date"] == pd.Timestamp("2021-01-02")]) == len(kept) == 20
     assert table.loc[table["date"] == pd.Timestamp("2021-01-02"), "cases"].sum() == sum(int(r["cases"]) for r in kept)
+
+
+def padded(band: str) -> str:
+    """`0_4` -> `00_04`, as the v2 API and the published files write the bands (`90+`, `unassigned` as they are)."""
+    low, _, high = band.partition("_")
+    return f"{int(low):02d}_{int(high):02d}" if high.isdigit() else band
+
+
+def test_the_dashboards_download_before_the_v2_api_reads_its_fields_and_unpadded_bands() -> None:
+    content = LEGACY_UK.read_bytes()
+    raw = list(csv.DictReader(content.decode().splitlines()))
+    # Its only real copy holds the UK's rows: a London table from it is refused for that, not for its columns.
+    with pytest.raises(ParseError, match=rf"has no rows for London \(E12000007\); it holds {len(raw)} rows of other "
+                                         r"areas \(overview\)$"):
+        parse_cases_by_age({"region_london_age": RawFile(LEGACY_UK.name, content)})
+    # The same rows as London's (areaType, code and name relabelled here; figures and bands as published).
+    london = content.replace(b"overview,K02000001,United Kingdom", b"region,E12000007,London")
+    table = parse_cases_by_age({"region_london_age": RawFile(LEGACY_UK.name, london)})
+    five_year = [r for r in raw if r["age"] not in ("0_59", "60+")]
+    assert len(table) == len(five_year) == 2 * 20
+    expected = {(r["date"], padded(r["age"])): (int(r["newCasesBySpecimenDate"]),
+                                                int(r["newCasesBySpecimenDateRollingSum"]),
+                                                float(r["newCasesBySpecimenDateRollingRate"] or "nan"))
+                for r in five_year}
+    got = {(f"{row.date:%Y-%m-%d}", row.age_band): (row.cases, row.rolling_sum, row.rolling_rate)
+           for row in table.itertuples()}
+    assert got.keys() == expected.keys()
+    for key, (cases, rolling_sum, rolling_rate) in expected.items():
+        assert got[key][:2] == (cases, rolling_sum), key
+        assert got[key][2] == pytest.approx(rolling_rate, nan_ok=True), key
+    assert (f"{LEGACY_UK.name}: not read, as expected: 4 rows of the bands 00_59 and 60+ (sums of the five-year "
+            "bands)") in table.attrs["notes"]
 
 
 def test_a_json_release_reads_like_the_csv() -> None:
