@@ -58,6 +58,10 @@ def _header_key(name: str) -> str:
     return LEGACY_HEADERS.get(key.lower(), key)
 
 
+# What an empty frame's file held instead of the areas asked for (`; it holds 48,072 rows of other areas (utla)`).
+HELD_INSTEAD = "held_instead"
+
+
 def parse_v2_csv(
     content: bytes, file: str, metrics: dict[str, str], areas: Collection[str] | None = None,
     optional: Collection[str] = (), area_types: Collection[str] | None = None,
@@ -85,6 +89,8 @@ def parse_v2_csv(
     frame = frame.reset_index(drop=True)
     frame.attrs = {}  # a missing optional metric is for the caller to explain (fill_cumulative)
     note_left_out(frame, file, rows.left_out, rows.skipped)
+    if frame.empty:
+        frame.attrs[HELD_INSTEAD] = _held_instead(rows)  # for the caller's error (each_file_by_area)
     return frame
 
 
@@ -171,7 +177,7 @@ def each_file_by_area(files: Mapping[str, RawFile], read: AreaReader, areas: Map
         frame = read(file.content, file.name, set(areas), area_types)
         if frame.empty:
             wanted = " or ".join(f"{name} ({code})" for code, name in areas.items())
-            raise ParseError(file.name, f"has no rows for {wanted}")
+            raise ParseError(file.name, f"has no rows for {wanted}{frame.attrs.get(HELD_INSTEAD, '')}")
         yield file, frame
 
 
@@ -287,6 +293,8 @@ def _held_instead(rows: AreaRows) -> str:
     """What a file without the area wanted holds instead, for its error: `; it holds 7,788 rows of other areas
     (overview)`."""
     held = [f"{count:,} {kind}" for kind, count in rows.skipped.items() if count]
+    if rows.left_out:
+        held.append(f"{len(rows.left_out):,} with no area code")
     return f"; it holds {', '.join(held)}" if held else ""
 
 

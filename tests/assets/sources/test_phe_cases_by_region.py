@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+
 import pandas as pd
 import pytest
 
@@ -7,6 +9,7 @@ from assets.ingest.source import RawFile
 from assets.sources.phe_cases_by_region import SOURCE, parse_cases_by_region
 from checks.validation import validate_table
 from resources.errors import ParseError
+from resources.settings import REPO_ROOT
 from tests.samples import csv_bytes, sample_files, sample_rows
 
 
@@ -104,3 +107,18 @@ def test_rows_not_read_are_counted_by_kind_and_a_row_with_no_area_is_named() -> 
                                         "why": "no area code"}]
     assert any("region_london.csv: 1 row(s) that look like data were left out: line 5 'London': no area code" in note
                for note in table.attrs["notes"])
+
+
+def test_a_file_without_london_or_england_says_what_it_holds() -> None:
+    """A real download of another area given as the region's file (the 2020 dashboard's, Hackney and City of London
+    as upper-tier authorities): refused, naming what it holds, counted here with the csv module."""
+    path = REPO_ROOT / "data" / "reference" / "phe" / "dashboard_download_2020-07-01_utla_Hackney_and_City_CUT.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["Area type"] for row in rows} == {"Upper tier local authority"}
+    files = sample_files(SOURCE)
+    files["region_london"] = RawFile(path.name, path.read_bytes())
+    with pytest.raises(ParseError) as caught:
+        parse_cases_by_region(files)
+    assert str(caught.value) == (f"{path.name}: has no rows for London (E12000007) or England (E92000001); it holds "
+                                 f"{len(rows)} rows of other areas (utla)")
