@@ -78,7 +78,7 @@ def stored_mb(storage: Path) -> dict[str, float]:
     return {"raw_mb": size("raw"), "tables_mb": size("tables"), "vintages_mb": size("vintages"),
             "raw_served_mb": sum(json.loads(p.read_text())["bytes"] for p in sidecars) / 1e6,
             "report_mb": sizes("cases_report_*.html"), "plotly_js_mb": sizes("plotly-*.js"),
-            "version_files_mb": size("reports/files") + size("reports/snapshots")}
+            "version_files_mb": size("reports/files")}
 
 
 def rebuild_once(storage: Path) -> float:
@@ -332,7 +332,7 @@ def print_table(results: dict) -> None:
     print("\nStorage a version adds, against its baseline from the same run: the raw archive compressed vs the bytes"
           " as served; the report page (plotly.js beside it, stored once) vs the page with plotly.js inlined")
     print(f"{'scale':<12}{'raw MB':>8}{'as served':>11}{'page MB':>9}{'inlined':>9}{'plotly.js once':>16}"
-          f"{'files+snapshot':>16}")
+          f"{'files':>16}")
     for scale, row in results["scales"].items():
         n = row["nightly"]
         print(f"{scale:<12}{n['raw_mb']:>8.2f}{n['raw_served_mb']:>11.2f}{n['report_mb']:>9.2f}"

@@ -10,6 +10,7 @@ the report reads and fingerprints it (reports/), and the publish step checks and
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -181,9 +182,21 @@ def published_bytes(tables: Mapping[str, pd.DataFrame]) -> dict[str, bytes]:
     return {name: PUBLISHED[name].to_bytes(table) for name, table in tables.items()}
 
 
+def read_back(content: bytes) -> pd.DataFrame:
+    """A published file read back as its text: every cell as written (a missing-value marker included), so two
+    versions' files compare as their users read them."""
+    return pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
+
+
 def by_file_name(contents: Mapping[str, bytes]) -> dict[str, bytes]:
     """The same files (published_bytes) keyed by their file names, as they are sent and kept beside the report."""
     return {PUBLISHED[name].file_name: content for name, content in contents.items()}
+
+
+def by_table_name(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Published files keyed by file name (as kept beside a report) keyed by table name again, as published_bytes
+    gives them; a file no table publishes now is left out."""
+    return {name: files[table.file_name] for name, table in PUBLISHED.items() if table.file_name in files}
 
 
 def fingerprint_bytes(contents: Mapping[str, bytes]) -> str:

@@ -25,6 +25,7 @@ from checks.published import (
     LONDON_ENGLAND_RATES,
     NHS_111,
     PUBLISHED,
+    read_back,
     rest_of_england,
 )
 from reports import wording
@@ -437,5 +438,8 @@ def compare_table(name: str, old: pd.DataFrame | None, new: pd.DataFrame, larges
     )
 
 
-def compare_tables(old: Mapping[str, pd.DataFrame] | None, new: Mapping[str, pd.DataFrame]) -> list[TableChange]:
-    return [compare_table(name, (old or {}).get(name), table) for name, table in new.items()]
+def compare_published(old: Mapping[str, bytes] | None, new: Mapping[str, bytes]) -> list[TableChange]:
+    """What changed from one version to the next, table by table (table name -> its file's bytes as published),
+    compared as the files' text: an earlier version is kept as its published files, not as tables."""
+    return [compare_table(name, read_back(old[name]) if old and name in old else None, read_back(content))
+            for name, content in new.items()]

@@ -169,6 +169,7 @@ class DamagedFile(OSError):
 
     def __init__(self, path: Path, problem: str, remedy: str) -> None:
         super().__init__(f"{path} could not be read ({problem}): {remedy}")
+        self.path = Path(path)
 
 
 def _first_line(error: BaseException) -> str:

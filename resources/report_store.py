@@ -1,8 +1,9 @@
 """Where the cases reports are kept, and the address they are served from.
 
 One HTML file per version (never overwritten), the published CSVs each version would send (so an analyst can open
-them before approving) and its provenance manifest, a snapshot of the tables each report showed (so the next report
-can say what changed), and `history.json`, every report built.
+them before approving, and the next report can say what changed since) and its provenance manifest, and
+`history.json`, every report built. (Earlier code also kept each version's tables as Parquet under `snapshots/`, the
+same rows as its CSVs; nothing reads them now, and `make prune` removes them.)
 
 The newest version's CSVs are kept as they are, so its report's links open them in Excel, from disk too. Once a newer
 version is saved, an earlier version's CSVs are kept gzip-compressed (`<name>.csv.gz`, about 7 times smaller; they
@@ -20,9 +21,9 @@ import json
 import os
 import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from resources.files import (
     TEMPORARY_PREFIX,
@@ -30,13 +31,9 @@ from resources.files import (
     compressed,
     finished,
     read_json,
-    read_parquet,
     write_atomically,
     write_folder_atomically,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 def _link_or_write(source: Path, path: Path, content: bytes) -> None:
@@ -72,9 +69,18 @@ def read_published(folder: Path, name: str) -> bytes | None:
 
 
 HISTORY_REMEDY = ("it lists the report versions built; restore it from a backup, or move it aside: the next run starts "
-                  "a new list, every report and snapshot stays, and make rebuild renders any version from the archive")
-SNAPSHOT_REMEDY = ("a snapshot of the tables an earlier report showed (for the changes since it); move its version's "
-                   "folder aside: the next report compares with the version before")
+                  "a new list, every report stays, and make rebuild renders any version from the archive")
+
+
+@dataclass
+class Previous:
+    """The earlier report a new one is compared with (ReportStore.previous): its version and published files (file
+    name -> bytes as sent); version None when no earlier version's files are kept. `passed_over`: later versions whose
+    kept copies could not be read, with the error naming the file and what to do."""
+
+    version: str | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+    passed_over: dict[str, DamagedFile] = field(default_factory=dict)
 
 
 class ReportStore:
@@ -149,22 +155,39 @@ class ReportStore:
             latest[entry["version"]] = (entry.get("rendered_at", ""), position, entry)
         return [entry for *_, entry in sorted(latest.values(), key=lambda built: built[:2], reverse=True)]
 
-    def previous(self, version: str) -> tuple[str, dict[str, pd.DataFrame]] | None:
-        """The most recent earlier report with other contents, and the tables it showed."""
-        for entry in reversed(self.history()):
-            if entry["version"] != version:
-                folder = self.root / "snapshots" / entry["version"]
-                if folder.is_dir():
-                    return entry["version"], {p.stem: read_parquet(p, SNAPSHOT_REMEDY)
-                                              for p in finished(folder, "*.parquet")}
-        return None
+    def published_files(self, version: str) -> dict[str, bytes]:
+        """A version's published CSVs as sent (file name -> bytes), kept as they are or compressed; empty when its
+        files are gone (make prune) or were never kept."""
+        folder = self.files_folder(version)
+        names = sorted({path.name.removesuffix(".gz") for path in finished(folder, "*.csv*")})
+        read = {name: read_published(folder, name) for name in names}
+        return {name: content for name, content in read.items() if content is not None}
 
-    def save(self, version: str, html: str, tables: Mapping[str, pd.DataFrame], run_id: str,
-             summary: Mapping[str, object] | None = None, files: Mapping[str, bytes] | None = None,
-             shared: Mapping[str, str] | None = None) -> Path:
-        """Write the report, its published files (`files`: file name -> the exact bytes a publish sends) and its
-        tables' snapshot unless this version exists already; record it in history with `summary` (mode, warnings,
-        stale sources, where the data came from). `shared`: files every version's page loads from beside it
+    def previous(self, version: str) -> Previous:
+        """The report `version`'s says what changed since: the most recent earlier one with other contents whose files
+        are kept and read back whole. A version whose kept copy is damaged is passed over and named (`passed_over`), so
+        the night's report is still built and says so, rather than every report failing until the copy is mended."""
+        found = Previous()
+        tried = {version}
+        for entry in reversed(self.history()):
+            if entry["version"] in tried:
+                continue
+            tried.add(entry["version"])
+            try:
+                files = self.published_files(entry["version"])
+            except DamagedFile as damaged:
+                found.passed_over[entry["version"]] = damaged
+                continue
+            if files:
+                found.version, found.files = entry["version"], files
+                break
+        return found
+
+    def save(self, version: str, html: str, run_id: str, summary: Mapping[str, object] | None = None,
+             files: Mapping[str, bytes] | None = None, shared: Mapping[str, str] | None = None) -> Path:
+        """Write the report and its published files (`files`: file name -> the exact bytes a publish sends) unless
+        this version exists already; record it in history with `summary` (mode, warnings, stale sources, where the
+        data came from). `shared`: files every version's page loads from beside it
         (plotly.js), under a name that changes with their content: written again only when the copy there differs (cut
         short or overwritten from outside, it would leave every version's page without its charts)."""
         for name, text in (shared or {}).items():
@@ -178,9 +201,6 @@ class ReportStore:
         if files:
             write_folder_atomically(self.files_folder(version), files)
             self._as_sent(version, files)
-        write_folder_atomically(self.root / "snapshots" / version, {
-            f"{name}.parquet": lambda file, table=table: table.to_parquet(file, index=False)
-            for name, table in tables.items()})
         history = self.history()
         history.append({"version": version, "run_id": run_id, "file": path.name,
                         "rendered_at": datetime.now(UTC).isoformat(timespec="seconds"), **(summary or {})})

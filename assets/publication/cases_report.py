@@ -13,10 +13,25 @@ from assets.ingest.source import Status
 from assets.sources import RETIRED, SOURCES
 from checks.geography import LONDON_NHS_REGION, LONDON_REGION
 from checks.origin import judge
-from checks.published import PUBLISHED, by_file_name, fingerprint_bytes, published_bytes, validate_published
+from checks.published import (
+    PUBLISHED,
+    by_file_name,
+    by_table_name,
+    fingerprint_bytes,
+    published_bytes,
+    validate_published,
+)
 from checks.validation import validate_table, without_attrs
 from reports import wording
-from reports.analysis import ReportSettings, SourceStatus, compare_tables, cross_checks, find_warnings, headlines
+from reports.analysis import (
+    ReportSettings,
+    SourceStatus,
+    Warning,
+    compare_published,
+    cross_checks,
+    find_warnings,
+    headlines,
+)
 from reports.approval import approval_for
 from reports.inputs import ReportInputs
 from reports.provenance import FILE_NAME as PROVENANCE
@@ -25,7 +40,7 @@ from reports.revisions import Revisions, revisions
 from resources.archive import ArchivedFile, RawArchive, released_on
 from resources.files import refusals_fail_the_step
 from resources.report_storage import ReportStorage
-from resources.report_store import ReportStore
+from resources.report_store import Previous, ReportStore
 from resources.settings import dagster_ui_url
 from resources.upstreams import Upstreams
 from resources.vintages import VintageStore
@@ -109,13 +124,25 @@ def report_date(as_of: str = "") -> str:
     return f"for the night of {wording.day(as_of)} (replayed {now})" if as_of else now
 
 
+def passed_over_warnings(previous: Previous | None) -> list[Warning]:
+    """A warning in the report for each earlier version whose kept files could not be read: what changed is then
+    measured against an older version (or none), and the analyst should know which, and why."""
+    if previous is None:
+        return []
+    compared = f"report {previous.version}" if previous.version else "no earlier report"
+    return [Warning("earlier_version_unreadable", error.path.name.removesuffix(".gz").removesuffix(".csv"),
+                    f"What changed is measured against {compared}, not report {version}, whose kept copy {error}")
+            for version, error in previous.passed_over.items()]
+
+
 def prepare_report(version: str, run_id: str, mode: str, tables: Mapping[str, pd.DataFrame],
-                   clean: Mapping[str, pd.DataFrame], raw: Mapping[str, list[dict]], config: ReportSettings,
-                   store: ReportStore, previous: tuple[str, Mapping[str, pd.DataFrame]] | None,
+                   contents: Mapping[str, bytes], clean: Mapping[str, pd.DataFrame], raw: Mapping[str, list[dict]],
+                   config: ReportSettings, store: ReportStore, previous: Previous | None,
                    revisions_held: Sequence[Revisions], as_of: str = "") -> ReportInputs:
-    """Everything the report shows, from the version's tables, the clean tables and raw manifests they were built
-    from, and the previous report (the asset, and `make rebuild`, render it with reports/render.py). `as_of`: the
-    past night a replayed run stands for (the report is dated to it, and every source was live then)."""
+    """Everything the report shows, from the version's tables and their files (`contents`: published_bytes), the
+    clean tables and raw manifests they were built from, and the previous report with its files
+    (ReportStore.previous; the asset, and `make rebuild`, render it with reports/render.py). `as_of`: the past night
+    a replayed run stands for (the report is dated to it, and every source was live then)."""
     delay = reporting_delay(clean["phe_cases_by_region"], config.reporting_delay_days)
     settings = ReportSettings(**{**config.model_dump(), "reporting_delay_days": delay})
     origin = judge(tables, retired=RETIRED)
@@ -133,10 +160,11 @@ def prepare_report(version: str, run_id: str, mode: str, tables: Mapping[str, pd
         headlines=headlines(rows, settings),
         sources=[source_status(name, clean[name], raw[name], "" if as_of else source_remark(name, mode))
                  for name in SOURCES],
-        warnings=find_warnings(rows, settings, checks),
+        warnings=[*find_warnings(rows, settings, checks), *passed_over_warnings(previous)],
         cross_checks=checks,
-        changes=compare_tables(previous[1] if previous else None, rows),
-        previous_version=previous[0] if previous else None,
+        changes=compare_published(by_table_name(previous.files) if previous and previous.version else None,
+                                  contents),
+        previous_version=previous.version if previous else None,
         validations=validations,
         reporting_delay_days=settings.reporting_delay_days,
         origin=origin,
@@ -188,7 +216,7 @@ def cases_report(
         store = reports.store()
         previous = store.previous(version)
         report_inputs = prepare_report(
-            version, context.run.run_id, upstreams.mode, datastore_tables, clean, raw, config, store,
+            version, context.run.run_id, upstreams.mode, datastore_tables, contents, clean, raw, config, store,
             previous, revisions_view(VintageStore(archive.root)), upstreams.as_of,
         )
         manifest = build_manifest(version, upstreams.mode, datastore_tables, contents)
@@ -198,7 +226,7 @@ def cases_report(
         summary = {"mode": upstreams.mode, "warnings": len(report_inputs.warnings), "stale_sources": stale,
                    "sample_sources": list(origin.samples), "publishable": origin.publishable,
                    "report_url": f"{reports.base_url}/{store.report_path(version).name}"}
-        path = store.save(version, render_report(report_inputs), datastore_tables, context.run.run_id, summary,
+        path = store.save(version, render_report(report_inputs), context.run.run_id, summary,
                           files={**by_file_name(contents), PROVENANCE: manifest_bytes(manifest)},
                           shared=dict([plotly_bundle()]))
     for warning in report_inputs.warnings:

@@ -2,7 +2,7 @@
 
 Kept, always:
 - every version published to the London Datastore (a `publish` line in `publish/<dataset>/audit.jsonl`): its report,
-  published files, provenance manifest and tables' snapshot, and every raw file its manifest names, so
+  published files and provenance manifest, and every raw file its manifest names, so
   `make rebuild VERSION=<v>` still proves it byte for byte;
 - the newest report version (the next report says what changed since it) and every version built in the last
   `--keep-days` days (default PRUNE_KEEP_DAYS), with the raw files their manifests name;
@@ -12,10 +12,11 @@ Kept, always:
 - the vintages, the current tables, the publish records and `history.json` (a removed version stays listed there,
   and the report index no longer links it).
 
-Removed: older report versions that were never published (page, files, snapshot, a rebuild of them), raw files
-older than the window that nothing above names (with their sidecars), rebuilds older than the window, and write
-leftovers (`.tmp-*`) older than a day. A version built before provenance manifests existed names no raw files: while
-one is kept, no raw file is removed (said in one line).
+Removed: older report versions that were never published (page, files, a rebuild of them), raw files older than
+the window that nothing above names (with their sidecars), rebuilds older than the window, write leftovers
+(`.tmp-*`) older than a day, and `reports/snapshots/` (each version's tables as Parquet, which earlier code kept).
+A version built before provenance manifests existed names no raw files: while one is kept, no raw file is removed
+(said in one line).
 
 Dagster's run history (the instance DAGSTER_HOME names, or a running `make serve`'s on the same data) is pruned
 with the same window: finished runs created before it go, with their events, their steps' captured output and, on
@@ -103,8 +104,14 @@ def plan_prune(storage: Path, keep_days: int, today: date) -> PrunePlan:
             continue
         plan.removed_versions.append(version)
         plan.paths += [path for path in (store.report_path(version), store.files_folder(version),
-                                         store.root / "snapshots" / version, storage / "rebuilds" / version)
+                                         storage / "rebuilds" / version)
                        if path.exists()]
+    # Each version's tables as Parquet, kept by earlier code beside the same rows as its CSVs: nothing reads them now
+    # (the next report compares with the previous version's CSVs).
+    if (store.root / "snapshots").is_dir():
+        plan.paths.append(store.root / "snapshots")
+        plan.notes.append("reports/snapshots/ holds each version's tables as Parquet, kept by earlier code beside the "
+                          "same rows as its CSVs; nothing reads it now, so it goes whole")
     plan.paths += [folder for folder in sorted((storage / "rebuilds").glob("*")) if folder.is_dir()
                    and folder.name not in plan.kept_versions and folder not in plan.paths
                    and datetime.fromtimestamp(folder.stat().st_mtime, UTC).date() <= cutoff]

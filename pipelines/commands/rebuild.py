@@ -185,9 +185,9 @@ def rebuild(version: str, storage: Path, out: Path) -> Rebuilt:
     up_to = {source: date.fromisoformat(facts["release_date"]) for source, facts in derived.items()
              if facts.get("release_date")}
     inputs = prepare_report(result.rebuilt_version, f"rebuild of {version}", manifest.get("mode", "live"), tables,
-                            clean, raw, ReportSettings(), out_store, None,
+                            contents, clean, raw, ReportSettings(), out_store, None,
                             revisions_view(VintageStore(storage), up_to))
-    out_store.save(result.rebuilt_version, render_report(inputs), tables, "rebuild",
+    out_store.save(result.rebuilt_version, render_report(inputs), "rebuild",
                    {"rebuild_of": version}, files={**by_file_name(contents), FILE_NAME: manifest_bytes(manifest)},
                    shared=dict([plotly_bundle()]))
     (out / MARKER).write_text(f"rebuild of {version}\n")

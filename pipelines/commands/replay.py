@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import os
 import secrets
 import shutil
@@ -40,10 +39,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from assets.sources import SOURCES
-from checks.published import PUBLISHED
+from checks.published import PUBLISHED, read_back
 from pipelines.commands import exit_with, open_instance
 from pipelines.commands.datastore_standin import StandIn
 from pipelines.commands.outcomes import StopRequests, step_failures
@@ -260,8 +258,7 @@ def differences(this: Path, other: Path, ref: str) -> list[str]:
             continue
         if mine == theirs:
             continue
-        before, after = (pd.read_csv(io.BytesIO(side), dtype=str, keep_default_na=False) for side in (theirs, mine))
-        change = compare_table(table.name, before, after)
+        change = compare_table(table.name, read_back(theirs), read_back(mine))
         found.append(f"{table.file_name}: {change.added} row(s) added, {change.removed} removed, {change.revised} "
                      f"changed; {first_difference(theirs, mine, (ref, 'this code'))}")
     return found

@@ -16,11 +16,12 @@ from checks.published import (
     GLA_CASES_AGE,
     HEALTHCARE,
     LONDON_ENGLAND_RATES,
+    published_bytes,
 )
 from reports.analysis import (
     ReportSettings,
     SourceStatus,
-    compare_tables,
+    compare_published,
     cross_checks,
     find_warnings,
     headline,
@@ -141,7 +142,7 @@ def test_what_changed_counts_added_and_revised_rows(tables) -> None:
     boroughs.loc[target, "new_cases"] = boroughs.loc[target, "new_cases"] + 40
     old_regions = tables[LONDON_ENGLAND_RATES]
     tables[LONDON_ENGLAND_RATES] = old_regions[old_regions["date"] < old_regions["date"].max()]
-    changes = {c.table: c for c in compare_tables(tables, new)}
+    changes = {c.table: c for c in compare_published(published_bytes(tables), published_bytes(new))}
     assert changes[BOROUGH_RATES].revised == 1 and changes[BOROUGH_RATES].added == 0
     top = changes[BOROUGH_RATES].largest.iloc[0]
     assert (top["area_code"], top["date"], top["change"]) == ("E09000022", "2020-05-01", 40)

@@ -14,8 +14,8 @@ import yaml
 from assets.publication.datastore_tables import build_datastore_tables
 from assets.sources import RETIRED, SOURCES
 from checks.origin import judge
-from checks.published import BOROUGH_RATES, PUBLISHED, fingerprint, validate_published
-from reports.analysis import ReportSettings, SourceStatus, Warning, compare_tables, cross_checks, headlines
+from checks.published import BOROUGH_RATES, PUBLISHED, fingerprint, published_bytes, validate_published
+from reports.analysis import ReportSettings, SourceStatus, Warning, compare_published, cross_checks, headlines
 from reports.approval import approval_for
 from reports.inputs import ReportInputs
 from reports.render import plotly_bundle, render_report
@@ -49,7 +49,7 @@ def render(clean: dict, sources: list[SourceStatus] | None = None) -> str:
         ]),
         warnings=[Warning("missing_dates", "phe_healthcare_london", "London healthcare: 1 day missing")],
         cross_checks=cross_checks(changed, settings),
-        changes=compare_tables(changed, tables), previous_version="abc123abc123",
+        changes=compare_published(published_bytes(changed), published_bytes(tables)), previous_version="abc123abc123",
         validations={f"{name}.csv": outcome for name, outcome in validate_published(tables).items()},
         reporting_delay_days=settings.reporting_delay_days,
         origin=verdict, approval=approval_for(version, verdict.publishable, UI),

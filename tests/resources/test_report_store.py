@@ -5,9 +5,9 @@ files are the GLA's own published CSVs (data/reference/gla_published/), read bac
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from resources.report_store import ReportStore, read_published
@@ -23,7 +23,7 @@ def version_files(boroughs_lines: int) -> dict[str, bytes]:
 
 
 def save(store: ReportStore, version: str, files: dict[str, bytes]) -> None:
-    store.save(version, f"<p>{version}</p>", {"table": pd.DataFrame({"n": [1]})}, "run", files=files)
+    store.save(version, f"<p>{version}</p>", "run", files=files)
 
 
 def on_disk(folder: Path) -> dict[str, bytes]:
@@ -55,6 +55,40 @@ def test_earlier_versions_are_compressed_and_read_back_as_sent(store: ReportStor
     a, b = store.files_folder("aaaaaaaaaaaa"), store.files_folder("bbbbbbbbbbbb")
     assert (a / f"{ENGLAND}.gz").stat().st_ino == (b / f"{ENGLAND}.gz").stat().st_ino
     assert (a / f"{BOROUGHS}.gz").stat().st_ino != (b / f"{BOROUGHS}.gz").stat().st_ino
+
+
+def test_the_next_report_compares_with_the_files_of_the_last_other_version_still_kept(store: ReportStore) -> None:
+    """"What changed" reads an earlier version's published files (nothing else of it is kept for that): as sent,
+    compressed or not, and from the version before when a version's files were removed (make prune)."""
+    sent = {version * 12: version_files(lines) for version, lines in (("a", 5000), ("b", 6000), ("c", 7000))}
+    for version, files in sent.items():
+        save(store, version, files)
+    csvs = {version: {n: c for n, c in files.items() if n.endswith(".csv")} for version, files in sent.items()}
+
+    def previous(version: str) -> tuple[str | None, dict[str, bytes]]:
+        found = store.previous(version)
+        assert not found.passed_over
+        return found.version, found.files
+
+    assert previous("dddddddddddd") == ("cccccccccccc", csvs["cccccccccccc"])  # the newest, as sent
+    assert previous("cccccccccccc") == ("bbbbbbbbbbbb", csvs["bbbbbbbbbbbb"])  # compressed, read back
+    assert not (store.root / "snapshots").exists()  # the files are all a version keeps of its tables
+    shutil.rmtree(store.files_folder("bbbbbbbbbbbb"))
+    assert previous("cccccccccccc") == ("aaaaaaaaaaaa", csvs["aaaaaaaaaaaa"])
+    shutil.rmtree(store.files_folder("aaaaaaaaaaaa"))
+    assert previous("cccccccccccc") == (None, {})
+
+
+def test_a_damaged_earlier_copy_is_passed_over_and_named(store: ReportStore) -> None:
+    for version, lines in (("a", 5000), ("b", 6000), ("c", 7000)):
+        save(store, version * 12, version_files(lines))
+    damaged = store.files_folder("bbbbbbbbbbbb") / f"{BOROUGHS}.gz"
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    found = store.previous("cccccccccccc")
+    assert found.version == "aaaaaaaaaaaa" and found.files[BOROUGHS] == version_files(5000)[BOROUGHS]
+    [(version, error)] = found.passed_over.items()
+    assert version == "bbbbbbbbbbbb" and error.path == damaged
+    assert str(error).startswith(f"{damaged} could not be read (cannot be decompressed")
 
 
 def test_a_version_built_again_is_the_newest_and_kept_as_sent_again(store: ReportStore) -> None:

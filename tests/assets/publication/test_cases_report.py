@@ -101,6 +101,18 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     assert sorted((row[0], row[1], row[-1]) for row in rows[:2]) == [
         ("London", "1 May 2020", "100"), ("Rest of England", "1 May 2020", "-100")]
 
+    # A night with nothing new builds the second version again, compared with the first, whose kept copy is now
+    # damaged: the report is still built and says so, rather than failing every night until the copy is mended.
+    damaged = folders[0] / "phe_cases_london_england.csv.gz"
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    third = dg.materialize(ASSETS, selection=["cases_report"], resources=pipeline_resources(data_dir, "unused"),
+                           instance=instance, raise_on_error=False)
+    assert third.success, failure_text(third)
+    assert report_metadata(third)["warnings"] == second_meta["warnings"] + 1
+    [said] = [entry.user_message for entry in instance.all_logs(third.run_id)
+              if "[earlier_version_unreadable]" in entry.user_message]
+    assert f"not report {meta['report_version']}, whose kept copy {damaged} could not be read" in said
+
 
 def test_days_the_source_flags_as_delayed_set_the_provisional_window() -> None:
     from assets.publication.cases_report import reporting_delay

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 
@@ -87,11 +88,17 @@ def test_prune_keeps_what_published_and_newest_versions_need_and_names_what_it_r
               for name, content in (("published", shipped), ("second", second_file), ("newest", newest_file))}
     assert set(archived_london_files(data_dir)) == set(london.values())
     reports = data_dir / "reports"
+    assert not (reports / "snapshots").exists()  # what changed is read from the versions' CSVs
+    # A store kept by earlier code also holds each version's tables as Parquet, the same rows as its CSVs.
+    left_by_earlier_code = reports / "snapshots" / published / "phe_cases_london_england.parquet"
+    left_by_earlier_code.parent.mkdir(parents=True)
+    pd.DataFrame(sample_rows("phe_cases_by_region", "region_london.csv")).to_parquet(left_by_earlier_code)
 
     listed = make(data_dir, tmp_path / "home", "prune", "KEEP_DAYS=0", "DRY_RUN=1")
     assert listed.returncode == 0, listed.stderr
     assert f"would remove versions never published: {never_published}" in listed.stdout
     assert (reports / f"cases_report_{never_published}.html").exists()  # a dry run removes nothing
+    assert left_by_earlier_code.exists() and "reports/snapshots/ holds each version's tables" in listed.stdout
 
     taken = disk_usage(data_dir)
     pruned = make(data_dir, tmp_path / "home", "prune", "KEEP_DAYS=0")
@@ -101,7 +108,7 @@ def test_prune_keeps_what_published_and_newest_versions_need_and_names_what_it_r
     assert f"published {published}" in pruned.stdout and f"the newest {newest}" in pruned.stdout
     assert f"removed versions never published: {never_published}" in pruned.stdout
     for gone in (reports / f"cases_report_{never_published}.html", reports / "files" / never_published,
-                 reports / "snapshots" / never_published):
+                 reports / "snapshots"):
         assert not gone.exists() and f"removed {gone.relative_to(data_dir)}" in pruned.stdout
     for kept in (published, newest):
         assert (reports / f"cases_report_{kept}.html").exists() and (reports / "files" / kept).is_dir()
