@@ -108,7 +108,9 @@ def test_report_versions_are_kept_and_the_second_says_what_changed(httpserver: H
     third = dg.materialize(ASSETS, selection=["cases_report"], resources=pipeline_resources(data_dir, "unused"),
                            instance=instance, raise_on_error=False)
     assert third.success, failure_text(third)
-    assert report_metadata(third)["warnings"] == second_meta["warnings"] + 1
+    third_meta = report_metadata(third)
+    assert third_meta["warnings"] == second_meta["warnings"] + 1
+    assert third_meta["compared_with"] == "no earlier report readable (see the warnings)"
     [said] = [entry.user_message for entry in instance.all_logs(third.run_id)
               if "[earlier_version_unreadable]" in entry.user_message]
     assert f"not report {meta['report_version']}, whose kept copy {damaged} could not be read" in said
