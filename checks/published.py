@@ -9,6 +9,7 @@ the report reads and fingerprints it (reports/), and the publish step checks and
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import math
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.csv as pacsv
 
 from checks import schemas
 from checks.validation import ValidationOutcome, validate_table
@@ -184,8 +187,14 @@ def published_bytes(tables: Mapping[str, pd.DataFrame]) -> dict[str, bytes]:
 
 def read_back(content: bytes) -> pd.DataFrame:
     """A published file read back as its text: every cell as written (a missing-value marker included), so two
-    versions' files compare as their users read them."""
-    return pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
+    versions' files compare as their users read them. Read by pyarrow: a version's files are tens of megabytes at
+    national scale, which pandas' reader takes four times as long over."""
+    header = next(csv.reader([content.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")]), [])
+    return pacsv.read_csv(
+        io.BytesIO(content), parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, pyarrow.string()), null_values=[],
+                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
+    ).to_pandas()
 
 
 def by_file_name(contents: Mapping[str, bytes]) -> dict[str, bytes]:
