@@ -164,7 +164,7 @@ class ReportStore:
         return {name: content for name, content in read.items() if content is not None}
 
     def previous(self, version: str) -> Previous:
-        """The report `version`'s says what changed since: the most recent earlier one with other contents whose files
+        """The report that `version`'s report says what changed since: the most recent earlier version whose files
         are kept and read back whole. A version whose kept copy is damaged is passed over and named (`passed_over`), so
         the night's report is still built and says so, rather than every report failing until the copy is mended."""
         found = Previous()
