@@ -48,8 +48,17 @@ def _link_or_write(source: Path, path: Path, content: bytes) -> None:
 # save 1 % more; level 1, the raw archive's, is 6 times smaller).
 PACK_LEVEL = 6
 
-PUBLISHED_COPY_REMEDY = ("a report version's published file, kept compressed; restore it from a backup, or rebuild the "
-                         "version (make rebuild) to get its files again")
+def published_copy_remedy(folder: Path, name: str) -> str:
+    """What to do about a version's kept copy of `name` that cannot be read: `make rebuild` proves the version's files
+    against the SHA-256 each was published with, but writes them to a folder of its own (nothing stored is touched),
+    so the file is then copied back by hand; a plain CSV is read before its compressed copy."""
+    version = folder.name
+    rebuilt = f"files/{version}/{name} from the folder it names"
+    if folder.parent.name == "files" and folder.parents[1].name == "reports":  # <data dir>/reports/files/<version>
+        rebuilt = str(folder.parents[2] / "rebuilds" / version / "files" / version / name)  # its default folder
+    return (f"a report version's published file, kept compressed; restore it from a backup, or rebuild the version "
+            f"(make rebuild VERSION={version}) and, when it says every file is byte for byte the published "
+            f"version's, copy {rebuilt} into {folder}")
 
 
 def read_published(folder: Path, name: str) -> bytes | None:
@@ -65,7 +74,7 @@ def read_published(folder: Path, name: str) -> bytes | None:
     except FileNotFoundError:
         return None
     except (OSError, EOFError, zlib.error) as error:
-        raise DamagedFile(packed, f"cannot be decompressed: {error}", PUBLISHED_COPY_REMEDY) from None
+        raise DamagedFile(packed, f"cannot be decompressed: {error}", published_copy_remedy(folder, name)) from None
 
 
 HISTORY_REMEDY = ("it lists the report versions built; restore it from a backup, or move it aside: the next run starts "

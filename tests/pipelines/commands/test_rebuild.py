@@ -26,6 +26,7 @@ from assets.publication.cases_report import cases_report
 from assets.publication.datastore_tables import datastore_tables
 from assets.sources import SOURCES
 from pipelines.commands import rebuild as rebuild_command
+from resources.report_store import ReportStore
 from resources.settings import REPO_ROOT
 from tests.conftest import (
     all_source_assets,
@@ -252,3 +253,30 @@ def test_code_that_builds_other_bytes_names_the_file_and_its_first_differing_row
     line = next(line for line in done.stdout.splitlines() if line.startswith(f"DIFFERS {name}"))
     assert f"first differing row {row}" in line and repr(published[row]) in line and repr(rebuilt[row]) in line
     assert "the version was built by code" in done.stdout
+
+
+def test_a_damaged_kept_copy_is_mended_by_doing_what_its_message_says(two_releases, tmp_path: Path) -> None:
+    """An earlier version's compressed copy cut short: the next report passes it over naming the file and the remedy;
+    the remedy's command and copy, done as written, give the next report that version's published bytes again
+    (checked against the SHA-256 its manifest recorded when it was published)."""
+    storage, first, second = two_releases
+    copy = tmp_path / "storage"
+    shutil.copytree(storage, copy)
+    name = "phe_cases_london_boroughs.csv"
+    damaged = copy / "reports" / "files" / first / f"{name}.gz"
+    damaged.write_bytes(damaged.read_bytes()[:300])
+    store = ReportStore(copy / "reports")
+    message = str(store.previous(second).passed_over[first])
+    assert message.startswith(f"{damaged} could not be read (cannot be decompressed")
+
+    command = re.search(r"\((make rebuild VERSION=\w+)\)", message)[1]
+    done = make_rebuild(copy, command.removeprefix("make rebuild VERSION="), tmp_path / "home")
+    assert done.returncode == 0 and "every file is byte for byte the published version's" in done.stdout, done.stderr
+    source, target = re.search(r"copy (\S+) into (\S+)$", message).groups()
+    shutil.copy(source, target)
+
+    previous = store.previous(second)
+    assert previous.version == first and not previous.passed_over
+    manifest = json.loads((copy / "reports" / "files" / first / "provenance.json").read_text())
+    sha256 = {entry["file"]: entry["sha256"] for entry in manifest["files"]}
+    assert {file: hashlib.sha256(content).hexdigest() for file, content in previous.files.items()} == sha256
