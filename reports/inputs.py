@@ -38,6 +38,12 @@ class ReportInputs:
     provenance_href: str | None = None  # the version's provenance.json, relative to the report
 
     @property
+    def earlier_unreadable(self) -> bool:
+        """Whether there were earlier reports, but none whose kept files could be read: what changed is then measured
+        against nothing, and the page and the asset's metadata say why rather than calling this the first report."""
+        return self.previous_version is None and any(w.kind == "earlier_version_unreadable" for w in self.warnings)
+
+    @property
     def stale_sources(self) -> list[SourceStatus]:
         return [source for source in self.sources if source.stale]
 

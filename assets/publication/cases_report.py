@@ -254,8 +254,7 @@ def report_metadata(inputs: ReportInputs, path: Path, base_url: str, store: Repo
         "code_version": dg.MetadataValue.text(code["git_commit"] or f"package {code['package_version']}"),
         "headline": dg.MetadataValue.md(headline_markdown(inputs)),
         "compared_with": dg.MetadataValue.text(inputs.previous_version or (
-            "no earlier report readable (see the warnings)" if any(
-                w.kind == "earlier_version_unreadable" for w in inputs.warnings) else "first report")),
+            "no earlier report readable (see the warnings)" if inputs.earlier_unreadable else "first report")),
         "bytes": dg.MetadataValue.int(path.stat().st_size),
     }
 

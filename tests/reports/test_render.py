@@ -31,7 +31,8 @@ def every_source(listed: list[SourceStatus]) -> list[SourceStatus]:
                                   date(2021, 5, 27), True, 3) for name, source in SOURCES.items() if name not in named]
 
 
-def render(clean: dict, sources: list[SourceStatus] | None = None) -> str:
+def render(clean: dict, sources: list[SourceStatus] | None = None, previous_version: str | None = "abc123abc123",
+           warnings: list[Warning] | None = None) -> str:
     tables = build_datastore_tables(clean)
     settings = ReportSettings()
     changed = {name: table.copy() for name, table in tables.items()}
@@ -47,9 +48,11 @@ def render(clean: dict, sources: list[SourceStatus] | None = None) -> str:
             SourceStatus("nhs_111", "NHS 111", 10, date(2021, 5, 26), "2026-11-24T18:00:00+00:00",
                          date(2021, 5, 27), True, 3),
         ]),
-        warnings=[Warning("missing_dates", "phe_healthcare_london", "London healthcare: 1 day missing")],
+        warnings=[Warning("missing_dates", "phe_healthcare_london", "London healthcare: 1 day missing"),
+                  *(warnings or [])],
         cross_checks=cross_checks(changed, settings),
-        changes=compare_published(published_bytes(changed), published_bytes(tables)), previous_version="abc123abc123",
+        changes=compare_published(published_bytes(changed) if previous_version else None, published_bytes(tables)),
+        previous_version=previous_version,
         validations={f"{name}.csv": outcome for name, outcome in validate_published(tables).items()},
         reporting_delay_days=settings.reporting_delay_days,
         origin=verdict, approval=approval_for(version, verdict.publishable, UI),
@@ -211,3 +214,19 @@ def test_the_report_reads_without_the_code_s_words(page: str, live_page: str) ->
         code_words = {word for word in re.findall(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b(?!\.csv)", text)}
         assert not code_words, code_words
         assert "(s)" not in text and "UTC" not in text
+
+
+def test_what_changed_says_first_report_only_when_no_earlier_report_was_passed_over() -> None:
+    """With no earlier report at all the page calls itself the first; with earlier ones whose kept files could not be
+    read, it says that instead, pointing at the warning that names the file."""
+    clean = clean_sample_tables("sample")
+    first = _text(render(clean, previous_version=None))
+    assert "This is the first report: every row is new." in first
+    unreadable = Warning("earlier_version_unreadable", "phe_cases_london_england",
+                         "What changed is measured against no earlier report, not report 0123456789ab, whose kept "
+                         "copy files/0123456789ab/phe_cases_london_england.csv.gz could not be read")
+    passed_over = _text(render(clean, previous_version=None, warnings=[unreadable]))
+    assert "This is the first report" not in passed_over
+    assert "No earlier report could be read to compare with (see the warnings): every row is counted as new." in (
+        passed_over)
+    assert "whose kept copy files/0123456789ab/phe_cases_london_england.csv.gz could not be read" in passed_over
