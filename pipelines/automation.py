@@ -15,6 +15,7 @@ from assets.ingest.fetch import source_session
 from assets.ingest.source import Source
 from assets.sources import SOURCES
 from assets.sources.ons_infection_survey import SOURCE as ONS
+from pipelines.console import AUTOMATED_RUN_CONFIG
 from reports import wording
 from resources.clock import LONDON, in_london
 from resources.errors import FetchError, SettingError
@@ -40,7 +41,7 @@ def build_schedules(daily_cron: str, ons_cron: str) -> list[dg.ScheduleDefinitio
 def _schedule(name: str, job: str, cron: str, setting: str, description: str) -> dg.ScheduleDefinition:
     try:
         return dg.ScheduleDefinition(name=name, job_name=job, cron_schedule=cron, execution_timezone=TIMEZONE,
-                                     default_status=dg.DefaultScheduleStatus.RUNNING,
+                                     default_status=dg.DefaultScheduleStatus.RUNNING, run_config=AUTOMATED_RUN_CONFIG,
                                      description=description.format(cron=cron))
     except dg.DagsterInvalidDefinitionError as error:
         # Dagster judges the expression; the setting it came from is what to change, named in one line.
@@ -136,7 +137,7 @@ def look_for_releases(context: dg.SensorEvaluationContext, upstreams: Upstreams)
             first_seen.append(name)
         else:
             requests.append(dg.RunRequest(
-                job_name=job_name(source), run_key=f"{name}:{marker}",
+                job_name=job_name(source), run_key=f"{name}:{marker}", run_config=AUTOMATED_RUN_CONFIG,
                 tags={"release": _release_label(remembered), "source": name},
             ))
         cursor[name] = remembered

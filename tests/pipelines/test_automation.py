@@ -45,7 +45,8 @@ def test_schedules_run_in_london_time_and_target_their_job(name, cron, job, tick
     assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == (cron, "Europe/London", job)
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     [request] = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick)).run_requests
-    assert request.run_key is None and not request.run_config
+    # Only how its console prints (tests/pipelines/test_console.py): nothing an analyst would set.
+    assert request.run_key is None and list(request.run_config) == ["loggers"]
 
 
 def test_schedule_times_come_from_the_settings(monkeypatch) -> None:
@@ -106,6 +107,10 @@ def test_release_sensor_runs_a_source_once_per_new_release(httpserver: HTTPServe
     requests, reason, new_cursor = evaluate(cursor, upstreams)
     assert [r.job_name for r in requests] == [f"{region.name}_job"]
     assert requests[0].run_key.startswith("phe_cases_by_region:")
+    # Its console prints as a scheduled run's does (tests/pipelines/test_console.py).
+    [scheduled] = defs.resolve_schedule_def("daily_sources_nightly").evaluate_tick(
+        dg.build_schedule_context(scheduled_execution_time=datetime(2026, 7, 1, 21, 30, tzinfo=LONDON))).run_requests
+    assert requests[0].run_config == scheduled.run_config
 
     again, reason, _ = evaluate(new_cursor, upstreams)
     assert again == [] and "no new release" in reason
