@@ -48,6 +48,7 @@ def _link_or_write(source: Path, path: Path, content: bytes) -> None:
 # save 1 % more; level 1, the raw archive's, is 6 times smaller).
 PACK_LEVEL = 6
 
+
 def published_copy_remedy(folder: Path, name: str) -> str:
     """What to do about a version's kept copy of `name` that cannot be read: `make rebuild` proves the version's files
     against the SHA-256 each was published with, but writes them to a folder of its own (nothing stored is touched),
