@@ -22,7 +22,7 @@ IN_THE_UI = "(the run's page in the Dagster UI has the stack trace)"
 AUTOMATED_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO", "hint": IN_THE_UI}}}}
 
 
-def without_stack_traces(message: str, hint: str = ASK) -> str:
+def without_stack_traces(message: str, hint: str) -> str:
     """A Dagster log message without its stack traces: each `Stack Trace:` heading and the indented frames under it
     go; the error's type and message, and the causes Dagster lists after it ("The above exception was caused by
     ..."), stay. A message that had a stack trace ends with how to see it (`hint`)."""
@@ -44,7 +44,7 @@ class WithoutStackTraces(logging.Filter):
     """Takes the stack traces out of every message its handler prints (without_stack_traces), ending each with
     `hint`."""
 
-    def __init__(self, hint: str = ASK) -> None:
+    def __init__(self, hint: str) -> None:
         super().__init__()
         self.hint = hint
 
